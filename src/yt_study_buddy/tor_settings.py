@@ -1,0 +1,47 @@
+"""Where the Tor daemon listens and how to talk to it: plain values, no connections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
+    """Parse ``HOST:PORT``, ``HOST`` or ``:PORT``; ``[::1]:9050`` style IPv6 is accepted."""
+    text = text.strip()
+    if not text:
+        raise ValueError("empty address")
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"bad address {text!r}")
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    else:
+        host, port_text = text, ""
+    host = host or "127.0.0.1"
+    if not port_text:
+        return host, default_port
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"bad port in {text!r}")
+    return host, int(port_text)
+
+
+@dataclass(frozen=True)
+class TorEndpoint:
+    """The SOCKS and control ports of one tor daemon, and the control password if it has one.
+
+    Cookie authentication needs no setting here: stem finds the cookie file through
+    PROTOCOLINFO. The password never appears in ``repr()`` or logs.
+    """
+
+    socks_host: str = "127.0.0.1"
+    socks_port: int = 9050
+    control_host: str = "127.0.0.1"
+    control_port: int = 9051
+    control_password: str | None = field(default=None, repr=False)
+
+    def socks_url(self, username: str, password: str) -> str:
+        """A ``socks5h`` proxy URL: the exit resolves host names, so no DNS leaves this machine."""
+        host = f"[{self.socks_host}]" if ":" in self.socks_host else self.socks_host
+        return f"socks5h://{username}:{password}@{host}:{self.socks_port}"
