@@ -1,0 +1,38 @@
+"""Asking an echo service which IP address a connection leaves Tor from."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import requests
+
+from .errors import TorError
+
+#: The Tor Project's own echo; any service answering {"IP": ...} or {"ip": ...} or a bare IP works.
+DEFAULT_IP_CHECK_URL = "https://check.torproject.org/api/ip"
+
+
+class ExitCheckError(TorError):
+    """The echo service answered, but not with an address we can trust."""
+
+
+def check_exit_ip(session: requests.Session, url: str = DEFAULT_IP_CHECK_URL) -> str:
+    """Return the exit IP the echo service at ``url`` saw for a request on ``session``.
+
+    Transport failures propagate as ``requests`` exceptions: the caller decides whether the
+    circuit or tor itself is at fault.
+    """
+    response = session.get(url)
+    response.raise_for_status()
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = response.text.strip()
+    if isinstance(payload, dict):
+        if payload.get("IsTor") is False:
+            raise ExitCheckError(f"{url} says this connection does not come from Tor")
+        payload = payload.get("IP", payload.get("ip"))
+    try:
+        return str(ipaddress.ip_address(str(payload)))
+    except ValueError:
+        raise ExitCheckError(f"{url} did not answer with an IP address") from None

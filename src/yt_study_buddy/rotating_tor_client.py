@@ -1,0 +1,310 @@
+"""RotatingTorClient: the single source of truth for getting a fresh, unique, checked exit.
+
+Every session it hands out has its own SOCKS identity (so its own circuit), an exit IP read
+from an echo service through that very circuit, and a lease on that exit in the exit ledger,
+so no other session, thread or process uses the exit until it has cooled down.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from .errors import ExitsExhausted, TorError, TorUnavailable
+from .exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
+from .exit_ledger import ExitLease, ExitLedger
+from .rotation import Identity, RotationStrategy, make_strategy
+from .stream_monitor import StreamMonitor
+from .tor_control import open_controller, probe_socks_port
+from .tor_session import DEFAULT_TIMEOUT, ExitInfo, TorSession
+from .tor_settings import TorEndpoint
+
+log = logging.getLogger(__name__)
+
+#: Wait this long for tor to report a session's stream after its request returned.
+STREAM_REPORT_TIMEOUT = 3.0
+#: Consecutive transport failures after which tor itself, not one circuit, is to blame.
+TRANSPORT_FAILURE_LIMIT = 4
+
+
+class RotatingTorClient:
+    """Hands out ``TorSession``s on fresh exits, and offers the ``requests`` interface on top.
+
+    ``client.get(url)`` runs one request on a fresh exit and ends that session; ``new_session()``
+    gives a session to keep for several requests (e.g. the three of one YouTube video). The
+    client connects to tor at construction, so a wrong port or password fails here, clearly.
+    """
+
+    def __init__(
+        self,
+        cooldown_hours: float = 1.0,
+        *,
+        tor_host: str = "127.0.0.1",
+        tor_port: int = 9050,
+        control_port: int = 9051,
+        tor_password: str | None = None,
+        endpoint: TorEndpoint | None = None,
+        strategy: str | RotationStrategy = "isolate",
+        ip_check_url: str = DEFAULT_IP_CHECK_URL,
+        ledger: ExitLedger | None = None,
+        ledger_path: str | Path | None = None,
+        quarantine_hours: float = 6.0,
+        ca_bundle: str | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        max_rotation_attempts: int = 24,
+    ) -> None:
+        self.endpoint = endpoint or TorEndpoint(tor_host, tor_port, tor_host, control_port, tor_password)
+        self.cooldown = timedelta(hours=cooldown_hours)
+        self.ip_check_url = ip_check_url
+        self.ca_bundle = ca_bundle
+        self.timeout = timeout
+        self.max_rotation_attempts = max_rotation_attempts
+        self._owns_ledger = ledger is None
+        self.ledger = ledger or ExitLedger(
+            ledger_path or ExitLedger.default_path(),
+            cooldown=self.cooldown,
+            quarantine=timedelta(hours=quarantine_hours),
+        )
+        self._holder = ExitLedger.make_holder("client")
+        self._prefix = f"ytsb-{secrets.token_hex(4)}-"
+        self._counter = 0
+        self._lock = threading.Lock()
+        self._identities: dict[str, Identity] = {}
+        self._leases: dict[str, ExitLease] = {}
+        self.stats = {"allocated": 0, "rejected": 0, "transport_failures": 0, "drifted": 0}
+        self.strategy = make_strategy(strategy) if isinstance(strategy, str) else strategy
+        probe_socks_port(self.endpoint)
+        self._controller = open_controller(self.endpoint)
+        try:
+            self._monitor = StreamMonitor(self._controller, self._prefix)
+            self._monitor.start()
+            self.strategy.attach(self._controller)
+        except Exception:
+            self._controller.close()
+            raise
+        log.debug("rotating client ready (strategy %s)", self.strategy.name)
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def _next_username(self) -> str:
+        with self._lock:
+            self._counter += 1
+            return f"{self._prefix}{self._counter}"
+
+    def _count(self, key: str) -> None:
+        with self._lock:
+            self.stats[key] += 1
+
+    def _avoid_fingerprints(self) -> set[str]:
+        return {state.fingerprint for state in self.ledger.unavailable() if state.fingerprint}
+
+    def new_session(self, *, timeout: float = 120.0) -> TorSession:
+        """A session whose exit was just checked, is unique and is not cooling down.
+
+        Raises ``ExitsExhausted`` (with the earliest time an exit frees up) when no acceptable
+        exit turned up within ``max_rotation_attempts`` tries, and ``TorUnavailable`` when tor
+        keeps failing to carry any connection at all.
+        """
+        deadline = time.monotonic() + timeout
+        transport_failures = 0
+        for _ in range(self.max_rotation_attempts):
+            if time.monotonic() > deadline:
+                break
+            username = self._next_username()
+            identity = self.strategy.next_identity(
+                username, avoid=self._avoid_fingerprints(), timeout=max(1.0, deadline - time.monotonic())
+            )
+            session = TorSession(self.endpoint, username=username, timeout=self.timeout, ca_bundle=self.ca_bundle)
+            try:
+                exit_info = self._check(session, identity)
+            except requests.RequestException as exc:
+                session.close()
+                self.strategy.discard(identity)
+                self._count("transport_failures")
+                transport_failures += 1
+                log.debug("exit check failed on a new circuit: %s", exc)
+                if transport_failures >= TRANSPORT_FAILURE_LIMIT:
+                    raise TorUnavailable(
+                        f"tor carried none of {transport_failures} exit checks to {self.ip_check_url}: {exc}"
+                    ) from None
+                continue
+            transport_failures = 0
+            lease = self.ledger.try_reserve(exit_info.ip, exit_info.fingerprint, holder=self._holder)
+            if lease is None:
+                self._count("rejected")
+                log.debug("exit %s is taken or cooling down; trying another", exit_info.ip)
+                session.close()
+                self._forget(identity)
+                continue
+            with self._lock:
+                self._identities[username] = identity
+                self._leases[username] = lease
+                self.stats["allocated"] += 1
+            session.bind(exit_info, self)
+            log.debug("session %s on exit %s", username, exit_info.ip)
+            return session
+        earliest = self.ledger.earliest_free_at()
+        raise ExitsExhausted(
+            f"no fresh exit after {self.max_rotation_attempts} tries"
+            + (f"; the first cooling exit frees up at {earliest:%H:%M:%S} UTC" if earliest else ""),
+            earliest,
+        )
+
+    def _check(self, session: TorSession, identity: Identity) -> ExitInfo:
+        """Read the exit IP through the session itself and the exit relay from tor's events."""
+        before = len(self._monitor.wait_for_streams(identity.username, 0, 0))
+        ip = check_exit_ip(session, self.ip_check_url)
+        streams = self._monitor.wait_for_streams(identity.username, before + 1, STREAM_REPORT_TIMEOUT)
+        last = streams[-1] if streams else None
+        return ExitInfo(
+            ip=ip,
+            fingerprint=last.exit_fingerprint if last else identity.exit_fingerprint,
+            circuit_id=last.circuit_id if last else identity.circuit_id,
+            verified_at=datetime.now(timezone.utc),
+        )
+
+    def is_stale(self, session: TorSession, max_age: float) -> bool:
+        """Whether the session's circuit may have moved since it was checked."""
+        identity = self._identities.get(session.socks_username)
+        if session.exit is None or identity is None:
+            return True
+        age = (datetime.now(timezone.utc) - session.exit.verified_at).total_seconds()
+        return age > max_age or self.strategy.is_stale(identity)
+
+    def revalidate(self, session: TorSession) -> bool:
+        """Check the session's exit again on a new connection; keep it only if still acceptable.
+
+        Used before handing out a session that waited long (tor moves a username to a new
+        circuit after MaxCircuitDirtiness) or that a NEWNYM may have moved.
+        """
+        username = session.socks_username
+        with self._lock:
+            identity = self._identities.get(username)
+            lease = self._leases.get(username)
+        if identity is None or lease is None:
+            return False
+        session.drop_connections()
+        try:
+            exit_info = self._check(session, identity)
+        except requests.RequestException as exc:
+            log.debug("re-checking %s failed: %s", username, exc)
+            session.outcome = "cancelled"
+            session.close()
+            return False
+        if exit_info.ip != lease.exit_ip:
+            new_lease = self.ledger.try_reserve(exit_info.ip, exit_info.fingerprint, holder=self._holder)
+            if new_lease is None:
+                log.debug("session %s moved to exit %s, which is not free", username, exit_info.ip)
+                session.outcome = "cancelled"
+                session.close()
+                return False
+            self.ledger.cancel(lease)
+            with self._lock:
+                self._leases[username] = new_lease
+        session.bind(exit_info, self)
+        return True
+
+    # -- SessionOwner ------------------------------------------------------------------------
+
+    def exits_used(self, session: TorSession) -> list[str]:
+        """The exit IPs of every stream the session opened, in order, without repeats."""
+        ips: list[str] = []
+        for use in self._monitor.wait_for_streams(session.socks_username, 0, 0):
+            ip = self._ip_of(use.exit_fingerprint, session)
+            if ip and ip not in ips:
+                ips.append(ip)
+        return ips
+
+    def _ip_of(self, fingerprint: str | None, session: TorSession) -> str | None:
+        if session.exit and fingerprint == session.exit.fingerprint:
+            return session.exit.ip
+        if fingerprint is None:
+            return None
+        status = self._controller.get_network_status(fingerprint, None)
+        return status.address if status is not None else None
+
+    def finish_session(self, session: TorSession) -> None:
+        """End the session's lease: its exit starts cooling now; a block quarantines it."""
+        username = session.socks_username
+        with self._lock:
+            identity = self._identities.pop(username, None)
+            lease = self._leases.pop(username, None)
+        if lease is None or identity is None:
+            return
+        try:
+            if session.outcome == "cancelled":
+                self.ledger.cancel(lease)
+                return
+            for ip in self.exits_used(session):
+                if ip != lease.exit_ip:
+                    self._count("drifted")
+                    log.warning("session %s also left from exit %s (not the checked %s); recorded",
+                                username, ip, lease.exit_ip)
+                    self.ledger.record_use(ip, None, outcome="drift", video_id=session.video_id)
+            if session.outcome.startswith("blocked"):
+                self.ledger.quarantine(lease.exit_ip, lease.fingerprint, reason=session.outcome)
+            self.ledger.release(lease, outcome=session.outcome, video_id=session.video_id)
+        finally:
+            self._forget(identity)
+
+    def _forget(self, identity: Identity) -> None:
+        self.strategy.discard(identity)
+        self._monitor.forget(identity.username)
+
+    # -- the requests interface ----------------------------------------------------------------
+
+    @contextmanager
+    def session(self) -> Iterator[TorSession]:
+        """``with client.session() as s:`` a fresh-exit session, ended on leaving the block."""
+        session = self.new_session()
+        try:
+            yield session
+        finally:
+            session.close()
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One request on a fresh exit. The response body is read before the session ends."""
+        with self.session() as session:
+            response = session.request(method, url, **kwargs)
+            response.content  # noqa: B018 - read it while the connection is still ours
+            return response
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", url, **kwargs)
+
+    def get_status(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy.name,
+            "cooldown_hours": self.cooldown.total_seconds() / 3600,
+            "sessions_open": len(self._leases),
+            **self.stats,
+            "exits_unavailable": len(self.ledger.unavailable()),
+        }
+
+    def close(self) -> None:
+        """Stop watching tor and hand back anything the strategy changed in it."""
+        try:
+            self.strategy.detach()
+            self._monitor.stop()
+        finally:
+            self._controller.close()
+            if self._owns_ledger:
+                self.ledger.close()
+
+    def __enter__(self) -> RotatingTorClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

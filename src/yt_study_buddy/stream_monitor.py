@@ -1,0 +1,113 @@
+"""Following tor's STREAM and CIRC events: which circuit, and so which exit, each SOCKS
+username's connections really used.
+
+An echo check shows the exit of one connection. With conflux (tor's default) a later connection
+of the same username can land on another circuit, so the exits a session actually used are read
+from tor itself, here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from stem import CircStatus, StreamStatus
+from stem.control import Controller, EventType
+from stem.response.events import CircuitEvent, StreamEvent
+
+log = logging.getLogger(__name__)
+
+#: Paths of this many recent circuits are kept after they close (streams may outlive events).
+_PATH_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class StreamUse:
+    """One stream that tor reported SUCCEEDED: its circuit and the exit relay of that circuit."""
+
+    stream_id: str
+    circuit_id: str
+    target: str
+    exit_fingerprint: str | None
+
+
+def socks_username(event: StreamEvent) -> str | None:
+    """stem 1.8.2 does not parse SOCKS_USERNAME on STREAM events; tor sends it quoted."""
+    raw = event.keyword_args.get("SOCKS_USERNAME")
+    return raw.strip('"') if raw else None
+
+
+class StreamMonitor:
+    """Records the succeeded streams of the SOCKS usernames it is asked to watch.
+
+    The listeners run on stem's single event thread and only touch dictionaries under a lock;
+    anything slow (asking tor for a circuit path) happens in the caller's thread.
+    """
+
+    def __init__(self, controller: Controller, prefix: str) -> None:
+        self._controller = controller
+        self._prefix = prefix
+        self._cond = threading.Condition()
+        self._streams: dict[str, list[StreamUse]] = {}
+        self._paths: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+
+    def start(self) -> None:
+        self._controller.add_event_listener(self._on_circuit, EventType.CIRC)
+        self._controller.add_event_listener(self._on_stream, EventType.STREAM)
+
+    def stop(self) -> None:
+        for listener in (self._on_stream, self._on_circuit):
+            try:
+                self._controller.remove_event_listener(listener)
+            except Exception as exc:  # a dead controller cannot stop anything: nothing left to do
+                log.debug("removing a stream listener failed: %s", exc)
+
+    def _on_circuit(self, event: CircuitEvent) -> None:
+        if event.status in (CircStatus.BUILT, CircStatus.EXTENDED) and event.path:
+            with self._cond:
+                self._paths[event.id] = tuple(fingerprint for fingerprint, _ in event.path)
+                self._paths.move_to_end(event.id)
+                while len(self._paths) > _PATH_CACHE_SIZE:
+                    self._paths.popitem(last=False)
+
+    def _on_stream(self, event: StreamEvent) -> None:
+        if event.status != StreamStatus.SUCCEEDED or not event.circ_id:
+            return
+        username = socks_username(event)
+        if not username or not username.startswith(self._prefix):
+            return
+        with self._cond:
+            path = self._paths.get(event.circ_id)
+            use = StreamUse(event.id, event.circ_id, event.target, path[-1] if path else None)
+            self._streams.setdefault(username, []).append(use)
+            self._cond.notify_all()
+
+    def wait_for_streams(self, username: str, count: int, timeout: float) -> list[StreamUse]:
+        """The username's succeeded streams, waiting (bounded) until at least ``count`` are known.
+
+        Events arrive on stem's thread shortly after the SOCKS reply, so a caller that just
+        finished a request may have to wait a moment for its stream to be reported.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self._streams.get(username, ())) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            uses = list(self._streams.get(username, ()))
+        return [self._with_exit(use) for use in uses]
+
+    def _with_exit(self, use: StreamUse) -> StreamUse:
+        if use.exit_fingerprint is not None:
+            return use
+        circuit = self._controller.get_circuit(use.circuit_id, None)
+        fingerprint = circuit.path[-1][0] if circuit is not None and circuit.path else None
+        return StreamUse(use.stream_id, use.circuit_id, use.target, fingerprint)
+
+    def forget(self, username: str) -> None:
+        with self._cond:
+            self._streams.pop(username, None)
