@@ -1,0 +1,450 @@
+"""The exit ledger on real SQLite files, with real threads and real processes racing on one file."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import platformdirs
+import pytest
+
+from yt_study_buddy.errors import LedgerError
+from yt_study_buddy.exit_ledger import ABANDONED, QUARANTINED, ExitLease, ExitLedger
+
+T0 = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
+HOUR = timedelta(hours=1)
+CHILD_TIMEOUT = 60  # seconds; generous, only there so a broken child cannot hang the suite
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "exit-ledger.sqlite3"
+
+
+@pytest.fixture
+def ledger(path: Path, clock: FakeClock) -> Iterator[ExitLedger]:
+    with ExitLedger(path, cooldown=HOUR, clock=clock) as opened:
+        yield opened
+
+
+def reserve(ledger: ExitLedger, exit_ip: str, label: str = "w") -> ExitLease:
+    lease = ledger.try_reserve(exit_ip, holder=ExitLedger.make_holder(label))
+    assert lease is not None, f"{exit_ip} should be free"
+    return lease
+
+
+def run_child(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT,
+        check=True,
+    )
+
+
+# -- reserve, release, cooldown, quarantine ---------------------------------------------------
+
+
+def test_cooldown_runs_from_release_not_from_reservation(ledger: ExitLedger, clock: FakeClock) -> None:
+    lease = reserve(ledger, "10.0.0.1")
+    assert lease.reserved_at == T0
+    clock.advance(timedelta(minutes=30))
+    ledger.release(lease, outcome="ok", video_id="dQw4w9WgXcQ")
+
+    clock.advance(timedelta(minutes=40))  # 70 min after reserving, 40 after the last use
+    assert ledger.try_reserve("10.0.0.1", holder="b") is None
+    state = ledger.state("10.0.0.1")
+    assert state is not None
+    assert state.last_used_at == T0 + timedelta(minutes=30)
+    assert state.free_at == T0 + timedelta(minutes=90)
+    assert state.reserved_by is None
+
+    clock.advance(timedelta(minutes=20))
+    assert ledger.try_reserve("10.0.0.1", holder="b") is not None
+
+    [record] = ledger.history()
+    assert (record.exit_ip, record.video_id, record.outcome) == ("10.0.0.1", "dQw4w9WgXcQ", "ok")
+    assert (record.reserved_at, record.ended_at, record.lease_id) == (T0, T0 + timedelta(minutes=30), lease.lease_id)
+
+
+def test_reserved_exit_is_not_given_to_anyone_else(ledger: ExitLedger, clock: FakeClock) -> None:
+    lease = reserve(ledger, "10.0.0.1", "first")
+    clock.advance(timedelta(minutes=90))  # past the cooldown, within the 2 h lease_ttl
+    assert ledger.try_reserve("10.0.0.1", holder=ExitLedger.make_holder("second")) is None
+    assert ledger.try_reserve("10.0.0.1", holder=lease.holder) is None
+    state = ledger.state("10.0.0.1")
+    assert state is not None and state.reserved_by == lease.holder
+    assert state.free_at == clock.now + HOUR  # earliest possible: released now, then cooled
+    assert reserve(ledger, "10.0.0.2").exit_ip == "10.0.0.2"
+
+
+def test_quarantine_outlasts_the_cooldown(ledger: ExitLedger, clock: FakeClock) -> None:
+    lease = reserve(ledger, "10.0.0.1")
+    ledger.release(lease, outcome="blocked", video_id="dQw4w9WgXcQ")
+    ledger.quarantine("10.0.0.1", reason="RequestBlocked")
+
+    clock.advance(2 * HOUR)
+    assert ledger.try_reserve("10.0.0.1", holder="b") is None
+    state = ledger.state("10.0.0.1")
+    assert state is not None and state.quarantined_until == state.free_at == T0 + 6 * HOUR
+
+    ledger.quarantine("10.0.0.1", reason="shorter one", duration=timedelta(minutes=5))
+    state = ledger.state("10.0.0.1")
+    assert state is not None and state.quarantined_until == T0 + 6 * HOUR  # never shortened
+
+    clock.advance(4 * HOUR)
+    assert ledger.try_reserve("10.0.0.1", holder="b") is not None
+    outcomes = [(r.outcome, r.detail) for r in ledger.history(exit_ip="10.0.0.1")]
+    assert outcomes == [(QUARANTINED, "shorter one"), (QUARANTINED, "RequestBlocked"), ("blocked", None)]
+
+
+def test_cancel_leaves_no_cooldown_and_no_history(ledger: ExitLedger) -> None:
+    lease = reserve(ledger, "10.0.0.1")
+    ledger.cancel(lease)
+    ledger.cancel(lease)  # harmless in cleanup paths
+    again = reserve(ledger, "10.0.0.1")
+    assert ledger.history() == []
+    with pytest.raises(ValueError, match="already cancelled"):
+        ledger.release(lease, outcome="ok")
+    ledger.release(again, outcome="ok")
+    with pytest.raises(ValueError, match="already released"):
+        ledger.release(again, outcome="ok")
+    assert len(ledger.history()) == 1
+
+
+def test_record_use_without_a_lease(ledger: ExitLedger, clock: FakeClock) -> None:
+    ledger.record_use("10.0.0.9", "ABCDEF0123", outcome="drifted", video_id="dQw4w9WgXcQ")
+    assert ledger.try_reserve("10.0.0.9", holder="a") is None
+    state = ledger.state("10.0.0.9")
+    assert state is not None
+    assert (state.fingerprint, state.last_used_at, state.free_at) == ("ABCDEF0123", T0, T0 + HOUR)
+    [record] = ledger.history(exit_ip="10.0.0.9")
+    assert (record.lease_id, record.reserved_at, record.outcome) == (None, None, "drifted")
+    clock.advance(HOUR)
+    assert ledger.try_reserve("10.0.0.9", holder="a") is not None
+
+
+def test_unavailable_and_earliest_free_at(ledger: ExitLedger, clock: FakeClock) -> None:
+    ledger.record_use("10.0.0.1", outcome="ok")
+    ledger.quarantine("10.0.0.2", reason="blocked")
+    held = reserve(ledger, "10.0.0.3")
+    ledger.release(reserve(ledger, "10.0.0.4"), outcome="ok")
+    clock.advance(timedelta(minutes=30))
+    ledger.record_use("10.0.0.4", outcome="ok")  # a later use pushes the cooldown on
+    ledger.cancel(reserve(ledger, "10.0.0.5"))
+
+    assert [s.exit_ip for s in ledger.unavailable()] == ["10.0.0.1", "10.0.0.3", "10.0.0.4", "10.0.0.2"]
+    assert ledger.earliest_free_at() == T0 + HOUR
+    assert ledger.earliest_free_at(["10.0.0.2", "10.0.0.4", "10.0.0.5"]) == T0 + 90 * timedelta(minutes=1)
+    assert ledger.earliest_free_at(["10.0.0.2"]) == T0 + 6 * HOUR
+    assert ledger.earliest_free_at(["10.0.0.5", "192.0.2.1"]) is None
+    assert ledger.state("192.0.2.1") is None
+    ledger.release(held, outcome="ok")
+
+
+def test_times_are_aware_utc_whatever_the_clock_zone(path: Path) -> None:
+    india = timezone(timedelta(hours=5, minutes=30))
+    ledger = ExitLedger(path, cooldown=HOUR, clock=lambda: T0.astimezone(india))
+    ledger.record_use("10.0.0.1", outcome="ok")
+    [record] = ledger.history()
+    assert record.ended_at == T0 and record.ended_at.utcoffset() == timedelta(0)
+
+    naive = ExitLedger(path, cooldown=HOUR, clock=lambda: datetime(2030, 1, 1, 12))
+    with pytest.raises(ValueError, match="naive"):
+        naive.record_use("10.0.0.1", outcome="ok")
+
+
+def test_addresses_are_validated_and_normalised(ledger: ExitLedger) -> None:
+    lease = reserve(ledger, "2001:DB8:0::1")
+    assert lease.exit_ip == "2001:db8::1"
+    assert ledger.try_reserve("2001:db8::1", holder="b") is None
+    with pytest.raises(ValueError, match="not an IP address"):
+        ledger.try_reserve("unknown", holder="b")
+    with pytest.raises(ValueError, match="holder"):
+        ledger.try_reserve("10.0.0.1", holder=" ")
+
+
+def test_make_holder_names_host_and_process() -> None:
+    first, second = ExitLedger.make_holder("worker-1"), ExitLedger.make_holder("worker-1")
+    assert first != second
+    assert first.startswith(f"worker-1@{socket.gethostname()}:{os.getpid()}:")
+    assert ExitLedger.make_holder().startswith(f"{socket.gethostname()}:{os.getpid()}:")
+
+
+# -- stale leases -------------------------------------------------------------------------------
+
+RESERVE_AND_DIE = """
+import sys
+from datetime import datetime, timedelta
+from yt_study_buddy.exit_ledger import ExitLedger
+path, now, exit_ip = sys.argv[1], datetime.fromisoformat(sys.argv[2]), sys.argv[3]
+ledger = ExitLedger(path, cooldown=timedelta(hours=1), clock=lambda: now)
+lease = ledger.try_reserve(exit_ip, holder=ExitLedger.make_holder("child"))
+print(lease.holder)
+"""
+
+
+def test_lease_of_a_dead_process_is_stale_and_counts_as_used(
+    ledger: ExitLedger, path: Path, clock: FakeClock
+) -> None:
+    child_holder = run_child(RESERVE_AND_DIE, str(path), T0.isoformat(), "10.0.0.1").stdout.strip()
+    dead_pid = int(child_holder.rsplit(":", 2)[1])
+    assert ledger.state("10.0.0.1") is not None
+
+    clock.advance(timedelta(minutes=10))
+    state = ledger.state("10.0.0.1")
+    assert state is not None
+    assert state.reserved_by is None  # its holder is dead
+    assert state.last_used_at == T0  # conservatively: used when reserved
+    assert ledger.try_reserve("10.0.0.1", holder="b") is None  # still cooling from T0
+
+    # The same dead pid on another host says nothing about liveness: only lease_ttl applies.
+    other_host = f"x@not-{socket.gethostname()}:{dead_pid}:abc"
+    assert ledger.try_reserve("10.0.0.2", holder=other_host) is not None
+    clock.advance(HOUR)
+    assert ledger.try_reserve("10.0.0.2", holder="b") is None
+
+    lease = ledger.try_reserve("10.0.0.1", holder="b")
+    assert lease is not None
+    [record] = ledger.history(exit_ip="10.0.0.1")
+    assert (record.outcome, record.detail, record.reserved_at) == (ABANDONED, child_holder, T0)
+
+
+def test_lease_older_than_ttl_is_stale_and_late_release_still_counts(
+    path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    ledger = ExitLedger(path, cooldown=timedelta(minutes=10), lease_ttl=2 * HOUR, clock=clock)
+    slow = reserve(ledger, "10.0.0.1", "slow")  # our own pid: alive
+    clock.advance(2 * HOUR - timedelta(seconds=1))
+    assert ledger.try_reserve("10.0.0.1", holder="b") is None
+    clock.advance(timedelta(seconds=1))
+    taken = ledger.try_reserve("10.0.0.1", holder="b")
+    assert taken is not None
+
+    with caplog.at_level(logging.WARNING, logger="yt_study_buddy.exit_ledger"):
+        ledger.release(slow, outcome="ok", video_id="dQw4w9WgXcQ")
+    assert "abandoned" in caplog.text
+    state = ledger.state("10.0.0.1")
+    assert state is not None and state.reserved_by == "b" and state.last_used_at == clock.now
+    assert [r.outcome for r in ledger.history()] == ["ok", ABANDONED]
+
+
+# -- concurrency ----------------------------------------------------------------------------
+
+
+def test_threads_racing_get_each_exit_at_most_once(path: Path) -> None:
+    ledger = ExitLedger(path, cooldown=timedelta(0))
+    ips = [f"10.0.0.{i}" for i in range(1, 6)]
+    rounds, workers = 15, 8
+    barrier = threading.Barrier(workers, timeout=CHILD_TIMEOUT)
+    won: list[list[ExitLease]] = [[] for _ in range(rounds)]
+    errors: list[BaseException] = []
+    guard = threading.Lock()
+
+    def worker(index: int) -> None:
+        holder = ExitLedger.make_holder(f"thread-{index}")
+        order = ips[index % 5 :] + ips[: index % 5]
+        try:
+            for round_ in range(rounds):
+                barrier.wait()
+                mine = [lease for ip in order if (lease := ledger.try_reserve(ip, holder=holder))]
+                with guard:
+                    won[round_].extend(mine)
+                barrier.wait()
+                for lease in mine:
+                    ledger.release(lease, outcome="ok")
+        except BaseException as exc:  # reported below; a silent thread would pass the test
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(CHILD_TIMEOUT)
+    assert not errors
+    for leases in won:
+        assert Counter(lease.exit_ip for lease in leases) == Counter(ips)
+    assert len(ledger.history(limit=1000)) == rounds * len(ips)
+
+
+RACE_CHILD = """
+import json, sys
+from datetime import timedelta
+from yt_study_buddy.exit_ledger import ExitLedger
+path, count = sys.argv[1], int(sys.argv[2])
+ledger = ExitLedger(path, cooldown=timedelta(hours=1))
+holder = ExitLedger.make_holder("racer")
+print("ready", flush=True)
+sys.stdin.readline()
+won = [ip for ip in (f"10.1.0.{i}" for i in range(count)) if ledger.try_reserve(ip, holder=holder)]
+print(json.dumps(won), flush=True)
+"""
+
+
+def test_processes_racing_on_one_file_never_share_an_exit(path: Path) -> None:
+    ExitLedger(path, cooldown=HOUR).close()  # created once, so the racers only race to reserve
+    count = 20
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACE_CHILD, str(path), str(count)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    try:
+        for child in children:
+            assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        for child in children:  # all start together, each walking the same addresses in order
+            assert child.stdin is not None
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        results = [json.loads(child.communicate(timeout=CHILD_TIMEOUT)[0]) for child in children]
+    finally:
+        for child in children:
+            child.kill()
+            child.wait(CHILD_TIMEOUT)
+    assert all(child.returncode == 0 for child in children)
+    counts = Counter(ip for won in results for ip in won)
+    assert counts == Counter(f"10.1.0.{i}" for i in range(count))  # every exit exactly once
+
+
+HOLD_LOCK = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_lock_held_by_another_process_gives_ledger_error_not_a_hang(path: Path) -> None:
+    ledger = ExitLedger(path, cooldown=HOUR, busy_timeout=0.5)
+    ledger.record_use("10.0.0.1", outcome="ok")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        started = time.monotonic()
+        with pytest.raises(LedgerError, match="is locked: another process") as raised:
+            ledger.try_reserve("10.0.0.2", holder="a")
+        assert time.monotonic() - started < 10
+        assert str(path) in str(raised.value)
+        assert ledger.state("10.0.0.1") is not None  # readers are not blocked (WAL)
+    finally:
+        holder.communicate(timeout=CHILD_TIMEOUT)  # closes its stdin: it lets go and exits
+    assert ledger.try_reserve("10.0.0.2", holder="a") is not None
+
+
+# -- damaged files and bad locations -------------------------------------------------------------
+
+
+def test_garbage_file_is_refused_and_left_untouched(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    garbage = b"these are my notes, not a database\n" * 100
+    path.write_bytes(garbage)
+    with pytest.raises(LedgerError, match="is unreadable: .*move it aside"):
+        ExitLedger(path, cooldown=HOUR)
+    assert path.read_bytes() == garbage
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+def test_truncated_database_is_refused_and_left_untouched(path: Path) -> None:
+    with ExitLedger(path, cooldown=HOUR) as ledger:
+        for i in range(300):
+            ledger.record_use(f"10.2.{i // 200}.{i % 200}", outcome="ok", video_id="dQw4w9WgXcQ")
+    whole = path.read_bytes()
+    truncated = whole[: len(whole) // 2]
+    path.write_bytes(truncated)
+    with pytest.raises(LedgerError, match="is unreadable: .*malformed.*move it aside"):
+        ExitLedger(path, cooldown=HOUR)
+    assert path.read_bytes() == truncated
+
+
+def test_unknown_schema_version_and_foreign_database_are_refused(tmp_path: Path) -> None:
+    newer = tmp_path / "newer.sqlite3"
+    ExitLedger(newer, cooldown=HOUR).close()
+    with sqlite3.connect(newer) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(LedgerError, match="unknown schema version 99"):
+        ExitLedger(newer, cooldown=HOUR)
+
+    foreign = tmp_path / "foreign.sqlite3"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.close()
+    before = foreign.read_bytes()
+    with pytest.raises(LedgerError, match="not an exit ledger"):
+        ExitLedger(foreign, cooldown=HOUR)
+    assert foreign.read_bytes() == before
+
+
+def test_ledger_file_removed_while_open_is_not_silently_recreated(ledger: ExitLedger, path: Path) -> None:
+    ledger.record_use("10.0.0.1", outcome="ok")
+    for leftover in path.parent.iterdir():
+        leftover.unlink()
+    with pytest.raises(LedgerError, match=str(path)):
+        ledger.record_use("10.0.0.1", outcome="ok")
+    assert not path.exists()
+
+
+def test_uncreatable_location_gives_ledger_error(tmp_path: Path) -> None:
+    a_file = tmp_path / "afile"
+    a_file.write_text("a regular file, so nothing can be created under it")
+    with pytest.raises(LedgerError, match="cannot create the directory"):
+        ExitLedger(a_file / "ledger.sqlite3", cooldown=HOUR)
+    with pytest.raises(LedgerError, match="cannot use exit ledger"):
+        ExitLedger(tmp_path, cooldown=HOUR)  # a directory where the file should be
+
+
+def test_parent_directories_are_created_and_default_path_is_the_state_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state-home"))
+    default = ExitLedger.default_path()
+    assert default == platformdirs.user_state_path("yt-study-buddy") / "exit-ledger.sqlite3"
+    if sys.platform.startswith("linux"):
+        assert default == tmp_path / "state-home" / "yt-study-buddy" / "exit-ledger.sqlite3"
+    with ExitLedger(default, cooldown=HOUR) as ledger:
+        assert ledger.path == default
+    assert default.is_file()
+
+
+def test_closed_ledger_refuses_use(ledger: ExitLedger) -> None:
+    ledger.close()
+    with pytest.raises(ValueError, match="closed"):
+        ledger.state("10.0.0.1")
