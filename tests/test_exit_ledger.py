@@ -75,7 +75,9 @@ def run_child(script: str, *args: str) -> subprocess.CompletedProcess[str]:
 # -- reserve, release, cooldown, quarantine ---------------------------------------------------
 
 
-def test_cooldown_runs_from_release_not_from_reservation(ledger: ExitLedger, clock: FakeClock) -> None:
+def test_cooldown_runs_from_release_not_from_reservation(
+    ledger: ExitLedger, clock: FakeClock
+) -> None:
     lease = reserve(ledger, "10.0.0.1")
     assert lease.reserved_at == T0
     clock.advance(timedelta(minutes=30))
@@ -94,7 +96,11 @@ def test_cooldown_runs_from_release_not_from_reservation(ledger: ExitLedger, clo
 
     [record] = ledger.history()
     assert (record.exit_ip, record.video_id, record.outcome) == ("10.0.0.1", "dQw4w9WgXcQ", "ok")
-    assert (record.reserved_at, record.ended_at, record.lease_id) == (T0, T0 + timedelta(minutes=30), lease.lease_id)
+    assert (record.reserved_at, record.ended_at, record.lease_id) == (
+        T0,
+        T0 + timedelta(minutes=30),
+        lease.lease_id,
+    )
 
 
 def test_reserved_exit_is_not_given_to_anyone_else(ledger: ExitLedger, clock: FakeClock) -> None:
@@ -125,7 +131,11 @@ def test_quarantine_outlasts_the_cooldown(ledger: ExitLedger, clock: FakeClock) 
     clock.advance(4 * HOUR)
     assert ledger.try_reserve("10.0.0.1", holder="b") is not None
     outcomes = [(r.outcome, r.detail) for r in ledger.history(exit_ip="10.0.0.1")]
-    assert outcomes == [(QUARANTINED, "shorter one"), (QUARANTINED, "RequestBlocked"), ("blocked", None)]
+    assert outcomes == [
+        (QUARANTINED, "shorter one"),
+        (QUARANTINED, "RequestBlocked"),
+        ("blocked", None),
+    ]
 
 
 def test_cancel_leaves_no_cooldown_and_no_history(ledger: ExitLedger) -> None:
@@ -163,9 +173,16 @@ def test_unavailable_and_earliest_free_at(ledger: ExitLedger, clock: FakeClock) 
     ledger.record_use("10.0.0.4", outcome="ok")  # a later use pushes the cooldown on
     ledger.cancel(reserve(ledger, "10.0.0.5"))
 
-    assert [s.exit_ip for s in ledger.unavailable()] == ["10.0.0.1", "10.0.0.3", "10.0.0.4", "10.0.0.2"]
+    assert [s.exit_ip for s in ledger.unavailable()] == [
+        "10.0.0.1",
+        "10.0.0.3",
+        "10.0.0.4",
+        "10.0.0.2",
+    ]
     assert ledger.earliest_free_at() == T0 + HOUR
-    assert ledger.earliest_free_at(["10.0.0.2", "10.0.0.4", "10.0.0.5"]) == T0 + 90 * timedelta(minutes=1)
+    assert ledger.earliest_free_at(["10.0.0.2", "10.0.0.4", "10.0.0.5"]) == T0 + 90 * timedelta(
+        minutes=1
+    )
     assert ledger.earliest_free_at(["10.0.0.2"]) == T0 + 6 * HOUR
     assert ledger.earliest_free_at(["10.0.0.5", "192.0.2.1"]) is None
     assert ledger.state("192.0.2.1") is None
@@ -251,9 +268,10 @@ def test_lease_older_than_ttl_is_stale_and_late_release_still_counts(
     taken = ledger.try_reserve("10.0.0.1", holder="b")
     assert taken is not None
 
+    caplog.clear()
     with caplog.at_level(logging.WARNING, logger="yt_study_buddy.exit_ledger"):
         ledger.release(slow, outcome="ok", video_id="dQw4w9WgXcQ")
-    assert "abandoned" in caplog.text
+    assert "ended as stale before its release" in caplog.text
     state = ledger.state("10.0.0.1")
     assert state is not None and state.reserved_by == "b" and state.last_used_at == clock.now
     assert [r.outcome for r in ledger.history()] == ["ok", ABANDONED]
@@ -354,7 +372,10 @@ def test_lock_held_by_another_process_gives_ledger_error_not_a_hang(path: Path) 
     ledger = ExitLedger(path, cooldown=HOUR, busy_timeout=0.5)
     ledger.record_use("10.0.0.1", outcome="ok")
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLD_LOCK, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
@@ -413,7 +434,9 @@ def test_unknown_schema_version_and_foreign_database_are_refused(tmp_path: Path)
     assert foreign.read_bytes() == before
 
 
-def test_ledger_file_removed_while_open_is_not_silently_recreated(ledger: ExitLedger, path: Path) -> None:
+def test_ledger_file_removed_while_open_is_not_silently_recreated(
+    ledger: ExitLedger, path: Path
+) -> None:
     ledger.record_use("10.0.0.1", outcome="ok")
     for leftover in path.parent.iterdir():
         leftover.unlink()

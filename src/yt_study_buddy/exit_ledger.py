@@ -84,7 +84,14 @@ _STATE_QUERY = """
 """
 
 _HISTORY_FIELDS = (
-    "exit_ip", "fingerprint", "video_id", "lease_id", "reserved_at", "ended_at", "outcome", "detail"
+    "exit_ip",
+    "fingerprint",
+    "video_id",
+    "lease_id",
+    "reserved_at",
+    "ended_at",
+    "outcome",
+    "detail",
 )
 
 _LOCKED_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
@@ -218,7 +225,9 @@ class ExitLedger:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise LedgerError(f"cannot create the directory of exit ledger {self.path}: {exc}") from exc
+            raise LedgerError(
+                f"cannot create the directory of exit ledger {self.path}: {exc}"
+            ) from exc
         self._open()
 
     @staticmethod
@@ -250,7 +259,8 @@ class ExitLedger:
                 return None
             self._touch_exit(conn, exit_ip, fingerprint)
             cursor = conn.execute(
-                "INSERT INTO leases (exit_ip, fingerprint, holder, reserved_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO leases (exit_ip, fingerprint, holder, reserved_at) "
+                "VALUES (?, ?, ?, ?)",
                 (exit_ip, fingerprint, holder, now),
             )
             lease_id = cursor.lastrowid
@@ -281,15 +291,23 @@ class ExitLedger:
                 )
             elif end_reason == ABANDONED:
                 log.warning(
-                    "lease %d on %s outlived lease_ttl and was taken as abandoned; recording its use anyway",
+                    "lease %d on %s was ended as stale before its release; recording its use",
                     lease.lease_id,
                     lease.exit_ip,
                 )
             else:
-                raise ValueError(f"lease {lease.lease_id} on {lease.exit_ip} was already {end_reason}")
+                raise ValueError(
+                    f"lease {lease.lease_id} on {lease.exit_ip} was already {end_reason}"
+                )
             self._record(
-                conn, lease.exit_ip, lease.fingerprint, now,
-                outcome=outcome, video_id=video_id, lease_id=lease.lease_id, reserved_at=reserved_at,
+                conn,
+                lease.exit_ip,
+                lease.fingerprint,
+                now,
+                outcome=outcome,
+                video_id=video_id,
+                lease_id=lease.lease_id,
+                reserved_at=reserved_at,
             )
         log.debug("lease %d: %s released (%s)", lease.lease_id, lease.exit_ip, outcome)
 
@@ -318,7 +336,9 @@ class ExitLedger:
         exit_ip = _normalise_ip(exit_ip)
         _require_text("outcome", outcome)
         with self._write() as conn:
-            self._record(conn, exit_ip, fingerprint, self._now_us(), outcome=outcome, video_id=video_id)
+            self._record(
+                conn, exit_ip, fingerprint, self._now_us(), outcome=outcome, video_id=video_id
+            )
 
     def quarantine(
         self,
@@ -556,14 +576,22 @@ class ExitLedger:
             (reserved_at, exit_ip),
         )
         self._append_history(
-            conn, exit_ip, fingerprint, now,
-            outcome=ABANDONED, detail=holder, lease_id=lease_id, reserved_at=reserved_at,
+            conn,
+            exit_ip,
+            fingerprint,
+            now,
+            outcome=ABANDONED,
+            detail=holder,
+            lease_id=lease_id,
+            reserved_at=reserved_at,
         )
 
     def _touch_exit(self, conn: sqlite3.Connection, exit_ip: str, fingerprint: str | None) -> None:
         conn.execute("INSERT OR IGNORE INTO exits (exit_ip) VALUES (?)", (exit_ip,))
         if fingerprint is not None:
-            conn.execute("UPDATE exits SET fingerprint = ? WHERE exit_ip = ?", (fingerprint, exit_ip))
+            conn.execute(
+                "UPDATE exits SET fingerprint = ? WHERE exit_ip = ?", (fingerprint, exit_ip)
+            )
 
     def _record(
         self,
@@ -584,7 +612,10 @@ class ExitLedger:
             (now, exit_ip),
         )
         self._append_history(
-            conn, exit_ip, fingerprint, now,
+            conn,
+            exit_ip,
+            fingerprint,
+            now,
             outcome=outcome,
             video_id=video_id,
             lease_id=lease_id,
