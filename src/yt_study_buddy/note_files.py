@@ -1,0 +1,88 @@
+"""Name and write note files: safe on every filesystem, one name per video, never half-written.
+
+Every stem ends in ``[<video_id>]``, so two videos with the same title never overwrite each
+other and finished videos can be found (and skipped) by id whatever their title became.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import unicodedata
+from pathlib import Path
+
+#: Longest stem in UTF-8 bytes, suffix included; leaves room for an extension and a temp prefix
+#: under the common 255-byte name limit, and keeps Windows paths short.
+MAX_STEM_BYTES = 100
+
+_REPLACEMENTS = str.maketrans(
+    {":": " - ", "/": "-", "\\": "-", "|": "-", '"': "'", "<": " ", ">": " ", "?": None, "*": None}
+)
+_SPACES = re.compile(r" {2,}")
+_WINDOWS_RESERVED = re.compile(r"(?:CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³])", re.IGNORECASE)
+
+
+def note_stem(title: str | None, video_id: str) -> str:
+    """``"<Safe Title> [<video_id>]"``, or just the id when nothing of the title survives."""
+    suffix = f" [{video_id}]"
+    safe = _safe_title(title or "", MAX_STEM_BYTES - len(suffix.encode()))
+    return f"{safe}{suffix}" if safe else video_id
+
+
+def _safe_title(title: str, max_bytes: int) -> str:
+    text = unicodedata.normalize("NFC", title).translate(_REPLACEMENTS)
+    # Whitespace of every kind becomes a space; control and format characters (bidi overrides,
+    # zero-width joiners) go, since they can hide or reorder what a name shows.
+    text = "".join(
+        " " if ch.isspace() else ch for ch in text if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
+    )
+    text = _SPACES.sub(" ", text)
+    text = text.encode()[:max_bytes].decode(errors="ignore")  # never cut a character in half
+    text = text.strip(" .")  # Windows drops trailing dots and spaces; leading dots hide files
+    if not text.strip("-' "):  # only what the replacements left behind
+        return ""
+    if _WINDOWS_RESERVED.fullmatch(text.split(".", 1)[0].rstrip()):
+        text = "_" + text  # "NUL.tar [id]" is still the NUL device on older Windows
+    return text
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) so that ``path`` holds either the old or the whole new content."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(text.encode())
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Persist the rename itself (POSIX; Windows cannot open directories)."""
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def existing_notes(output_dir: Path, video_id: str) -> list[Path]:
+    """The note files already written for ``video_id`` in ``output_dir`` (any format), sorted."""
+    if not output_dir.is_dir():
+        return []
+    suffix = f" [{video_id}]"
+    return sorted(
+        path
+        for path in output_dir.iterdir()
+        if not path.name.startswith(".")
+        and (path.stem == video_id or path.stem.endswith(suffix))
+        and path.is_file()
+    )
