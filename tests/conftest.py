@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import pytest
 
+#: The control password of the session lab (cookie authentication works too).
+LAB_PASSWORD = "lab-control-password"
+
 
 @pytest.fixture(scope="session")
 def lab():
-    """A running private Tor network (TorLab, 8 exits) for the whole test session."""
+    """A running private Tor network (TorLab, 12 exits, cookie and password auth) for the session."""
     from yt_study_buddy.testing.network import TorLab
 
-    with TorLab(exits=8) as running:
+    with TorLab(exits=12, control_password=LAB_PASSWORD) as running:
         yield running
 
 

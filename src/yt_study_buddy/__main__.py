@@ -1,0 +1,5 @@
+"""``python -m yt_study_buddy`` is the ``yt-study-buddy`` command."""
+
+from .cli import main
+
+main()

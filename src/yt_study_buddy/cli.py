@@ -1,0 +1,273 @@
+"""The ``yt-study-buddy`` command: parse, wire, report. All the work lives in the library."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import click
+import platformdirs
+
+from .errors import StudyBuddyError, TorUnavailable
+from .formatters import FORMATS
+from .rotation import STRATEGIES
+from .tor_settings import TorEndpoint, parse_host_port
+
+log = logging.getLogger("yt_study_buddy")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class HostPort(click.ParamType):
+    name = "HOST:PORT"
+
+    def __init__(self, default_port: int) -> None:
+        self.default_port = default_port
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, int]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_host_port(str(value), self.default_port)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class DefaultCommandGroup(click.Group):
+    """``yt-study-buddy URL ...`` means ``yt-study-buddy fetch URL ...``, as users expect."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = ["fetch", *args]
+        return super().parse_args(ctx, args)
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(
+        "%(asctime)s %(threadName)s %(name)s: %(message)s" if verbose else "%(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+    if verbose > 1:  # -vv: stem's own chatter too
+        logging.getLogger("stem").addHandler(handler)
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> None:
+    click.echo(f"yt-study-buddy: error: {message}", err=True)
+    sys.exit(code)
+
+
+def tor_options(func: Any) -> Any:
+    """The options every command that talks to tor shares."""
+    options = [
+        click.option("--tor-socks", type=HostPort(9050), default="127.0.0.1:9050", show_default=True,
+                     envvar="YTSB_TOR_SOCKS", help="tor's SocksPort."),
+        click.option("--tor-control", type=HostPort(9051), default="127.0.0.1:9051", show_default=True,
+                     envvar="YTSB_TOR_CONTROL", help="tor's ControlPort."),
+        click.option("--tor-password", envvar="YTSB_TOR_PASSWORD", default=None,
+                     help="Control port password (cookie authentication needs none)."),
+        click.option("--ip-check-url", envvar="YTSB_IP_CHECK_URL", show_default=True,
+                     default="https://check.torproject.org/api/ip", help="Echo service that shows an exit's IP."),
+        click.option("--ca-bundle", envvar="YTSB_CA_BUNDLE", type=click.Path(exists=True, dir_okay=False),
+                     help="An extra CA certificate to trust (e.g. a TLS-inspecting proxy's)."),
+        click.option("-v", "--verbose", count=True, help="More diagnostics (-vv: stem's too)."),
+        click.option("-q", "--quiet", is_flag=True, envvar="YTSB_QUIET", help="Only failures and the summary."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def endpoint_from(tor_socks: tuple[str, int], tor_control: tuple[str, int], password: str | None) -> TorEndpoint:
+    return TorEndpoint(tor_socks[0], tor_socks[1], tor_control[0], tor_control[1], password)
+
+
+@click.group(cls=DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version("yt-study-buddy"), prog_name="yt-study-buddy")
+def main() -> None:
+    """Turn YouTube videos into study notes, fetched through Tor, each video on a fresh exit.
+
+    \b
+      yt-study-buddy https://youtube.com/watch?v=xyz
+      yt-study-buddy --parallel --workers 3 --file urls.txt
+      yt-study-buddy doctor      # check the whole chain
+      yt-study-buddy demo        # everything, offline, on a private Tor network
+    """
+
+
+@dataclass(frozen=True)
+class Inputs:
+    ids: list[str]
+    invalid: int
+
+
+def read_inputs(urls: tuple[str, ...], file: str | None) -> Inputs:
+    """Arguments and file lines to unique video ids; bad ones are reported with their place."""
+    from .video_ids import read_video_list
+
+    lines: list[str] = list(urls)
+    sources = ["argument"] * len(urls)
+    if file is not None:
+        try:
+            text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}", EXIT_USAGE)
+        file_lines = text.splitlines()
+        lines += file_lines
+        sources += [f"{'stdin' if file == '-' else file}:{n}" for n in range(1, len(file_lines) + 1)]
+    videos = read_video_list(lines)
+    for number, raw, message in videos.errors:
+        click.echo(f"yt-study-buddy: skipping {sources[number - 1]}: {message}", err=True)
+    if videos.duplicates:
+        log.info("%d duplicate video(s) will be fetched once", len(videos.duplicates))
+    return Inputs(videos.ids, len(videos.errors))
+
+
+def check_writable(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        fail(f"output directory {directory} is not writable: {exc.strerror or exc}", EXIT_USAGE)
+
+
+@main.command()
+@click.argument("urls", nargs=-1)
+@click.option("-f", "--file", "file", envvar="YTSB_FILE",
+              help="Read URLs or ids from this file, one per line ('-' for stdin; # comments).")
+@click.option("-p", "--parallel", is_flag=True, envvar="YTSB_PARALLEL", help="Fetch several videos at once.")
+@click.option("-w", "--workers", type=click.IntRange(1, 32), default=3, show_default=True, envvar="YTSB_WORKERS",
+              help="Parallel workers (with --parallel).")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("notes"),
+              show_default=True, envvar="YTSB_OUTPUT", help="Where notes are written.")
+@click.option("--format", "formats", type=click.Choice(FORMATS), multiple=True, envvar="YTSB_FORMAT",
+              help="Output format; repeat for several.  [default: md]")
+@click.option("--lang", "languages", multiple=True, envvar="YTSB_LANG",
+              help="Transcript language code, in priority order; repeatable.  [default: en]")
+@click.option("--translate", envvar="YTSB_TRANSLATE", help="Translate the transcript to this language code.")
+@click.option("--cooldown-hours", type=click.FloatRange(0), default=1.0, show_default=True,
+              envvar="YTSB_COOLDOWN_HOURS", help="An exit is not reused for this long after its last use.")
+@click.option("--quarantine-hours", type=click.FloatRange(0), default=6.0, show_default=True,
+              envvar="YTSB_QUARANTINE_HOURS", help="An exit YouTube blocked is avoided for this long.")
+@click.option("--rotation", type=click.Choice(sorted(STRATEGIES)), default="isolate", show_default=True,
+              envvar="YTSB_ROTATION", help="How fresh circuits are made (see docs/architecture.md).")
+@click.option("--max-attempts", type=click.IntRange(1, 20), default=3, show_default=True,
+              envvar="YTSB_MAX_ATTEMPTS", help="Attempts per video, each on a fresh exit.")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), envvar="YTSB_STATE_DIR",
+              help="Where the exit ledger lives.  [default: the user state dir]")
+@click.option("--force", is_flag=True, envvar="YTSB_FORCE", help="Fetch again what is already done.")
+@click.option("--no-launch-tor", is_flag=True, envvar="YTSB_NO_LAUNCH_TOR",
+              help="Never start a tor of our own when none answers.")
+@click.option("--json", "as_json", is_flag=True, envvar="YTSB_JSON", help="Print a JSON summary on stdout.")
+@tor_options
+def fetch(urls: tuple[str, ...], file: str | None, parallel: bool, workers: int, output: Path,
+          formats: tuple[str, ...], languages: tuple[str, ...], translate: str | None, cooldown_hours: float,
+          quarantine_hours: float, rotation: str, max_attempts: int, state_dir: Path | None, force: bool,
+          no_launch_tor: bool, as_json: bool, tor_socks: tuple[str, int], tor_control: tuple[str, int],
+          tor_password: str | None, ip_check_url: str, ca_bundle: str | None, verbose: int, quiet: bool) -> None:
+    """Fetch the transcripts of videos (URLs or ids) into study notes."""
+    setup_logging(verbose, quiet)
+    if not urls and file is None:
+        fail("no videos given: pass URLs or ids, or --file FILE (see --help)", EXIT_USAGE)
+    inputs = read_inputs(urls, file)
+    if not inputs.ids:
+        fail("no valid video URLs or ids to fetch", EXIT_USAGE)
+    check_writable(output)
+    from .batch import BatchOptions
+    options = BatchOptions(output_dir=output, formats=formats or ("md",), languages=languages or ("en",),
+                           translate_to=translate, workers=workers if parallel else 1,
+                           max_attempts=max_attempts, force=force)
+    endpoint = endpoint_from(tor_socks, tor_control, tor_password)
+    state = state_dir or platformdirs.user_state_path("yt-study-buddy")
+    try:
+        code = run_batch(inputs.ids, options, endpoint=endpoint, launch=not no_launch_tor, state_dir=state,
+                         cooldown_hours=cooldown_hours, quarantine_hours=quarantine_hours, rotation=rotation,
+                         ip_check_url=ip_check_url, ca_bundle=ca_bundle, quiet=quiet, as_json=as_json)
+    except StudyBuddyError as exc:
+        fail(str(exc))
+    sys.exit(EXIT_FAILED if inputs.invalid and code == EXIT_OK else code)
+
+
+def run_batch(ids: list[str], options: Any, *, endpoint: TorEndpoint, launch: bool, state_dir: Path,
+              cooldown_hours: float, quarantine_hours: float, rotation: str, ip_check_url: str,
+              ca_bundle: str | None, quiet: bool, as_json: bool) -> int:
+    """Connect to (or launch) tor, run the batch, report; returns the exit status."""
+    from contextlib import ExitStack
+
+    from .batch import BatchRunner
+    from .progress import make_reporter, summary_json
+    from .rotating_tor_client import RotatingTorClient
+    from .run_log import RunLog
+
+    with ExitStack() as stack:
+        try:
+            client = RotatingTorClient(cooldown_hours, endpoint=endpoint, strategy=rotation,
+                                       ip_check_url=ip_check_url, ledger_path=state_dir / "exit-ledger.sqlite3",
+                                       quarantine_hours=quarantine_hours, ca_bundle=ca_bundle)
+        except TorUnavailable as exc:
+            if not launch:
+                raise
+            from .tor_launcher import launch_tor
+            log.info("%s; starting a tor of our own (--no-launch-tor to refuse)", exc)
+            launched = stack.enter_context(launch_tor())
+            client = RotatingTorClient(cooldown_hours, endpoint=launched.endpoint, strategy=rotation,
+                                       ip_check_url=ip_check_url, ledger_path=state_dir / "exit-ledger.sqlite3",
+                                       quarantine_hours=quarantine_hours, ca_bundle=ca_bundle)
+        stack.callback(client.close)
+        reporter = make_reporter(sys.stderr, quiet=quiet)
+        runner = BatchRunner(client, options, reporter=reporter,
+                             run_log=RunLog(options.output_dir / ".yt-study-buddy" / "runs.jsonl"))
+        summary = runner.run(ids)
+    if as_json:
+        click.echo(json.dumps(summary_json(summary), indent=2))
+    return summary.exit_code
+
+
+@main.command()
+@click.option("--fix", is_flag=True, help="Undo what a crashed run left in tor (stream attachment).")
+@tor_options
+def doctor(fix: bool, tor_socks: tuple[str, int], tor_control: tuple[str, int], tor_password: str | None,
+           ip_check_url: str, ca_bundle: str | None, verbose: int, quiet: bool) -> None:
+    """Check each link of the chain: tor, its ports, an exit, YouTube; print the fix for what fails."""
+    from .doctor import format_checks, run_checks
+
+    setup_logging(verbose, quiet)
+    checks = run_checks(endpoint_from(tor_socks, tor_control, tor_password), ip_check_url=ip_check_url,
+                        ca_bundle=ca_bundle, fix=fix)
+    click.echo(format_checks(checks))
+    sys.exit(EXIT_OK if all(check.ok for check in checks) else EXIT_FAILED)
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("notes-demo"),
+              show_default=True, help="Where the demo's notes are written.")
+@click.option("--videos", type=click.IntRange(1, 200), default=9, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 32), default=3, show_default=True)
+@click.option("--exits", type=click.IntRange(3, 24), default=8, show_default=True)
+@click.option("--blocked", type=click.IntRange(0, 20), default=2, show_default=True,
+              help="How many exits the fake YouTube blocks.")
+@click.option("--rotation", type=click.Choice(sorted(STRATEGIES)), default="isolate", show_default=True)
+@click.option("-v", "--verbose", count=True)
+@click.option("-q", "--quiet", is_flag=True)
+def demo(output: Path, videos: int, workers: int, exits: int, blocked: int, rotation: str,
+         verbose: int, quiet: bool) -> None:
+    """Run a whole parallel batch offline: a private Tor network and a fake YouTube on this machine."""
+    from .demo import run_demo
+
+    setup_logging(verbose, quiet)
+    check_writable(output)
+    try:
+        code = run_demo(output=output.resolve(), videos=videos, workers=workers, exits=exits,
+                        blocked=min(blocked, exits - 1), rotation=rotation, verbose=verbose, quiet=quiet)
+    except StudyBuddyError as exc:
+        fail(str(exc))
+    sys.exit(code)

@@ -1,0 +1,56 @@
+"""``yt-study-buddy demo``: the real pipeline, offline, on a private Tor network and fake YouTube.
+
+It re-runs itself in a fresh loopback-only network namespace, so nothing it starts can reach
+beyond this machine, and it uses a throwaway exit ledger, never the user's own.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+from .batch import BatchOptions, BatchRunner
+from .progress import make_reporter
+from .rotating_tor_client import RotatingTorClient
+from .run_log import RunLog
+
+log = logging.getLogger(__name__)
+
+
+def run_demo(*, output: Path, videos: int, workers: int, exits: int, blocked: int, rotation: str,
+             verbose: int, quiet: bool) -> int:
+    """Start the lab, run a batch through it, write real notes into ``output``; the exit status."""
+    from .testing.netns import loopback_only, run_jailed
+
+    if not loopback_only():
+        argv = [sys.executable, "-m", "yt_study_buddy", "demo", "--output", str(output),
+                "--videos", str(videos), "--workers", str(workers), "--exits", str(exits),
+                "--blocked", str(blocked), "--rotation", rotation, *(["-v"] * verbose), *(["-q"] if quiet else [])]
+        return run_jailed(argv)
+
+    from .testing.fake_youtube import Behavior, FakeYouTube
+    from .testing.fake_youtube_pages import sample_videos
+    from .testing.network import TorLab
+
+    log.info("starting a private Tor network with %d exits and a fake YouTube (offline)", exits)
+    with tempfile.TemporaryDirectory(prefix="ytsb-demo-") as tmp, TorLab(exits=exits) as lab, FakeYouTube() as fake:
+        log.info("tor network ready in %.1f s", sum(lab.timings.values()) if lab.timings else 0.0)
+        for video in sample_videos(videos):
+            fake.add_video(video)
+        for ip in lab.exit_ips[:blocked]:
+            fake.block_exit(ip, Behavior.RECAPTCHA)
+        if blocked:
+            log.info("the fake YouTube blocks exits %s, as YouTube blocks many Tor exits",
+                     ", ".join(lab.exit_ips[:blocked]))
+        options = BatchOptions(output_dir=output, workers=workers, force=True)
+        with RotatingTorClient(1.0, endpoint=lab.endpoint, strategy=rotation, ca_bundle=str(fake.ca_path),
+                               ledger_path=Path(tmp) / "exit-ledger.sqlite3") as client:
+            runner = BatchRunner(client, options, reporter=make_reporter(sys.stderr, quiet=quiet),
+                                 run_log=RunLog(output / ".yt-study-buddy" / "runs.jsonl"))
+            summary = runner.run([video.video_id for video in sample_videos(videos)])
+        seen = fake.exits_seen()
+        log.info("the fake YouTube saw %d requests from %d distinct exits; notes are in %s",
+                 len(fake.requests), len(set(seen)), output)
+    return summary.exit_code

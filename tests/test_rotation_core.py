@@ -1,0 +1,313 @@
+"""The rotation core on a real private Tor network and the fake YouTube: unique checked exits,
+cooldowns from last use, cross-process safety, block handling, NEWNYM pacing, pinning, stop."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from yt_study_buddy import (
+    ExitsExhausted,
+    FailureKind,
+    FetchFailure,
+    QueueStopped,
+    RotatingTorClient,
+    SingleTorCoordinator,
+    TorEndpoint,
+    TorExitNodePool,
+    TorIPQueue,
+    TorTranscriptFetcher,
+    TorUnavailable,
+)
+from yt_study_buddy.testing.fake_youtube import Behavior
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture
+def make_client(lab, fake_youtube, tmp_path):
+    """Clients on the lab sharing one fresh ledger per test; all closed at the end."""
+    clients = []
+
+    def make(**options):
+        options.setdefault("ledger_path", tmp_path / "ledger.sqlite3")
+        client = RotatingTorClient(endpoint=lab.endpoint, ca_bundle=str(fake_youtube.ca_path), **options)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def video_ids(n: int, prefix: str) -> list[str]:
+    return [f"{prefix}{i:03d}".ljust(11, "x")[:11] for i in range(n)]
+
+
+def exits_by_video(fake, ids):
+    """The exit IPs the fake YouTube saw per video (watch, player, timedtext and oEmbed)."""
+    seen: dict[str, set[str]] = {vid: set() for vid in ids}
+    for request in fake.requests:
+        if request.video_id in seen:
+            seen[request.video_id].add(request.client_ip)
+    return seen
+
+
+def test_nine_videos_three_workers_nine_distinct_exits(make_client, fake_youtube, lab):
+    client = make_client()
+    ids = video_ids(9, "nine")
+    fetched: dict[str, tuple[str, list[str]]] = {}
+    with TorIPQueue(client, target_size=9, lookahead=6) as queue:
+        assert queue.get_stats()["queue_size"] >= 6  # start() blocked until the lookahead was ready
+        work = list(ids)
+        lock = threading.Lock()
+
+        def worker(number):
+            while True:
+                with lock:
+                    if not work:
+                        return
+                    vid = work.pop()
+                exit_ip, session, proxies = queue.get_next_connection(worker_id=number, timeout=60)
+                assert proxies["https"].startswith("socks5h://")
+                with session:
+                    transcript = TorTranscriptFetcher(session=session, proxies=proxies, exit_ip=exit_ip)\
+                        .fetch_transcript(vid)
+                    used = session.exits_used()
+                assert transcript.snippets and transcript.title
+                fetched[vid] = (exit_ip, used)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    assert sorted(fetched) == sorted(ids)
+    seen = exits_by_video(fake_youtube, ids)
+    for vid, (exit_ip, used) in fetched.items():
+        assert seen[vid] == {exit_ip}, f"{vid}: the server saw {seen[vid]}, we checked {exit_ip}"
+        assert used == [exit_ip]  # tor's own stream events agree
+    assert len({exit_ip for exit_ip, _ in fetched.values()}) == 9
+    assert set().union(*seen.values()) <= set(lab.exit_ips)
+
+
+def test_cooldown_runs_from_last_use_then_frees_the_exits(make_client, lab):
+    client = make_client(cooldown_hours=6 / 3600, max_rotation_attempts=100)
+    probe = make_client(cooldown_hours=6 / 3600, max_rotation_attempts=6)  # same ledger, few tries
+    first = [client.new_session() for _ in range(len(lab.exit_ips))]
+    assert len({s.exit_ip for s in first}) == len(lab.exit_ips)
+    with pytest.raises(ExitsExhausted):  # all reserved: nothing fresh
+        probe.new_session()
+    time.sleep(7)  # longer than the cooldown, but the exits are still in use: still not free
+    with pytest.raises(ExitsExhausted):
+        probe.new_session()
+    released_at = datetime.now(timezone.utc)
+    for session in first:
+        session.close()
+    state = client.ledger.state(first[0].exit_ip)
+    assert state is not None and state.last_used_at >= released_at.replace(microsecond=0)
+    with pytest.raises(ExitsExhausted) as raised:  # cooling from the release, not the reservation
+        probe.new_session()
+    free_at = raised.value.earliest_free_at
+    assert free_at is not None and free_at > released_at
+    time.sleep(max(0.0, (free_at - datetime.now(timezone.utc)).total_seconds()) + 0.5)
+    again = client.new_session()
+    assert again.exit_ip in {s.exit_ip for s in first}
+    again.close()
+
+
+def test_a_second_run_within_the_cooldown_avoids_the_first_runs_exits(make_client):
+    first_client = make_client()
+    first = [first_client.new_session() for _ in range(4)]
+    first_ips = {s.exit_ip for s in first}
+    for session in first:
+        session.close()
+    second_client = make_client()  # same ledger file, as a second run would have
+    second = [second_client.new_session() for _ in range(4)]
+    assert not first_ips & {s.exit_ip for s in second}
+    for session in second:
+        session.close()
+
+
+ALLOCATE = """
+import json, sys
+from pathlib import Path
+from yt_study_buddy import RotatingTorClient, TorEndpoint
+endpoint = TorEndpoint(control_password={password!r})
+with RotatingTorClient(endpoint=endpoint, ledger_path=Path({ledger!r}), ca_bundle={ca!r}) as client:
+    sessions = [client.new_session() for _ in range(5)]
+    print(json.dumps([s.exit_ip for s in sessions]), flush=True)
+    sys.stdin.read()  # hold the exits until the parent says so
+    for s in sessions:
+        s.close()
+"""
+
+
+def test_two_processes_on_one_ledger_share_no_exit(lab, fake_youtube, tmp_path):
+    script = ALLOCATE.format(password=lab.endpoint.control_password, ledger=str(tmp_path / "shared.sqlite3"),
+                             ca=str(fake_youtube.ca_path))
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    try:
+        results = [json.loads(proc.stdout.readline()) for proc in procs]
+    finally:
+        for proc in procs:
+            proc.communicate("", timeout=60)
+    assert all(proc.returncode == 0 for proc in procs)
+    assert len(results[0]) == len(results[1]) == 5
+    assert not set(results[0]) & set(results[1])
+
+
+def test_a_blocked_exit_is_quarantined_and_the_video_retried_elsewhere(make_client, fake_youtube, tmp_path):
+    from yt_study_buddy.batch import BatchOptions, BatchRunner
+    from yt_study_buddy.progress import PlainReporter
+    from yt_study_buddy.run_log import RunLog
+    import io
+
+    client = make_client()
+    blocked_vid, permanent_vid, fine_vid = video_ids(3, "blk")
+    fake_youtube.script(Behavior.RECAPTCHA, video_id=blocked_vid, times=1)
+    fake_youtube.script(Behavior.TRANSCRIPTS_DISABLED, video_id=permanent_vid)
+    runner = BatchRunner(client, BatchOptions(output_dir=tmp_path / "notes", workers=2),
+                         reporter=PlainReporter(io.StringIO()), run_log=RunLog(tmp_path / "runs.jsonl"))
+    summary = runner.run([blocked_vid, permanent_vid, fine_vid])
+    results = {r.video_id: r for r in summary.results}
+    blocked = results[blocked_vid]
+    assert blocked.status == "fetched" and blocked.attempts == 2
+    first_exit = [r.client_ip for r in fake_youtube.requests if r.video_id == blocked_vid][0]
+    assert blocked.exit_ip != first_exit
+    state = client.ledger.state(first_exit)
+    assert state.quarantined_until is not None and state.quarantined_until > datetime.now(timezone.utc)
+    permanent = results[permanent_vid]
+    assert permanent.status == "failed" and permanent.attempts == 1
+    assert permanent.error_kind == "permanent" and permanent.error_reason == "transcripts_disabled"
+    assert len([r for r in fake_youtube.requests if r.video_id == permanent_vid and r.path.startswith("/watch")]) == 1
+    assert results[fine_vid].status == "fetched" and Path(results[fine_vid].files[0]).exists()
+    assert summary.exit_code == 1
+
+
+def test_fetcher_reports_failure_classes_without_rotating(make_client, fake_youtube):
+    client = make_client()
+    vid = video_ids(1, "cls")[0]
+    fake_youtube.script(Behavior.BOT_CHECK, video_id=vid)
+    with client.session() as session:
+        fetcher = TorTranscriptFetcher(session=session)
+        with pytest.raises(FetchFailure) as raised:
+            fetcher.fetch_transcript(vid)
+        assert raised.value.kind is FailureKind.BLOCKED
+        assert fetcher.attempts == 1 and fetcher.exits_tried == [session.exit_ip]
+        blocked_ip = session.exit_ip
+    assert client.ledger.state(blocked_ip).quarantined_until is not None
+
+
+def test_newnym_strategy_never_signals_faster_than_tor_honours(make_client, lab):
+    client = make_client(strategy="newnym")
+    log_file = lab.workdir / "client" / "notice.log"
+    sessions = [client.new_session()]  # its NEWNYM may wait for another test's recent one
+    log_before = len(log_file.read_text())
+    sessions += [client.new_session() for _ in range(2)]
+    sent = client.strategy.signals_sent
+    assert len(sent) >= 3
+    assert all(b - a >= 10.0 for a, b in zip(sent, sent[1:]))
+    assert "Rate limiting NEWNYM" not in log_file.read_text()[log_before:]
+    for session in sessions:
+        session.close()
+
+
+def test_pinned_exits_are_the_ones_used_and_attachment_is_handed_back(make_client, fake_youtube, lab):
+    client = make_client(strategy="pin")
+    controller = lab.controller()
+    try:
+        assert controller.get_conf("__LeaveStreamsUnattached") == "1"
+        sessions = [client.new_session() for _ in range(3)]
+        for session in sessions:
+            assert lab.exit_fingerprints[session.exit.fingerprint] == session.exit_ip
+            vid = video_ids(1, f"pin{session.exit_ip[-2:]}")[0]
+            TorTranscriptFetcher(session=session).fetch_transcript(vid)
+            assert exits_by_video(fake_youtube, [vid])[vid] == {session.exit_ip}
+            session.close()
+        client.close()
+        assert controller.get_conf("__LeaveStreamsUnattached") == "0"
+    finally:
+        controller.close()
+
+
+def test_stop_wakes_waiting_workers_and_ends_the_allocator(make_client, lab):
+    client = make_client(max_rotation_attempts=4)
+    for ip in lab.exit_ips:
+        client.ledger.quarantine(ip, reason="test")
+    queue = TorIPQueue(client, target_size=3)
+    queue.start(wait=False)
+    errors: list[BaseException] = []
+
+    def worker():
+        try:
+            queue.get_next_connection(timeout=120)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(2)
+    assert queue.get_stats()["waiting_until"] is not None or queue.get_stats()["failed_attempts"] >= 1
+    stopped = time.monotonic()
+    queue.stop()
+    for thread in threads:
+        thread.join(10)
+    assert time.monotonic() - stopped < 10
+    assert not any(t.is_alive() for t in threads)
+    assert len(errors) == 3 and all(isinstance(e, QueueStopped) for e in errors)
+    assert not queue._thread.is_alive()
+
+
+def test_exhaustion_fails_fast_when_asked(make_client, lab):
+    client = make_client(max_rotation_attempts=4)
+    for ip in lab.exit_ips:
+        client.ledger.quarantine(ip, reason="test")
+    queue = TorIPQueue(client, target_size=1, on_exhausted="fail")
+    queue.start(wait=False)
+    with pytest.raises(ExitsExhausted) as raised:
+        queue.get_next_connection(timeout=60)
+    assert raised.value.earliest_free_at is not None
+    queue.stop()
+
+
+def test_requests_interface_uses_a_fresh_exit_per_call(make_client, fake_youtube):
+    client = make_client()
+    ips = [client.get("https://check.torproject.org/api/ip").json()["IP"] for _ in range(3)]
+    assert len(set(ips)) == 3
+
+
+def test_deprecated_shims_warn_and_work(lab, fake_youtube, tmp_path):
+    options = {"ledger_path": tmp_path / "ledger.sqlite3", "ca_bundle": str(fake_youtube.ca_path)}
+    with pytest.warns(DeprecationWarning, match="TorIPQueue"):
+        coordinator = SingleTorCoordinator(tor_control_password=lab.endpoint.control_password, **options)
+    try:
+        with coordinator.acquire(worker_id=1) as fetcher:
+            assert fetcher.fetch_transcript(video_ids(1, "shim")[0]).snippets
+    finally:
+        coordinator.close()
+    with pytest.warns(DeprecationWarning, match="TorIPQueue"):
+        pool = TorExitNodePool(pool_size=2, tor_control_password=lab.endpoint.control_password, **options)
+    try:
+        with pool.acquire(worker_id=1) as first, pool.acquire(worker_id=2) as second:
+            assert first.exit_ip != second.exit_ip
+            assert pool.get_stats()["all_unique"] and pool.get_stats()["in_use"] == 2
+            with pytest.raises(TimeoutError):
+                pool.get_connection(timeout=0.2)
+    finally:
+        pool.close()
+
+
+def test_nothing_listening_is_a_clear_error(tmp_path):
+    nothing = TorEndpoint(socks_port=1, control_port=2)
+    with pytest.raises(TorUnavailable, match="SOCKS port"):
+        RotatingTorClient(endpoint=nothing, ledger_path=tmp_path / "l.sqlite3")
