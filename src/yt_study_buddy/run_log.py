@@ -1,0 +1,194 @@
+"""What each run did, per video, in an append-only JSON Lines file next to the notes.
+
+The log is the batch's memory: like yt-dlp's download archive, a re-run skips every video whose
+latest record says "fetched" and whose note is still there, and retries everything else. It is
+also the audit trail of which Tor exits each video went through.
+
+Worker threads and even concurrent runs append to one file, and a run can die at any moment, so
+every line is one ``write()`` with ``O_APPEND`` (whole lines, never interleaved) under an
+advisory file lock, followed by ``fsync``. The reader skips the one thing a crash can leave behind, a torn line, and never raises.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import threading
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+FETCHED = "fetched"
+SKIPPED = "skipped"
+FAILED = "failed"
+#: Not reached: the run was interrupted first.
+PENDING = "pending"
+STATUSES = frozenset({FETCHED, SKIPPED, FAILED, PENDING})
+
+
+@dataclass
+class VideoResult:
+    """The outcome of one video in one run: one "video" line in the log, one line on screen."""
+
+    video_id: str
+    status: str  # one of STATUSES
+    worker: int | None = None
+    exit_ip: str | None = None  # exit of the successful (or last) attempt
+    exits_used: list[str] = field(default_factory=list)  # every exit tor actually used, all attempts
+    attempts: int = 0
+    error_kind: str | None = None  # "blocked" | "retryable" | "permanent" | "tor" | "exhausted" | "interrupted"
+    error_reason: str | None = None  # short slug, e.g. "ip_blocked", "no_transcript", "timeout"
+    error: str | None = None  # one human line
+    title: str | None = None
+    files: list[str] = field(default_factory=list)  # the note files written
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase, e.g. "fetch"
+    started_at: str | None = None  # ISO-8601 UTC
+    finished_at: str | None = None
+
+    def __post_init__(self) -> None:
+        # A typo here would silently miscount summaries and break skipping on the next run.
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown video status {self.status!r}; expected one of {sorted(STATUSES)}")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def utc_timestamp() -> str:
+    """Now as ISO-8601 UTC, the format of every time in the log."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def default_run_id() -> str:
+    """A sortable, practically unique run id: UTC start time plus a random suffix."""
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+class RunLog:
+    """Appends run and video records to ``path``; safe to share between threads and processes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def start_run(self, run_id: str, settings: dict[str, Any]) -> None:
+        self._write({"event": "run_start", "run_id": run_id, "at": utc_timestamp(), "pid": os.getpid(),
+                     "settings": settings})
+
+    def append(self, result: VideoResult, run_id: str) -> None:
+        self._write({"event": "video", "run_id": run_id, **result.to_json()})
+
+    def end_run(self, run_id: str, summary: dict[str, Any], pending: list[str]) -> None:
+        """Close the run, listing the videos it never reached (the next run picks them up)."""
+        self._write({"event": "run_end", "run_id": run_id, "at": utc_timestamp(), "summary": summary,
+                     "pending": list(pending)})
+
+    def _write(self, record: dict[str, Any]) -> None:
+        # A lone surrogate (seen in scraped titles) becomes a JSON \udXXX escape instead of an error.
+        data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace")
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+            fd = os.open(self.path, flags, 0o666)
+            try:
+                _lock_exclusively(fd)  # released by close(); makes the torn-tail check exact
+                if _ends_torn(fd):
+                    # A crash left half a line: end it, or this record would be glued onto it and lost.
+                    data = b"\n" + data
+                while data:  # one write in practice; a short write only happens on a full disk
+                    data = data[os.write(fd, data):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    @staticmethod
+    def read(path: Path) -> list[dict[str, Any]]:
+        """Every whole record in ``path``, oldest first; [] if it does not exist.
+
+        Torn and unparsable lines are skipped with a warning: one bad line must not cost the
+        whole history (and with it, every skip decision).
+        """
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            return []
+        lines = data.split(b"\n")
+        torn_tail = lines.pop()  # b"" when the file ends with a newline, as it should
+        records = []
+        for number, line in enumerate(lines, start=1):
+            if line.strip():
+                record = _parse(line, path, number)
+                if record is not None:
+                    records.append(record)
+        if torn_tail.strip():
+            log.warning("%s: line %d is incomplete (a write was interrupted); ignoring it", path, len(lines) + 1)
+        return records
+
+
+def _lock_exclusively(fd: int) -> None:
+    """Hold off other processes' appends while we look at the tail and write.
+
+    Without it, a reader can see another process's line half copied and "repair" it with a
+    stray newline. Windows has no ``flock``; there only ``O_APPEND`` protects the lines.
+    """
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def _ends_torn(fd: int) -> bool:
+    """True if the file behind ``fd`` is non-empty and does not end with a newline.
+
+    Moves only this descriptor's read position; ``O_APPEND`` writes still go to the end.
+    """
+    if os.fstat(fd).st_size == 0:
+        return False
+    os.lseek(fd, -1, os.SEEK_END)
+    return os.read(fd, 1) != b"\n"
+
+
+def _parse(line: bytes, path: Path, number: int) -> dict[str, Any] | None:
+    try:
+        record = json.loads(line)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        log.warning("%s: line %d is not JSON; ignoring it", path, number)
+        return None
+    if not isinstance(record, dict):
+        log.warning("%s: line %d is not a JSON object; ignoring it", path, number)
+        return None
+    return record
+
+
+def done_video_ids(path: Path, output_dir: Path) -> set[str]:
+    """Ids a run can skip: their latest outcome is "fetched" and all their notes still exist.
+
+    Only "fetched" and "failed" records are outcomes; "skipped" and "pending" ones say nothing
+    new about the notes. Notes are looked up by file name in ``output_dir``, so moving the
+    folder or running from another directory does not refetch. Deleting a note refetches it.
+    """
+    latest: dict[str, dict[str, Any]] = {}
+    for record in RunLog.read(path):
+        if record.get("event") == "video" and record.get("status") in (FETCHED, FAILED):
+            video_id = record.get("video_id")
+            if isinstance(video_id, str):
+                latest[video_id] = record
+    return {
+        video_id
+        for video_id, record in latest.items()
+        if record["status"] == FETCHED and _notes_exist(record.get("files"), Path(output_dir))
+    }
+
+
+def _notes_exist(files: object, output_dir: Path) -> bool:
+    if not isinstance(files, list) or not files:
+        return False  # nothing to check: fetch again rather than trust it
+    return all(isinstance(name, str) and (output_dir / Path(name).name).is_file() for name in files)
