@@ -103,7 +103,8 @@ TABLE: list[tuple[BaseException, FailureKind, str]] = [
     (yta.YouTubeDataUnparsable(ID), RETRYABLE, "unexpected_response"),
     (_raised(lambda: _response(200, "<html>").json()), RETRYABLE, "unexpected_response"),
     (_raised(lambda: _fetcher()._extract_captions_json({}, ID)), RETRYABLE, "unexpected_response"),
-    (_raised(lambda: yta.TranscriptList.build(requests.Session(), ID, {"captionTracks": [{}]})), RETRYABLE, "unexpected_response"),
+    (_raised(lambda: yta.TranscriptList.build(requests.Session(), ID, {"captionTracks": [{}]})),
+     RETRYABLE, "unexpected_response"),
     (requests.TooManyRedirects("Exceeded 30 redirects."), RETRYABLE, "unexpected_response"),
     (_parse_error("<transcript><te"), RETRYABLE, "unexpected_response"),
     (_parse_error('<transcript><text start="0">cut off</text>'), RETRYABLE, "unexpected_response"),
@@ -119,7 +120,7 @@ TABLE: list[tuple[BaseException, FailureKind, str]] = [
     (requests.Timeout("slow"), RETRYABLE, "timeout"),
     (requests.ReadTimeout("slow"), RETRYABLE, "timeout"),
     (requests.ConnectTimeout("slow"), RETRYABLE, "timeout"),
-    (urllib3.exceptions.ReadTimeoutError(None, "https://www.youtube.com", "read timed out"), RETRYABLE, "timeout"),  # type: ignore[arg-type]
+    (urllib3.exceptions.ReadTimeoutError(None, "https://x", "read timed out"), RETRYABLE, "timeout"),  # type: ignore[arg-type]
     (TimeoutError("timed out"), RETRYABLE, "timeout"),
     (_parse_error(""), PERMANENT, "empty_timedtext"),
     (yta.PoTokenRequired(ID), PERMANENT, "po_token_required"),
@@ -134,7 +135,11 @@ TABLE: list[tuple[BaseException, FailureKind, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("exc", "kind", "reason"), TABLE, ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v))
+def _case_id(value: object) -> str:
+    return type(value).__name__ if isinstance(value, BaseException) else str(value)
+
+
+@pytest.mark.parametrize(("exc", "kind", "reason"), TABLE, ids=_case_id)
 def test_classification(exc: BaseException, kind: FailureKind, reason: str) -> None:
     failure = classify_failure(exc, ID)
     assert (failure.kind, failure.reason) == (kind, reason)
@@ -205,6 +210,14 @@ TIMEDTEXT_OK = (
 OEMBED_OK = json.dumps({"title": "Never Gonna Give You Up", "author_name": "Rick Astley"})
 
 
+def _player(playability: dict[str, str], captions: dict | None = None) -> str:
+    """An InnerTube player answer body."""
+    body: dict[str, object] = {"playabilityStatus": playability}
+    if captions is not None:
+        body["captions"] = {"playerCaptionsTracklistRenderer": captions}
+    return json.dumps(body)
+
+
 class CannedYouTube(BaseAdapter):
     """Answers each request from a per-path table and records what was asked."""
 
@@ -212,7 +225,7 @@ class CannedYouTube(BaseAdapter):
         super().__init__()
         self.answers: dict[str, tuple[int, str] | BaseException] = {
             "watch": (200, WATCH_OK),
-            "player": (200, json.dumps({"playabilityStatus": {"status": "OK"}, "captions": {"playerCaptionsTracklistRenderer": CAPTIONS}})),
+            "player": (200, _player({"status": "OK"}, CAPTIONS)),
             "timedtext": (200, TIMEDTEXT_OK),
             "oembed": (200, OEMBED_OK),
         }
@@ -263,7 +276,8 @@ def test_fetch_success_then_title_on_the_same_session() -> None:
     assert adapter.paths == ["/watch", "/youtubei/v1/player", "/api/timedtext", "/oembed"]
     assert transcript.snippets == (Snippet("Hey & hi", 0.0, 1.54), Snippet("there", 1.54, 2.0))
     assert (transcript.language, transcript.language_code, transcript.is_generated) == ("English", "en", False)
-    assert (transcript.title, transcript.channel, transcript.translated_from) == ("Never Gonna Give You Up", "Rick Astley", None)
+    assert (transcript.title, transcript.channel) == ("Never Gonna Give You Up", "Rick Astley")
+    assert transcript.translated_from is None
     assert transcript.duration == pytest.approx(3.54)
     assert transcript.text == "Hey & hi there"
     assert session.proxies == {"https": "socks5h://worker-1:x@127.0.0.1:9"}
@@ -276,7 +290,8 @@ def test_fetch_language_priority() -> None:
     transcript = fetch_transcript(_session(adapter), ID, languages=["ja", "de", "en"], with_info=False)
     assert adapter.seen[-1].url.endswith("&kind=asr&lang=de")  # type: ignore[union-attr]
     assert len(adapter.seen) == 3  # no oEmbed request without with_info
-    assert (transcript.language, transcript.language_code, transcript.is_generated) == ("German (auto-generated)", "de", True)
+    assert (transcript.language, transcript.language_code) == ("German (auto-generated)", "de")
+    assert transcript.is_generated
 
 
 def test_fetch_translation() -> None:
@@ -295,7 +310,7 @@ def test_no_translation_when_already_in_the_target_language() -> None:
     assert transcript.translated_from is None and not transcript.is_generated
 
 
-BOT_CHECK = {"playabilityStatus": {"status": "LOGIN_REQUIRED", "reason": "Sign in to confirm you’re not a bot"}}
+BOT_CHECK = {"status": "LOGIN_REQUIRED", "reason": "Sign in to confirm you’re not a bot"}
 
 
 @pytest.mark.parametrize(
@@ -305,7 +320,7 @@ BOT_CHECK = {"playabilityStatus": {"status": "LOGIN_REQUIRED", "reason": "Sign i
         ({"watch": (200, '<div class="g-recaptcha"></div>')}, BLOCKED, "recaptcha"),
         ({"player": (429, "")}, BLOCKED, "too_many_requests"),
         ({"timedtext": (429, "")}, BLOCKED, "too_many_requests"),
-        ({"player": (200, json.dumps(BOT_CHECK))}, BLOCKED, "bot_check"),
+        ({"player": (200, _player(BOT_CHECK))}, BLOCKED, "bot_check"),
         ({"watch": (503, "")}, RETRYABLE, "server_error"),
         ({"watch": (200, "<html></html>")}, RETRYABLE, "unexpected_response"),
         ({"player": (200, "<html>oops</html>")}, RETRYABLE, "unexpected_response"),
@@ -313,9 +328,9 @@ BOT_CHECK = {"playabilityStatus": {"status": "LOGIN_REQUIRED", "reason": "Sign i
         ({"watch": requests.exceptions.ProxyError("SOCKS5 general failure")}, RETRYABLE, "transport"),
         ({"timedtext": requests.ReadTimeout("read timed out")}, RETRYABLE, "timeout"),
         ({"timedtext": (200, "")}, PERMANENT, "empty_timedtext"),
-        ({"player": (200, json.dumps({"playabilityStatus": {"status": "OK"}}))}, PERMANENT, "transcripts_disabled"),
-        ({"player": (200, json.dumps({"playabilityStatus": {"status": "ERROR", "reason": "This video is unavailable"}}))}, PERMANENT, "video_unavailable"),
-        ({"player": (200, json.dumps({"playabilityStatus": {"status": "UNPLAYABLE", "reason": "Not in your country"}}))}, PERMANENT, "unplayable"),
+        ({"player": (200, _player({"status": "OK"}))}, PERMANENT, "transcripts_disabled"),
+        ({"player": (200, _player({"status": "ERROR", "reason": "This video is unavailable"}))}, PERMANENT, "video_unavailable"),
+        ({"player": (200, _player({"status": "UNPLAYABLE", "reason": "Not in your country"}))}, PERMANENT, "unplayable"),
     ],
 )
 def test_fetch_failures_are_classified(overrides: dict, kind: FailureKind, reason: str) -> None:
@@ -334,8 +349,7 @@ def test_fetch_missing_language_is_permanent_and_lists_what_exists() -> None:
 def test_fetch_po_token_track_is_permanent_without_a_request() -> None:
     captions = json.loads(json.dumps(CAPTIONS))
     captions["captionTracks"][0]["baseUrl"] += "&exp=xpe"
-    player = {"playabilityStatus": {"status": "OK"}, "captions": {"playerCaptionsTracklistRenderer": captions}}
-    adapter = CannedYouTube(player=(200, json.dumps(player)))
+    adapter = CannedYouTube(player=(200, _player({"status": "OK"}, captions)))
     with pytest.raises(FetchFailure) as raised:
         fetch_transcript(_session(adapter), ID)
     assert raised.value.reason == "po_token_required"
@@ -355,7 +369,15 @@ def test_fetch_does_not_disguise_a_bug_as_a_fetch_failure() -> None:
 
 @pytest.mark.parametrize(
     "oembed",
-    [(404, "Not Found"), (401, "Unauthorized"), (429, ""), (200, "not json"), (200, "[]"), (200, '{"title": ""}'), requests.ConnectionError("reset")],
+    [
+        (404, "Not Found"),
+        (401, "Unauthorized"),
+        (429, ""),
+        (200, "not json"),
+        (200, "[]"),
+        (200, '{"title": ""}'),
+        requests.ConnectionError("reset"),
+    ],
 )
 def test_missing_title_is_never_fatal(oembed: tuple[int, str] | BaseException) -> None:
     transcript = fetch_transcript(_session(CannedYouTube(oembed=oembed)), ID)

@@ -102,11 +102,15 @@ def test_markdown_header_and_provenance() -> None:
     [
         ({"is_generated": True}, "English (en), auto-generated"),
         ({"is_generated": True, "language": "English (auto-generated)"}, "English (auto-generated) (en)\n"),
-        ({"is_generated": True, "language": "French", "language_code": "fr", "translated_from": "de"}, "French (fr), auto-generated, translated from de"),
+        (
+            {"is_generated": True, "language": "French", "language_code": "fr", "translated_from": "de"},
+            "French (fr), auto-generated, translated from de",
+        ),
     ],
 )
 def test_markdown_language_labels(fields: dict[str, object], label: str) -> None:
-    assert f"- **Language:** {label}" in render(_transcript(Snippet("x", 0, 1), **fields), "md", provenance=PROVENANCE)
+    md = render(_transcript(Snippet("x", 0, 1), **fields), "md", provenance=PROVENANCE)
+    assert f"- **Language:** {label}" in md
 
 
 def test_markdown_without_title_channel_or_exit() -> None:

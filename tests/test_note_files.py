@@ -104,7 +104,9 @@ def test_write_atomic_respects_the_umask(tmp_path: Path) -> None:
     assert (tmp_path / "n.md").stat().st_mode & 0o777 == 0o644
 
 
-def test_failed_write_keeps_the_old_note_and_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_write_keeps_the_old_note_and_leaves_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "n.md"
     write_atomic(path, "old")
 
@@ -147,7 +149,10 @@ def test_existing_notes_finds_every_format_by_id(tmp_path: Path) -> None:
         "Title [dQw4w9WgXcQ].srt",
         f"{ID}.txt",
     ]
-    assert [p.name for p in existing_notes(tmp_path, other)] == [f"Reply to [{ID}] [{other}].md", f"Title [{other}].md"]
+    assert [p.name for p in existing_notes(tmp_path, other)] == [
+        f"Reply to [{ID}] [{other}].md",
+        f"Title [{other}].md",
+    ]
     assert existing_notes(tmp_path, "ccccccccccc") == []
 
 

@@ -61,8 +61,8 @@ def classify_failure(exc: BaseException, video_id: str) -> FetchFailure:
 
 def _classify(exc: BaseException) -> tuple[FailureKind, str, str]:
     blocked, retryable, permanent = FailureKind.BLOCKED, FailureKind.RETRYABLE, FailureKind.PERMANENT
-    # Subclasses before their bases: IpBlocked < RequestBlocked, ConnectTimeout < ConnectionError,
-    # JSONDecodeError < ValueError.
+    # Order matters: IpBlocked is a RequestBlocked, ConnectTimeout is both a Timeout and a
+    # ConnectionError (we call it a timeout), JSONDecodeError is a RequestException.
     match exc:
         case yta.IpBlocked():
             reason = _ip_block_reason(exc)
