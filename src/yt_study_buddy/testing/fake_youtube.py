@@ -1,0 +1,427 @@
+"""An in-process fake YouTube over TLS that speaks youtube-transcript-api 1.2.x's protocol.
+
+It answers the library's three requests (watch page, InnerTube player, timedtext) plus oEmbed and
+check.torproject.org's ``/api/ip`` exit echo, so the real library and the real Tor client can run
+offline. Failures are scripted per video id and/or per client IP (the Tor exit the request came
+from), optionally for a limited number of uses, and every request is logged with the exit it came
+from and what was served. Scripted outcomes raise exactly what real YouTube makes the library
+raise (research §1.6).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import shutil
+import ssl
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import trustme
+
+from . import fake_youtube_pages as pages
+from .fake_youtube_pages import FakeTrack, FakeVideo, default_video
+from .fake_youtube_scripts import Behavior, Script, Step
+from .fake_youtube_server import Reply, Request, TLSServer
+
+logger = logging.getLogger(__name__)
+
+#: Names on the server certificate: what the lab's client tor maps to the fake, plus loopback.
+HOSTNAMES = (
+    "www.youtube.com",
+    "youtube.com",
+    "m.youtube.com",
+    "music.youtube.com",
+    "check.torproject.org",
+    "localhost",
+    "127.0.0.1",
+)
+TOR_CHECK_HOST = "check.torproject.org"
+_HTML = "text/html; charset=utf-8"
+_JSON = "application/json; charset=UTF-8"
+_XML = "text/xml; charset=UTF-8"
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One request as the fake saw it. ``time`` is ``time.monotonic()`` at arrival; ``visitor``
+    is the VISITOR_INFO1_LIVE cookie it carried (set by earlier watch pages: a cookie seen from
+    two exits means a Session was reused across them)."""
+
+    time: float
+    client_ip: str
+    method: str
+    path: str
+    video_id: str | None
+    outcome: str
+    visitor: str | None = None
+
+
+class FakeYouTube:
+    """The fake server. Use as a context manager, or ``start()``/``stop()``.
+
+    ``latency`` is seconds per video, spread evenly over its watch, player and timedtext
+    requests (benchmarks); ``port=0`` picks a free port (``self.port`` after start).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 443,
+        ca: trustme.CA | None = None,
+        latency: float = 0.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.ca = ca if ca is not None else trustme.CA()
+        self.latency = latency
+        self._lock = threading.Lock()
+        self._videos: dict[str, FakeVideo] = {}
+        self._scripts: list[Script] = []
+        self._log: list[LoggedRequest] = []
+        self._visitors = itertools.count(1)
+        self._stopping = threading.Event()
+        self._server: TLSServer | None = None
+        self._thread: threading.Thread | None = None
+        self._ca_dir: Path | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def ca_path(self) -> Path:
+        """PEM file of the test CA, for ``requests``' ``verify=`` (exists while running)."""
+        if self._ca_dir is None:
+            raise RuntimeError("FakeYouTube is not running")
+        return self._ca_dir / "ca.pem"
+
+    def start(self) -> FakeYouTube:
+        """Bind, then serve from a daemon thread."""
+        if self._server is not None:
+            raise RuntimeError("FakeYouTube is already running")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ca.issue_cert(*HOSTNAMES).configure_cert(context)
+        self._stopping.clear()
+        server = TLSServer((self.host, self.port), context, self._answer, self._stopping)
+        self.port = server.server_address[1]
+        self._ca_dir = Path(tempfile.mkdtemp(prefix="fake-youtube-"))
+        self.ca.cert_pem.write_to_path(str(self.ca_path))
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="fake-youtube",
+            daemon=True,
+        )
+        self._thread.start()
+        logger.info("fake YouTube listening on %s:%d", self.host, self.port)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving, end stalled and idle connections, and wait for them (bounded)."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout)
+        stuck = server.close_connections(timeout)
+        if stuck:
+            logger.warning("fake YouTube: %d connection threads did not end", stuck)
+        if self._ca_dir is not None:
+            shutil.rmtree(self._ca_dir, ignore_errors=True)
+        self._server = self._thread = self._ca_dir = None
+
+    def __enter__(self) -> FakeYouTube:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- content and scripts -----------------------------------------------------------
+
+    def add_video(self, video: FakeVideo) -> None:
+        """Register (or replace) a video; unregistered well-formed ids get ``default_video``."""
+        with self._lock:
+            self._videos[video.video_id] = video
+
+    def video(self, video_id: str) -> FakeVideo:
+        """The video served under this id."""
+        with self._lock:
+            registered = self._videos.get(video_id)
+        return registered if registered is not None else default_video(video_id)
+
+    def script(
+        self,
+        behavior: Behavior,
+        *,
+        video_id: str | None = None,
+        client_ip: str | None = None,
+        times: int | None = None,
+        delay: float = 1.0,
+        reason: str = pages.UNPLAYABLE_REASON,
+        subreasons: tuple[str, ...] = pages.UNPLAYABLE_SUBREASONS,
+    ) -> Script:
+        """Script a behaviour. The newest matching script decides each request.
+
+        ``delay`` is SLOW's extra seconds per request; ``reason``/``subreasons`` are
+        UNPLAYABLE's text. Returns the live script (its ``times`` counts down).
+        """
+        if times is not None and times < 1:
+            raise ValueError("times must be at least 1 (or None for until reset)")
+        if delay < 0:
+            raise ValueError("delay must not be negative")
+        script = Script(behavior, video_id, client_ip, times, delay, reason, tuple(subreasons))
+        with self._lock:
+            self._scripts.append(script)
+        return script
+
+    def block_exit(
+        self, ip: str, behavior: Behavior = Behavior.RECAPTCHA, *, times: int | None = None
+    ) -> Script:
+        """Treat every request from this exit IP with ``behavior``."""
+        return self.script(behavior, client_ip=ip, times=times)
+
+    def reset(self) -> None:
+        """Forget scripts and the request log; registered videos stay."""
+        with self._lock:
+            self._scripts.clear()
+            self._log.clear()
+
+    # --- request log -------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[LoggedRequest]:
+        """A snapshot of the request log, oldest first."""
+        with self._lock:
+            return list(self._log)
+
+    def served(
+        self, *, video_id: str | None = None, client_ip: str | None = None
+    ) -> list[LoggedRequest]:
+        """Logged requests about this video and/or from this client IP."""
+        return [
+            entry
+            for entry in self.requests
+            if (video_id is None or entry.video_id == video_id)
+            and (client_ip is None or entry.client_ip == client_ip)
+        ]
+
+    def exits_seen(self, video_id: str | None = None) -> list[str]:
+        """Distinct client IPs (exits), in the order they first asked (about this video)."""
+        return list(dict.fromkeys(entry.client_ip for entry in self.served(video_id=video_id)))
+
+    # --- answering (called from connection threads) ------------------------------------
+
+    def _claim(
+        self, step: Step, video_id: str | None, client_ip: str, *, consented: bool = False
+    ) -> Script | None:
+        """The script that acts on this request, with one use taken; None = serve normally."""
+        with self._lock:
+            script = next(
+                (s for s in reversed(self._scripts) if s.matches(video_id, client_ip)), None
+            )
+            if script is None or step not in script.behavior.steps:
+                return None
+            if script.behavior is Behavior.CONSENT and consented:
+                return None
+            if script.times is not None:
+                script.times -= 1
+                if script.times == 0:
+                    self._scripts.remove(script)
+            return script
+
+    def _answer(self, request: Request) -> Reply:
+        """Route, decide and log one request; the connection thread sends the reply."""
+        arrived = time.monotonic()
+        if request.host == TOR_CHECK_HOST:
+            if request.method == "GET" and request.path == "/api/ip":
+                reply = Reply(200, pages.tor_check_json(request.client_ip), _JSON, "ok")
+            else:
+                reply = _not_found()
+        elif request.method == "GET" and request.path == "/watch":
+            reply = self._watch(request)
+        elif request.method == "POST" and request.path == "/youtubei/v1/player":
+            reply = self._player(request)
+        elif request.method == "GET" and request.path == "/api/timedtext":
+            reply = self._timedtext(request)
+        elif request.method == "GET" and request.path == "/oembed":
+            reply = self._oembed(request)
+        else:
+            reply = _not_found()
+        entry = LoggedRequest(
+            arrived,
+            request.client_ip,
+            request.method,
+            request.path,
+            reply.video_id,
+            reply.outcome,
+            request.cookies.get("VISITOR_INFO1_LIVE"),
+        )
+        with self._lock:
+            self._log.append(entry)
+        logger.debug("%s %s %s -> %s", request.client_ip, request.method, request.path, entry)
+        return reply
+
+    def _watch(self, request: Request) -> Reply:
+        video_id = request.query.get("v")
+        if not video_id:
+            return _not_found()
+        consented = request.cookies.get("CONSENT") == "YES+" + pages.CONSENT_VALUE
+        script = self._claim(Step.WATCH, video_id, request.client_ip, consented=consented)
+        behavior = script.behavior if script is not None else Behavior.OK
+        step_latency = self.latency / 3
+        failures = {
+            Behavior.CONSENT: (200, pages.consent_page(video_id)),
+            Behavior.RECAPTCHA: (200, pages.recaptcha_page()),
+            Behavior.RATE_LIMITED_WATCH: (429, pages.too_many_requests_page()),
+            Behavior.SERVER_ERROR: (500, pages.error_page(500, "Internal Server Error")),
+        }
+        if behavior in failures:
+            status, page = failures[behavior]
+            return Reply(
+                status, page.encode(), _HTML, behavior.outcome, video_id, delay=step_latency
+            )
+        if behavior is Behavior.STALL:
+            return Reply(0, b"", _HTML, behavior.outcome, video_id, stall=True)
+        headers: tuple[tuple[str, str], ...] = ()
+        if "VISITOR_INFO1_LIVE" not in request.cookies:
+            visitor = f"fv{next(self._visitors):09d}"
+            headers = (
+                (
+                    "Set-Cookie",
+                    f"VISITOR_INFO1_LIVE={visitor}; Domain=.youtube.com; Path=/; Secure; "
+                    "HttpOnly; SameSite=none",
+                ),
+            )
+        return Reply(
+            200,
+            pages.watch_page(self.video(video_id)).encode(),
+            _HTML,
+            behavior.outcome,
+            video_id,
+            headers,
+            delay=step_latency + _slow_delay(script),
+        )
+
+    def _player(self, request: Request) -> Reply:
+        if request.query.get("key") != pages.API_KEY:
+            body = pages.api_error(
+                400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT"
+            )
+            return Reply(400, body, _JSON, "bad-key")
+        video_id = _innertube_video_id(request)
+        if video_id is None:
+            body = pages.api_error(400, "Precondition check failed.", "FAILED_PRECONDITION")
+            return Reply(400, body, _JSON, "bad-request")
+        delay = self.latency / 3
+        if not pages.VIDEO_ID_RE.fullmatch(video_id):
+            body = pages.unplayable_response("ERROR", pages.UNAVAILABLE_REASON)
+            return Reply(200, body, _JSON, Behavior.UNAVAILABLE.outcome, video_id, delay=delay)
+        script = self._claim(Step.PLAYER, video_id, request.client_ip)
+        behavior = script.behavior if script is not None else Behavior.OK
+        video = self.video(video_id)
+        status = 200
+        if behavior is Behavior.RATE_LIMITED_PLAYER:
+            status = 429
+            body = pages.api_error(
+                429, "Resource has been exhausted (e.g. check quota).", "RESOURCE_EXHAUSTED"
+            )
+        elif behavior is Behavior.BOT_CHECK:
+            body = pages.unplayable_response(
+                "LOGIN_REQUIRED",
+                pages.BOT_CHECK_REASON,
+                ("This helps protect our community. ", "Learn more"),
+            )
+        elif behavior is Behavior.AGE_RESTRICTED:
+            body = pages.unplayable_response("LOGIN_REQUIRED", pages.AGE_RESTRICTED_REASON)
+        elif behavior is Behavior.UNAVAILABLE:
+            body = pages.unplayable_response("ERROR", pages.UNAVAILABLE_REASON)
+        elif behavior is Behavior.UNPLAYABLE and script is not None:
+            body = pages.unplayable_response("UNPLAYABLE", script.reason, script.subreasons)
+        elif behavior is Behavior.TRANSCRIPTS_DISABLED:
+            body = pages.player_response(video, captions=False)
+        elif behavior is Behavior.LANGUAGE_MISSING:
+            german = FakeTrack("de", "German", translatable=False)
+            body = pages.player_response(video, tracks=(german,))
+        else:
+            body = pages.player_response(video, po_token=behavior is Behavior.PO_TOKEN)
+        return Reply(
+            status, body, _JSON, behavior.outcome, video_id, delay=delay + _slow_delay(script)
+        )
+
+    def _timedtext(self, request: Request) -> Reply:
+        video_id, language = request.query.get("v"), request.query.get("lang")
+        if not video_id or not language:
+            return _not_found()
+        delay = self.latency / 3
+        if request.query.get("exp") == "xpe":
+            return Reply(200, b"", _XML, Behavior.PO_TOKEN.outcome, video_id, delay=delay)
+        script = self._claim(Step.TIMEDTEXT, video_id, request.client_ip)
+        behavior = script.behavior if script is not None else Behavior.OK
+        if behavior is Behavior.RATE_LIMITED_TIMEDTEXT:
+            page = pages.too_many_requests_page().encode()
+            return Reply(429, page, _HTML, behavior.outcome, video_id, delay=delay)
+        if behavior is Behavior.EMPTY_TIMEDTEXT:
+            return Reply(200, b"", _XML, "empty", video_id, delay=delay)
+        snippets = self.video(video_id).snippets(
+            language,
+            generated=request.query.get("kind") == "asr",
+            translate_to=request.query.get("tlang"),
+        )
+        return Reply(
+            200,
+            pages.timedtext_xml(snippets),
+            _XML,
+            behavior.outcome,
+            video_id,
+            delay=delay + _slow_delay(script),
+        )
+
+    def _oembed(self, request: Request) -> Reply:
+        video_id = pages.oembed_video_id(request.query.get("url", ""))
+        if video_id is None:
+            return Reply(400, b"Bad Request", _HTML, "bad-request")
+        if request.query.get("format", "json") != "json":
+            return Reply(501, b"Not Implemented", _HTML, "bad-request", video_id)
+        script = self._claim(Step.OEMBED, video_id, request.client_ip)
+        behavior = script.behavior if script is not None else Behavior.OK
+        if behavior is Behavior.UNAVAILABLE:
+            return Reply(404, b"Not Found", _HTML, behavior.outcome, video_id)
+        if behavior is Behavior.STALL:
+            return Reply(0, b"", _HTML, behavior.outcome, video_id, stall=True)
+        body = pages.oembed_json(self.video(video_id))
+        return Reply(200, body, _JSON, behavior.outcome, video_id, delay=_slow_delay(script))
+
+
+def _slow_delay(script: Script | None) -> float:
+    return script.delay if script is not None and script.behavior is Behavior.SLOW else 0.0
+
+
+def _not_found() -> Reply:
+    return Reply(404, pages.error_page(404, "Not Found").encode(), _HTML, "not-found")
+
+
+def _innertube_video_id(request: Request) -> str | None:
+    """The videoId of a request shaped like the library's ANDROID player call, else None."""
+    if not request.content_type.startswith("application/json"):
+        return None
+    try:
+        payload = json.loads(request.body)
+    except ValueError:
+        return None
+    context = payload.get("context") if isinstance(payload, dict) else None
+    client = context.get("client") if isinstance(context, dict) else None
+    if not isinstance(client, dict) or client.get("clientName") != "ANDROID":
+        return None
+    video_id = payload.get("videoId")
+    return video_id if isinstance(video_id, str) else None

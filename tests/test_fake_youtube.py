@@ -1,0 +1,461 @@
+"""The fake YouTube against the real youtube-transcript-api 1.2.x: transcripts come through, and
+every scripted failure raises exactly what real YouTube makes the library raise (research §1.6).
+
+The library's URLs are fixed (https://www.youtube.com:443). Most tests reach the fake without Tor
+through ``LoopbackAdapter``, which connects to the fake's address (optionally from a chosen
+127.0.0.x source, standing in for an exit) while SNI, certificate check and Host stay
+www.youtube.com. The lab tests go through the private Tor network. All of this needs netjail
+(port 443 and 127.0.0.x sources): run the file inside it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from xml.etree.ElementTree import ParseError
+
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPSConnection
+from urllib3.connectionpool import HTTPSConnectionPool
+from urllib3.util import connection as urllib3_connection
+from youtube_transcript_api import (
+    AgeRestricted,
+    InvalidVideoId,
+    IpBlocked,
+    NoTranscriptFound,
+    PoTokenRequired,
+    RequestBlocked,
+    TranscriptsDisabled,
+    VideoUnavailable,
+    VideoUnplayable,
+    YouTubeRequestFailed,
+    YouTubeTranscriptApi,
+)
+
+from yt_study_buddy.testing.fake_youtube import Behavior, FakeYouTube
+from yt_study_buddy.testing.fake_youtube_pages import (
+    API_KEY,
+    FakeTrack,
+    FakeVideo,
+    Snippet,
+    generate_snippets,
+    sample_videos,
+)
+
+VIDEO = "dQw4w9WgXcQ"
+OTHER = "9bZkp7q19f0"
+
+
+class LoopbackAdapter(HTTPAdapter):
+    """HTTPS to ``address`` whatever the URL's host, from ``source_ip``; a default timeout
+    because the library never passes one. Counts the TCP connections it opens."""
+
+    def __init__(self, address: tuple[str, int], *, source_ip: str = "127.0.0.1",
+                 timeout: float = 10.0) -> None:
+        self.connections = 0
+        self._address, self._source_ip, self._timeout = address, source_ip, timeout
+        super().__init__()
+
+    def init_poolmanager(self, *args: object, **kwargs: object) -> None:
+        super().init_poolmanager(*args, **kwargs)  # type: ignore[arg-type]
+        adapter = self
+
+        class Connection(HTTPSConnection):
+            def _new_conn(self):  # type: ignore[no-untyped-def]
+                adapter.connections += 1
+                return urllib3_connection.create_connection(
+                    adapter._address,
+                    self.timeout,
+                    source_address=(adapter._source_ip, 0),
+                    socket_options=self.socket_options,
+                )
+
+        class Pool(HTTPSConnectionPool):
+            ConnectionCls = Connection
+
+        manager = self.poolmanager
+        manager.pool_classes_by_scheme = {**manager.pool_classes_by_scheme, "https": Pool}
+
+    def send(self, request, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout
+        return super().send(request, **kwargs)
+
+
+def fake_session(fake: FakeYouTube) -> requests.Session:
+    """A Session that trusts the fake's CA. ``trust_env`` off: otherwise REQUESTS_CA_BUNDLE
+    silently overrides ``Session.verify`` for calls without ``verify=`` (the library's)."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(fake.ca_path)
+    return session
+
+
+def direct_session(fake: FakeYouTube, **adapter_options: object) -> requests.Session:
+    session = fake_session(fake)
+    session.mount("https://", LoopbackAdapter((fake.host, fake.port), **adapter_options))  # type: ignore[arg-type]
+    return session
+
+
+@pytest.fixture
+def session(fake_youtube: FakeYouTube) -> Iterator[requests.Session]:
+    with direct_session(fake_youtube) as opened:
+        yield opened
+
+
+@pytest.fixture
+def api(session: requests.Session) -> YouTubeTranscriptApi:
+    return YouTubeTranscriptApi(http_client=session)
+
+
+def outcomes(fake: FakeYouTube) -> list[tuple[str, str]]:
+    return [(entry.path, entry.outcome) for entry in fake.requests]
+
+
+# --- happy paths --------------------------------------------------------------------------
+
+
+def test_fetch_unregistered_id_gets_its_default_transcript_over_one_connection(
+    fake_youtube: FakeYouTube, session: requests.Session, api: YouTubeTranscriptApi
+) -> None:
+    fetched = api.fetch(VIDEO)
+
+    expected = fake_youtube.video(VIDEO).snippets("en")
+    assert [Snippet(s.text, s.start, s.duration) for s in fetched] == expected
+    assert 30 <= len(expected) <= 48
+    assert (fetched.language_code, fetched.is_generated) == ("en", False)
+    assert outcomes(fake_youtube) == [
+        ("/watch", "ok"),
+        ("/youtubei/v1/player", "ok"),
+        ("/api/timedtext", "ok"),
+    ]
+    assert {e.video_id for e in fake_youtube.requests} == {VIDEO}
+    assert fake_youtube.exits_seen(VIDEO) == ["127.0.0.1"]
+    assert session.get_adapter("https://www.youtube.com").connections == 1  # type: ignore[attr-defined]
+
+
+def test_registered_video_escapes_like_youtube_and_round_trips(
+    fake_youtube: FakeYouTube, session: requests.Session, api: YouTubeTranscriptApi
+) -> None:
+    lines = (Snippet("Tom & Jerry's \"big\" day", 0.5, 2.25), Snippet("x", 2.75, 1.0))
+    fake_youtube.add_video(
+        FakeVideo(OTHER, "Cartoons", "Archive", (FakeTrack("en", "English", snippets=lines),))
+    )
+
+    assert [Snippet(s.text, s.start, s.duration) for s in api.fetch(OTHER)] == list(lines)
+    raw = session.get(f"https://www.youtube.com/api/timedtext?v={OTHER}&lang=en").text
+    assert "Tom &amp;amp; Jerry&amp;#39;s &amp;quot;big&amp;quot; day" in raw
+
+
+def test_manual_and_generated_tracks_are_listed_and_fetched(
+    fake_youtube: FakeYouTube, api: YouTubeTranscriptApi
+) -> None:
+    tracks = (
+        FakeTrack("en", "English"),
+        FakeTrack("de", "German (auto-generated)", generated=True, translatable=False),
+    )
+    fake_youtube.add_video(FakeVideo(OTHER, "Lecture", "Uni", tracks))
+
+    listed = {(t.language_code, t.is_generated, t.is_translatable) for t in api.list(OTHER)}
+    assert listed == {("en", False, True), ("de", True, False)}
+    german = api.list(OTHER).find_generated_transcript(["de"]).fetch()
+    assert german[0].text.startswith("[de] ")
+    expected = fake_youtube.video(OTHER).snippets("de", generated=True)
+    assert [s.text for s in german] == [s.text for s in expected]
+    assert german.is_generated
+
+
+def test_translation_returns_recognisable_translated_text(
+    fake_youtube: FakeYouTube, api: YouTubeTranscriptApi
+) -> None:
+    french = api.list(VIDEO).find_transcript(["en"]).translate("fr").fetch()
+
+    expected = fake_youtube.video(VIDEO).snippets("en", translate_to="fr")
+    assert [Snippet(s.text, s.start, s.duration) for s in french] == expected
+    assert all(s.text.startswith("[fr] ") for s in french)
+    assert fake_youtube.requests[-1].path == "/api/timedtext"
+
+
+def test_consent_wall_is_passed_with_the_consent_cookie(
+    fake_youtube: FakeYouTube, api: YouTubeTranscriptApi
+) -> None:
+    fake_youtube.script(Behavior.CONSENT, video_id=VIDEO)
+
+    assert len(api.fetch(VIDEO)) > 0
+    assert [o for _, o in outcomes(fake_youtube)] == ["consent", "ok", "ok", "ok"]
+
+
+def test_sample_videos_are_distinct_well_formed_and_deterministic() -> None:
+    videos = sample_videos(50)
+    assert len({v.video_id for v in videos}) == 50
+    assert all(len(v.video_id) == 11 for v in videos)
+    assert [v.video_id for v in sample_videos(50)] == [v.video_id for v in videos]
+    assert generate_snippets(VIDEO) == generate_snippets(VIDEO)
+    assert generate_snippets(VIDEO) != generate_snippets(OTHER)
+
+
+# --- the exception matrix -----------------------------------------------------------------
+
+MATRIX = [
+    (Behavior.RECAPTCHA, IpBlocked, ["recaptcha"]),
+    (Behavior.RATE_LIMITED_WATCH, IpBlocked, ["429"]),
+    (Behavior.RATE_LIMITED_PLAYER, IpBlocked, ["ok", "429"]),
+    (Behavior.RATE_LIMITED_TIMEDTEXT, IpBlocked, ["ok", "ok", "429"]),
+    (Behavior.BOT_CHECK, RequestBlocked, ["ok", "bot-check"]),
+    (Behavior.AGE_RESTRICTED, AgeRestricted, ["ok", "age-restricted"]),
+    (Behavior.UNAVAILABLE, VideoUnavailable, ["ok", "unavailable"]),
+    (Behavior.UNPLAYABLE, VideoUnplayable, ["ok", "unplayable"]),
+    (Behavior.TRANSCRIPTS_DISABLED, TranscriptsDisabled, ["ok", "transcripts-disabled"]),
+    (Behavior.LANGUAGE_MISSING, NoTranscriptFound, ["ok", "language-missing"]),
+    (Behavior.PO_TOKEN, PoTokenRequired, ["ok", "po-token"]),
+    (Behavior.EMPTY_TIMEDTEXT, ParseError, ["ok", "ok", "empty"]),
+    (Behavior.SERVER_ERROR, YouTubeRequestFailed, ["500"]),
+]
+
+
+@pytest.mark.parametrize(("behavior", "error", "served"), MATRIX, ids=lambda v: getattr(v, "name", None))
+def test_scripted_failure_raises_what_the_library_raises_for_youtube(
+    fake_youtube: FakeYouTube,
+    api: YouTubeTranscriptApi,
+    behavior: Behavior,
+    error: type[Exception],
+    served: list[str],
+) -> None:
+    fake_youtube.script(behavior, video_id=VIDEO)
+
+    with pytest.raises(error) as raised:
+        api.fetch(VIDEO)
+
+    assert type(raised.value) is error
+    assert [o for _, o in outcomes(fake_youtube)] == served
+
+
+def test_unplayable_carries_the_scripted_reason_and_subreasons(
+    fake_youtube: FakeYouTube, api: YouTubeTranscriptApi
+) -> None:
+    fake_youtube.script(
+        Behavior.UNPLAYABLE, video_id=VIDEO, reason="Private video", subreasons=("Sign in", "!")
+    )
+    with pytest.raises(VideoUnplayable) as raised:
+        api.fetch(VIDEO)
+    assert "Private video" in str(raised.value)
+    assert "Sign in" in str(raised.value)
+
+
+def test_language_missing_offers_only_german(
+    fake_youtube: FakeYouTube, api: YouTubeTranscriptApi
+) -> None:
+    fake_youtube.script(Behavior.LANGUAGE_MISSING, video_id=VIDEO)
+    with pytest.raises(NoTranscriptFound):
+        api.fetch(VIDEO, languages=["en"])
+    assert api.fetch(VIDEO, languages=["de"])[0].text.startswith("[de] ")
+
+
+@pytest.mark.parametrize(("video_id", "error"), [("tooShort", VideoUnavailable),
+                                                  (f"https://youtu.be/{VIDEO}", InvalidVideoId)])
+def test_malformed_ids_are_unavailable_like_on_youtube(
+    fake_youtube: FakeYouTube, api: YouTubeTranscriptApi, video_id: str, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        api.fetch(video_id)
+
+
+# --- scripting: targets, counts, precedence ------------------------------------------------
+
+
+def test_times_applies_n_times_then_reverts(
+    fake_youtube: FakeYouTube, session: requests.Session
+) -> None:
+    script = fake_youtube.script(Behavior.BOT_CHECK, video_id=VIDEO, times=2)
+    for _ in range(2):
+        with pytest.raises(RequestBlocked):
+            YouTubeTranscriptApi(http_client=session).fetch(VIDEO)
+    assert script.times == 0
+    assert len(YouTubeTranscriptApi(http_client=session).fetch(VIDEO)) > 0
+
+
+def test_scripts_target_videos_and_exits(fake_youtube: FakeYouTube) -> None:
+    fake_youtube.block_exit("127.0.0.12")
+    fake_youtube.script(Behavior.TRANSCRIPTS_DISABLED, video_id=OTHER)
+    with direct_session(fake_youtube, source_ip="127.0.0.12") as blocked, \
+            direct_session(fake_youtube, source_ip="127.0.0.13") as clean:
+        with pytest.raises(IpBlocked):
+            YouTubeTranscriptApi(http_client=blocked).fetch(VIDEO)
+        assert len(YouTubeTranscriptApi(http_client=clean).fetch(VIDEO)) > 0
+        with pytest.raises(TranscriptsDisabled):
+            YouTubeTranscriptApi(http_client=clean).fetch(OTHER)
+
+    assert fake_youtube.exits_seen(VIDEO) == ["127.0.0.12", "127.0.0.13"]
+    assert [e.outcome for e in fake_youtube.served(client_ip="127.0.0.12")] == ["recaptcha"]
+
+
+def test_newest_matching_script_decides_and_reset_clears(
+    fake_youtube: FakeYouTube, api: YouTubeTranscriptApi
+) -> None:
+    fake_youtube.block_exit("127.0.0.1")
+    fake_youtube.script(Behavior.OK, video_id=VIDEO)
+    assert len(api.fetch(VIDEO)) > 0
+    with pytest.raises(IpBlocked):
+        api.fetch(OTHER)
+
+    fake_youtube.reset()
+    assert fake_youtube.requests == []
+    assert len(api.fetch(OTHER)) > 0
+
+
+def test_script_rejects_nonsense_counts(fake_youtube: FakeYouTube) -> None:
+    with pytest.raises(ValueError):
+        fake_youtube.script(Behavior.SLOW, times=0)
+    with pytest.raises(ValueError):
+        fake_youtube.script(Behavior.SLOW, delay=-1)
+
+
+# --- timing: slow, latency, stall, stop ---------------------------------------------------
+
+
+def test_slow_delays_every_request(fake_youtube: FakeYouTube, api: YouTubeTranscriptApi) -> None:
+    fake_youtube.script(Behavior.SLOW, video_id=VIDEO, delay=0.3)
+    began = time.monotonic()
+    api.fetch(VIDEO)
+    assert time.monotonic() - began >= 0.9
+    assert [o for _, o in outcomes(fake_youtube)] == ["slow"] * 3
+
+
+def test_latency_is_spread_over_a_videos_three_requests() -> None:
+    with FakeYouTube(port=0, latency=0.6) as fake, direct_session(fake) as session:
+        began = time.monotonic()
+        YouTubeTranscriptApi(http_client=session).fetch(VIDEO)
+        assert 0.6 <= time.monotonic() - began < 3.0
+
+
+def test_stall_is_bounded_by_the_clients_timeout(fake_youtube: FakeYouTube) -> None:
+    fake_youtube.script(Behavior.STALL, video_id=VIDEO)
+    with direct_session(fake_youtube, timeout=0.5) as session:
+        began = time.monotonic()
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            YouTubeTranscriptApi(http_client=session).fetch(VIDEO)
+        assert time.monotonic() - began < 3.0
+    assert outcomes(fake_youtube) == [("/watch", "stall")]
+
+
+def test_stop_ends_stalled_and_idle_connections_quickly() -> None:
+    fake = FakeYouTube(port=0).start()
+    errors: list[BaseException] = []
+    idle = direct_session(fake)
+    stalled = direct_session(fake, timeout=60.0)
+    try:
+        idle.get("https://www.youtube.com/oembed?url=https://youtu.be/" + VIDEO)  # stays pooled
+        fake.script(Behavior.STALL)
+
+        def fetch() -> None:
+            try:
+                stalled.get(f"https://www.youtube.com/watch?v={VIDEO}")
+            except requests.RequestException as error:
+                errors.append(error)
+
+        client = threading.Thread(target=fetch)
+        client.start()
+        deadline = time.monotonic() + 5
+        while not fake.served(video_id=VIDEO)[1:] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert fake.requests[-1].outcome == "stall"
+
+        began = time.monotonic()
+        fake.stop()
+        assert time.monotonic() - began < 2.0
+        client.join(5)
+        assert not client.is_alive()
+        assert len(errors) == 1 and isinstance(errors[0], requests.ConnectionError)
+    finally:
+        fake.stop()
+        idle.close()
+        stalled.close()
+
+
+# --- transport and side endpoints -----------------------------------------------------------
+
+
+def test_keep_alive_by_default_and_connection_close_when_asked(
+    fake_youtube: FakeYouTube, session: requests.Session
+) -> None:
+    url = f"https://www.youtube.com/watch?v={VIDEO}"
+    kept = [session.get(url) for _ in range(2)]
+    assert all("Connection" not in r.headers for r in kept)
+    closed = [session.get(url, headers={"Connection": "close"}) for _ in range(2)]
+    assert all(r.headers["Connection"] == "close" for r in closed)
+    assert session.get_adapter(url).connections == 2  # type: ignore[attr-defined]
+
+
+def test_player_checks_key_client_and_body_like_youtube(
+    fake_youtube: FakeYouTube, session: requests.Session
+) -> None:
+    url = "https://www.youtube.com/youtubei/v1/player?key="
+    android = {"context": {"client": {"clientName": "ANDROID"}}, "videoId": VIDEO}
+    web = {"context": {"client": {"clientName": "WEB"}}, "videoId": VIDEO}
+    assert session.post(url + "wrong", json=android).status_code == 400
+    assert session.post(url + API_KEY, json=web).status_code == 400
+    assert session.post(url + API_KEY, data=b"{").status_code == 400
+    ok = session.post(url + API_KEY, json=android).json()
+    assert ok["playabilityStatus"]["status"] == "OK"
+    assert [o for _, o in outcomes(fake_youtube)] == ["bad-key", "bad-request", "bad-request", "ok"]
+
+
+def test_oembed_answers_like_youtube(fake_youtube: FakeYouTube, session: requests.Session) -> None:
+    oembed = "https://www.youtube.com/oembed"
+    watch = f"https://www.youtube.com/watch?v={VIDEO}"
+    body = session.get(oembed, params={"url": watch, "format": "json"}).json()
+    video = fake_youtube.video(VIDEO)
+    assert (body["title"], body["author_name"], body["provider_name"]) == (
+        video.title, video.channel, "YouTube")
+
+    fake_youtube.script(Behavior.UNAVAILABLE, video_id=VIDEO)
+    assert session.get(oembed, params={"url": watch, "format": "json"}).status_code == 404
+    assert session.get(oembed, params={"url": "https://example.com/"}).status_code == 400
+
+
+def test_visitor_cookie_shows_a_reused_session(
+    fake_youtube: FakeYouTube, session: requests.Session, api: YouTubeTranscriptApi
+) -> None:
+    api.fetch(VIDEO)
+    api.fetch(OTHER)
+    first, second = fake_youtube.served(video_id=VIDEO), fake_youtube.served(video_id=OTHER)
+    assert first[0].visitor is None
+    assert first[1].visitor is not None
+    assert {e.visitor for e in second} == {first[1].visitor}
+
+
+def test_tor_check_echoes_the_client_ip(fake_youtube: FakeYouTube) -> None:
+    with direct_session(fake_youtube, source_ip="127.0.0.17") as session:
+        answer = session.get("https://check.torproject.org/api/ip").json()
+        missing = session.get("https://check.torproject.org/watch?v=" + VIDEO)
+    assert answer == {"IsTor": True, "IP": "127.0.0.17"}
+    assert missing.status_code == 404
+
+
+# --- through the private Tor network ------------------------------------------------------
+
+
+@pytest.mark.lab
+def test_through_the_lab_the_log_sees_the_exit(lab, fake_youtube: FakeYouTube) -> None:  # type: ignore[no-untyped-def]
+    proxy = f"socks5h://fake-youtube-test:x@127.0.0.1:{lab.endpoint.socks_port}"
+    with fake_session(fake_youtube) as session:
+        session.proxies = {"https": proxy}
+        api = YouTubeTranscriptApi(http_client=session)
+
+        fetched = api.fetch(VIDEO)
+        assert [Snippet(s.text, s.start, s.duration) for s in fetched] == (
+            fake_youtube.video(VIDEO).snippets("en")
+        )
+        exits = fake_youtube.exits_seen(VIDEO)
+        assert len(exits) == 1 and exits[0] in lab.exit_ips
+        echoed = session.get("https://check.torproject.org/api/ip", timeout=30).json()
+        assert echoed == {"IsTor": True, "IP": exits[0]}
+
+        fake_youtube.block_exit(exits[0])
+        with pytest.raises(IpBlocked):
+            api.fetch(OTHER)  # same credentials, same circuit, same exit
+    assert fake_youtube.served(video_id=OTHER)[-1].outcome == "recaptcha"
+    assert fake_youtube.exits_seen(OTHER) == exits
