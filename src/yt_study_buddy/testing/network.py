@@ -10,6 +10,7 @@ import http.client
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -17,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
+import stem
 from stem.control import Controller
 
 from ..tor_settings import TorEndpoint
@@ -317,11 +319,13 @@ class TorLab:
         """Bootstrapped 100 % and holding the full descriptor of every exit."""
         if self._owner is None:
             try:
+                # Probe first: stem leaks its socket when the connection is refused.
+                socket.create_connection(("127.0.0.1", self._control_port), timeout=1.0).close()
                 # The first controller takes ownership (stem sends TAKEOWNERSHIP because we are
                 # __OwningControllerProcess, and resets that option). It stays open until stop():
                 # closing it would end the client (gotcha 8).
                 self._owner = self.controller()
-            except Exception:  # not listening yet
+            except (OSError, stem.SocketError):  # not listening yet
                 return False
         if "PROGRESS=100" not in self._owner.get_info("status/bootstrap-phase", ""):
             return False
