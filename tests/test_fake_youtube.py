@@ -35,6 +35,7 @@ from youtube_transcript_api import (
     YouTubeTranscriptApi,
 )
 
+from yt_study_buddy.testing import TorLab
 from yt_study_buddy.testing.fake_youtube import Behavior, FakeYouTube
 from yt_study_buddy.testing.fake_youtube_pages import (
     API_KEY,
@@ -53,8 +54,7 @@ class LoopbackAdapter(HTTPAdapter):
     """HTTPS to ``address`` whatever the URL's host, from ``source_ip``; a default timeout
     because the library never passes one. Counts the TCP connections it opens."""
 
-    def __init__(self, address: tuple[str, int], *, source_ip: str = "127.0.0.1",
-                 timeout: float = 10.0) -> None:
+    def __init__(self, address: tuple[str, int], *, source_ip: str, timeout: float) -> None:
         self.connections = 0
         self._address, self._source_ip, self._timeout = address, source_ip, timeout
         super().__init__()
@@ -94,9 +94,12 @@ def fake_session(fake: FakeYouTube) -> requests.Session:
     return session
 
 
-def direct_session(fake: FakeYouTube, **adapter_options: object) -> requests.Session:
+def direct_session(
+    fake: FakeYouTube, *, source_ip: str = "127.0.0.1", timeout: float = 10.0
+) -> requests.Session:
     session = fake_session(fake)
-    session.mount("https://", LoopbackAdapter((fake.host, fake.port), **adapter_options))  # type: ignore[arg-type]
+    adapter = LoopbackAdapter((fake.host, fake.port), source_ip=source_ip, timeout=timeout)
+    session.mount("https://", adapter)
     return session
 
 
@@ -134,7 +137,8 @@ def test_fetch_unregistered_id_gets_its_default_transcript_over_one_connection(
     ]
     assert {e.video_id for e in fake_youtube.requests} == {VIDEO}
     assert fake_youtube.exits_seen(VIDEO) == ["127.0.0.1"]
-    assert session.get_adapter("https://www.youtube.com").connections == 1  # type: ignore[attr-defined]
+    adapter = session.get_adapter("https://www.youtube.com")
+    assert isinstance(adapter, LoopbackAdapter) and adapter.connections == 1
 
 
 def test_registered_video_escapes_like_youtube_and_round_trips(
@@ -216,7 +220,9 @@ MATRIX = [
 ]
 
 
-@pytest.mark.parametrize(("behavior", "error", "served"), MATRIX, ids=lambda v: getattr(v, "name", None))
+@pytest.mark.parametrize(
+    ("behavior", "error", "served"), MATRIX, ids=[row[0].name for row in MATRIX]
+)
 def test_scripted_failure_raises_what_the_library_raises_for_youtube(
     fake_youtube: FakeYouTube,
     api: YouTubeTranscriptApi,
@@ -254,8 +260,10 @@ def test_language_missing_offers_only_german(
     assert api.fetch(VIDEO, languages=["de"])[0].text.startswith("[de] ")
 
 
-@pytest.mark.parametrize(("video_id", "error"), [("tooShort", VideoUnavailable),
-                                                  (f"https://youtu.be/{VIDEO}", InvalidVideoId)])
+@pytest.mark.parametrize(
+    ("video_id", "error"),
+    [("tooShort", VideoUnavailable), (f"https://youtu.be/{VIDEO}", InvalidVideoId)],
+)
 def test_malformed_ids_are_unavailable_like_on_youtube(
     fake_youtube: FakeYouTube, api: YouTubeTranscriptApi, video_id: str, error: type[Exception]
 ) -> None:
@@ -280,8 +288,9 @@ def test_times_applies_n_times_then_reverts(
 def test_scripts_target_videos_and_exits(fake_youtube: FakeYouTube) -> None:
     fake_youtube.block_exit("127.0.0.12")
     fake_youtube.script(Behavior.TRANSCRIPTS_DISABLED, video_id=OTHER)
-    with direct_session(fake_youtube, source_ip="127.0.0.12") as blocked, \
-            direct_session(fake_youtube, source_ip="127.0.0.13") as clean:
+    blocked = direct_session(fake_youtube, source_ip="127.0.0.12")
+    clean = direct_session(fake_youtube, source_ip="127.0.0.13")
+    with blocked, clean:
         with pytest.raises(IpBlocked):
             YouTubeTranscriptApi(http_client=blocked).fetch(VIDEO)
         assert len(YouTubeTranscriptApi(http_client=clean).fetch(VIDEO)) > 0
@@ -386,7 +395,8 @@ def test_keep_alive_by_default_and_connection_close_when_asked(
     assert all("Connection" not in r.headers for r in kept)
     closed = [session.get(url, headers={"Connection": "close"}) for _ in range(2)]
     assert all(r.headers["Connection"] == "close" for r in closed)
-    assert session.get_adapter(url).connections == 2  # type: ignore[attr-defined]
+    adapter = session.get_adapter(url)
+    assert isinstance(adapter, LoopbackAdapter) and adapter.connections == 2
 
 
 def test_player_checks_key_client_and_body_like_youtube(
@@ -439,7 +449,7 @@ def test_tor_check_echoes_the_client_ip(fake_youtube: FakeYouTube) -> None:
 
 
 @pytest.mark.lab
-def test_through_the_lab_the_log_sees_the_exit(lab, fake_youtube: FakeYouTube) -> None:  # type: ignore[no-untyped-def]
+def test_through_the_lab_the_log_sees_the_exit(lab: TorLab, fake_youtube: FakeYouTube) -> None:
     proxy = f"socks5h://fake-youtube-test:x@127.0.0.1:{lab.endpoint.socks_port}"
     with fake_session(fake_youtube) as session:
         session.proxies = {"https": proxy}

@@ -134,7 +134,9 @@ class FakeYouTube:
             logger.warning("fake YouTube: %d connection threads did not end", stuck)
         if self._ca_dir is not None:
             shutil.rmtree(self._ca_dir, ignore_errors=True)
-        self._server = self._thread = self._ca_dir = None
+        self._server = None
+        self._thread = None
+        self._ca_dir = None
 
     def __enter__(self) -> FakeYouTube:
         return self.start()
@@ -279,38 +281,39 @@ class FakeYouTube:
         consented = request.cookies.get("CONSENT") == "YES+" + pages.CONSENT_VALUE
         script = self._claim(Step.WATCH, video_id, request.client_ip, consented=consented)
         behavior = script.behavior if script is not None else Behavior.OK
-        step_latency = self.latency / 3
-        failures = {
-            Behavior.CONSENT: (200, pages.consent_page(video_id)),
-            Behavior.RECAPTCHA: (200, pages.recaptcha_page()),
-            Behavior.RATE_LIMITED_WATCH: (429, pages.too_many_requests_page()),
-            Behavior.SERVER_ERROR: (500, pages.error_page(500, "Internal Server Error")),
-        }
-        if behavior in failures:
-            status, page = failures[behavior]
-            return Reply(
-                status, page.encode(), _HTML, behavior.outcome, video_id, delay=step_latency
-            )
-        if behavior is Behavior.STALL:
-            return Reply(0, b"", _HTML, behavior.outcome, video_id, stall=True)
+        match behavior:
+            case Behavior.CONSENT:
+                status, page = 200, pages.consent_page(video_id)
+            case Behavior.RECAPTCHA:
+                status, page = 200, pages.recaptcha_page()
+            case Behavior.RATE_LIMITED_WATCH:
+                status, page = 429, pages.too_many_requests_page()
+            case Behavior.SERVER_ERROR:
+                status, page = 500, pages.error_page(500, "Internal Server Error")
+            case Behavior.STALL:
+                return Reply(0, b"", _HTML, behavior.outcome, video_id, stall=True)
+            case _:
+                return self._watch_page(request, video_id, script)
+        delay = self.latency / 3
+        return Reply(status, page.encode(), _HTML, behavior.outcome, video_id, delay=delay)
+
+    def _watch_page(self, request: Request, video_id: str, script: Script | None) -> Reply:
+        """The real page; first-time visitors get a VISITOR_INFO1_LIVE cookie like on YouTube."""
         headers: tuple[tuple[str, str], ...] = ()
         if "VISITOR_INFO1_LIVE" not in request.cookies:
-            visitor = f"fv{next(self._visitors):09d}"
-            headers = (
-                (
-                    "Set-Cookie",
-                    f"VISITOR_INFO1_LIVE={visitor}; Domain=.youtube.com; Path=/; Secure; "
-                    "HttpOnly; SameSite=none",
-                ),
+            cookie = (
+                f"VISITOR_INFO1_LIVE=fv{next(self._visitors):09d}; Domain=.youtube.com; Path=/; "
+                "Secure; HttpOnly; SameSite=none"
             )
+            headers = (("Set-Cookie", cookie),)
         return Reply(
             200,
             pages.watch_page(self.video(video_id)).encode(),
             _HTML,
-            behavior.outcome,
+            script.behavior.outcome if script is not None else "ok",
             video_id,
             headers,
-            delay=step_latency + _slow_delay(script),
+            delay=self.latency / 3 + _slow_delay(script),
         )
 
     def _player(self, request: Request) -> Reply:

@@ -239,7 +239,8 @@ def too_many_requests_page() -> str:
 
 def error_page(status: int, reason: str) -> str:
     """Google's terse error page."""
-    return f"<html><head><title>Error {status} ({reason})!!1</title></head><body>{reason}</body></html>"
+    title = f"Error {status} ({reason})!!1"
+    return f"<html><head><title>{title}</title></head><body>{reason}</body></html>"
 
 
 # --- InnerTube player --------------------------------------------------------------------
