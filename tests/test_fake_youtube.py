@@ -340,6 +340,27 @@ def test_latency_is_spread_over_a_videos_three_requests() -> None:
         assert 0.6 <= time.monotonic() - began < 3.0
 
 
+def test_parallel_fetches_are_served_concurrently() -> None:
+    videos = sample_videos(8)
+    results: dict[str, int] = {}
+
+    def fetch(fake: FakeYouTube, video_id: str) -> None:
+        with direct_session(fake) as session:
+            results[video_id] = len(YouTubeTranscriptApi(http_client=session).fetch(video_id))
+
+    with FakeYouTube(port=0, latency=0.6) as fake:
+        threads = [threading.Thread(target=fetch, args=(fake, v.video_id)) for v in videos]
+        began = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        elapsed = time.monotonic() - began
+
+    assert results == {v.video_id: len(v.snippets()) for v in videos}
+    assert elapsed < 8 * 0.6 / 2  # serial would take 4.8 s
+
+
 def test_stall_is_bounded_by_the_clients_timeout(fake_youtube: FakeYouTube) -> None:
     fake_youtube.script(Behavior.STALL, video_id=VIDEO)
     with direct_session(fake_youtube, timeout=0.5) as session:
