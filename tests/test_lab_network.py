@@ -23,9 +23,10 @@ import stem
 from stem.connection import authenticate_cookie
 from stem.control import Controller
 
-from yt_study_buddy.testing import netns
+from yt_study_buddy.testing import netns, torrc
 from yt_study_buddy.testing.network import TorLab
 from yt_study_buddy.testing.processes import pids_mentioning
+from yt_study_buddy.testing.torrc import Authority, Relay
 
 HTTP_TIMEOUT = 30.0
 
@@ -72,6 +73,37 @@ def test_lab_refuses_to_start_where_an_interface_besides_lo_exists(tmp_path: Pat
     assert "REFUSED" in done.stdout and "loopback-only network namespace" in done.stdout
     assert not workdir.exists()
     assert _tors_of(workdir) == []
+
+
+def test_every_torrc_names_only_private_authorities(tmp_path: Path) -> None:
+    """Safety rule: even the throw-away key-generation torrc never falls back to public ones."""
+    auth = Relay("auth0", "authority", torrc.RELAY_ADDRESS, 5000, 7000)
+    exit0 = Relay("exit0", "exit", "127.0.0.11", 5200)
+    authorities = [Authority(auth, "B" * 40, "C" * 40)]
+    fps = {"auth0": "C" * 40, "exit0": "D" * 40}
+    texts = [
+        torrc.keygen_torrc(tmp_path, exit0, 1),
+        torrc.relay_torrc(tmp_path, auth, authorities, fps, [auth, exit0], 1),
+        torrc.relay_torrc(tmp_path, exit0, authorities, fps, [auth, exit0], 1),
+        torrc.client_torrc(
+            tmp_path, authorities, 1, socks_port=9050, control_port=9051, hashed_password=None,
+            conflux=True, target_ip="127.0.0.1", mapped_hosts=["www.youtube.com"],
+        ),
+    ]  # fmt: skip
+    for text in texts:
+        assert "UseDefaultFallbackDirs 0" in text and "__OwningControllerProcess 1" in text
+        directories = [
+            line for line in text.splitlines() if line.startswith(("DirAuthority", "AlternateDir", "FallbackDir"))
+        ]
+        assert directories and all(" 127.0.1.1:" in line for line in directories)
+    # The exit advertises the address it binds to, so stem reports what a server sees.
+    assert "Address 127.0.0.11\nORPort 127.0.0.11:5200" in texts[2]
+    assert "MapAddress www.youtube.com 127.0.0.1" in texts[3] and "ConfluxEnabled" not in texts[3]
+
+
+def test_lab_rejects_a_target_that_a_relay_advertises() -> None:
+    with pytest.raises(ValueError, match="exit enclave|relay's address"):
+        TorLab(exits=2, target_ip="127.0.0.12")
 
 
 # -- the running lab -------------------------------------------------------------------------

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     jail.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND [ARG...]")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("stem").setLevel(logging.WARNING)  # its INFO lines are event-parsing noise
     if args.command == "jail":
         cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
         if not cmd:

@@ -94,6 +94,9 @@ class TorLab:
             # Exits advertise their own source address, so the consensus says what a server sees.
             + [Relay(f"exit{i}", "exit", _exit_ip(i), port_base + 200 + i) for i in range(exits)]
         )
+        if target_ip in {r.address for r in self._relays}:
+            # The client would make that relay the exit for every stream ("exit enclave").
+            raise ValueError(f"target_ip {target_ip} is a relay's address")
         self._fingerprints: dict[str, str] = {}
         self._procs: list[TorProcess] = []
         self._owner: Controller | None = None
@@ -171,6 +174,7 @@ class TorLab:
             raise TorLabError("the lab needs tor and tor-gencert: apt-get install tor")
         began = time.monotonic()
         deadline = began + timeout
+        self.timings = {}
         try:
             self._prepare_workdir()
             shim, hashed = self._make_keys(tor, gencert, deadline)
