@@ -75,6 +75,12 @@ def test_lab_refuses_to_start_where_an_interface_besides_lo_exists(tmp_path: Pat
     assert _tors_of(workdir) == []
 
 
+def test_run_jailed_runs_the_command_with_only_lo_and_returns_its_status() -> None:
+    """Outside a jail this creates a fresh namespace; inside one it runs the command as is."""
+    check = "import socket, sys; sys.exit(7 if [n for _, n in socket.if_nameindex()] == ['lo'] else 1)"
+    assert netns.run_jailed([sys.executable, "-c", check]) == 7
+
+
 def test_every_torrc_names_only_private_authorities(tmp_path: Path) -> None:
     """Safety rule: even the throw-away key-generation torrc never falls back to public ones."""
     auth = Relay("auth0", "authority", torrc.RELAY_ADDRESS, 5000, 7000)
