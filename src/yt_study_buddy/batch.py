@@ -85,6 +85,7 @@ class BatchRunner:
             "languages": list(opts.languages), "translate_to": opts.translate_to,
         })
         if todo:
+            opts.output_dir.mkdir(parents=True, exist_ok=True)
             self._run_workers(todo, workers, results)
         pending = [vid for vid in todo if vid not in results]
         for vid in pending:
@@ -111,7 +112,12 @@ class BatchRunner:
                     vid = work.get_nowait()
                 except queue.Empty:
                     return
-                result = self._process(vid, number)
+                try:
+                    result = self._process(vid, number)
+                except Exception as exc:  # a bug must cost one video, not the whole batch
+                    log.exception("unexpected error on %s", vid)
+                    result = self._failed(VideoResult(vid, "failed", worker=number), "internal",
+                                          type(exc).__name__, str(exc))
                 if result.status == "pending":
                     return
                 with lock:
@@ -185,6 +191,8 @@ class BatchRunner:
             written = time.monotonic()
             try:
                 result.files = self._write(transcript, Provenance(exit_ip, datetime.now(timezone.utc), attempt))
+            except OSError as exc:
+                return self._failed(result, "output", "write_failed", f"cannot write the note: {exc}")
             finally:
                 session.close()
             timings["write"] = time.monotonic() - written

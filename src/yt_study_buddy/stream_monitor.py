@@ -32,6 +32,7 @@ class StreamUse:
     circuit_id: str
     target: str
     exit_fingerprint: str | None
+    source_port: int | None = None
 
 
 def socks_username(event: StreamEvent) -> str | None:
@@ -53,6 +54,8 @@ class StreamMonitor:
         self._cond = threading.Condition()
         self._streams: dict[str, list[StreamUse]] = {}
         self._paths: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self._ports: dict[str, int] = {}  # stream id -> local port, from NEW until it ends
+        self._by_port: OrderedDict[int, StreamUse] = OrderedDict()
 
     def start(self) -> None:
         self._controller.add_event_listener(self._on_circuit, EventType.CIRC)
@@ -74,16 +77,36 @@ class StreamMonitor:
                     self._paths.popitem(last=False)
 
     def _on_stream(self, event: StreamEvent) -> None:
-        if event.status != StreamStatus.SUCCEEDED or not event.circ_id:
-            return
         username = socks_username(event)
         if not username or not username.startswith(self._prefix):
             return
         with self._cond:
-            path = self._paths.get(event.circ_id)
-            use = StreamUse(event.id, event.circ_id, event.target, path[-1] if path else None)
-            self._streams.setdefault(username, []).append(use)
-            self._cond.notify_all()
+            if event.status == StreamStatus.NEW and event.source_addr:
+                self._ports[event.id] = int(event.source_addr.rsplit(":", 1)[1])
+            elif event.status in (StreamStatus.FAILED, StreamStatus.CLOSED):
+                self._ports.pop(event.id, None)
+            elif event.status == StreamStatus.SUCCEEDED and event.circ_id:
+                path = self._paths.get(event.circ_id)
+                port = self._ports.get(event.id)
+                use = StreamUse(event.id, event.circ_id, event.target, path[-1] if path else None, port)
+                self._streams.setdefault(username, []).append(use)
+                if port is not None:
+                    self._by_port[port] = use
+                    while len(self._by_port) > _PATH_CACHE_SIZE:
+                        self._by_port.popitem(last=False)
+                self._cond.notify_all()
+
+    def wait_for_source(self, port: int, timeout: float) -> StreamUse | None:
+        """The stream tor opened for our local connection from ``port``, once it SUCCEEDED."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while port not in self._by_port:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+            use = self._by_port.pop(port)
+        return self._with_exit(use)
 
     def wait_for_streams(self, username: str, count: int, timeout: float) -> list[StreamUse]:
         """The username's succeeded streams, waiting (bounded) until at least ``count`` are known.
@@ -106,7 +129,13 @@ class StreamMonitor:
             return use
         circuit = self._controller.get_circuit(use.circuit_id, None)
         fingerprint = circuit.path[-1][0] if circuit is not None and circuit.path else None
-        return StreamUse(use.stream_id, use.circuit_id, use.target, fingerprint)
+        return StreamUse(use.stream_id, use.circuit_id, use.target, fingerprint, use.source_port)
+
+    def discard(self, username: str, use: StreamUse) -> None:
+        """Drop a stream we refused to use (closed before it carried a byte)."""
+        with self._cond:
+            uses = self._streams.get(username, [])
+            self._streams[username] = [u for u in uses if u.stream_id != use.stream_id]
 
     def forget(self, username: str) -> None:
         with self._cond:

@@ -9,11 +9,19 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import certifi
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.contrib.socks import (
+    SOCKSConnection,
+    SOCKSHTTPConnectionPool,
+    SOCKSHTTPSConnection,
+    SOCKSHTTPSConnectionPool,
+)
+from urllib3.exceptions import NewConnectionError
 
 from .errors import TorError
 from .tor_settings import TorEndpoint
@@ -22,6 +30,41 @@ log = logging.getLogger(__name__)
 
 #: (connect, read) seconds. Connect covers the SOCKS handshake, i.e. tor building a circuit.
 DEFAULT_TIMEOUT: tuple[float, float] = (20.0, 30.0)
+#: New connections tor put on another circuit than the checked one are retried this often.
+MOVED_STREAM_RETRIES = 3
+
+#: Given the local port of a new connection through tor, whether it may carry data.
+StreamVerifier = Callable[[int], bool]
+
+
+class _VerifiedStream:
+    """Mixin for urllib3's SOCKS connections: a new connection carries no byte until its
+    stream is confirmed to leave through the session's checked exit.
+
+    With conflux (tor's default) a later connection of the same SOCKS username can land on
+    another circuit, and so another exit, than the one the exit check saw.
+    """
+
+    stream_verifier: StreamVerifier
+
+    def _new_conn(self):  # type: ignore[no-untyped-def]
+        for _ in range(MOVED_STREAM_RETRIES):
+            sock = super()._new_conn()  # type: ignore[misc]
+            if self.stream_verifier(sock.getsockname()[1]):
+                return sock
+            sock.close()
+        raise NewConnectionError(self, "tor kept opening this connection on another exit than the checked one")  # type: ignore[arg-type]
+
+
+def _verified_pool_classes(verifier: StreamVerifier) -> dict[str, type]:
+    """urllib3 pool classes whose connections ask ``verifier`` before use."""
+    attrs = {"stream_verifier": staticmethod(verifier)}
+    http_conn = type("VerifiedSOCKSConnection", (_VerifiedStream, SOCKSConnection), attrs)
+    https_conn = type("VerifiedSOCKSHTTPSConnection", (_VerifiedStream, SOCKSHTTPSConnection), attrs)
+    return {
+        "http": type("VerifiedSOCKSHTTPConnectionPool", (SOCKSHTTPConnectionPool,), {"ConnectionCls": http_conn}),
+        "https": type("VerifiedSOCKSHTTPSConnectionPool", (SOCKSHTTPSConnectionPool,), {"ConnectionCls": https_conn}),
+    }
 
 
 class TorOnlyAdapter(HTTPAdapter):
@@ -32,9 +75,15 @@ class TorOnlyAdapter(HTTPAdapter):
     nothing waits forever.
     """
 
-    def __init__(self, timeout: tuple[float, float]) -> None:
-        super().__init__()
+    def __init__(self, timeout: tuple[float, float], verifier: StreamVerifier) -> None:
         self._timeout = timeout
+        self._pool_classes = _verified_pool_classes(verifier)
+        super().__init__()
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = self._pool_classes
+        return manager
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         proxies = kwargs.get("proxies") or {}
@@ -74,12 +123,15 @@ class SessionOwner(Protocol):
 
     def exits_used(self, session: TorSession) -> list[str]: ...
 
+    def verify_stream(self, session: TorSession, local_port: int) -> bool: ...
+
 
 class TorSession(requests.Session):
     """A session bound to its own SOCKS credentials, so tor keeps it on its own circuit.
 
     ``IsolateSOCKSAuth`` (on by default) gives each distinct username its own circuit; keep-alive
-    keeps the requests to one host on one stream. ``close()`` ends the session's use of its exit:
+    keeps the requests to one host on one stream, and every new connection is verified to leave
+    through the checked exit before it is used. ``close()`` ends the session's use of its exit:
     the cooldown of that exit starts then.
     """
 
@@ -98,7 +150,7 @@ class TorSession(requests.Session):
         self.proxies = {"http": proxy, "https": proxy}
         if ca_bundle:
             self.verify = trust_bundle(ca_bundle)
-        adapter = TorOnlyAdapter(timeout)
+        adapter = TorOnlyAdapter(timeout, self._verify_stream)
         self.mount("https://", adapter)
         self.mount("http://", adapter)
         self.exit: ExitInfo | None = None
@@ -114,6 +166,11 @@ class TorSession(requests.Session):
     def bind(self, exit_info: ExitInfo, owner: SessionOwner) -> None:
         self.exit = exit_info
         self._owner = owner
+
+    def _verify_stream(self, local_port: int) -> bool:
+        # Before its exit is checked, a session's first connection is what the check looks at.
+        owner = self._owner
+        return owner is None or self.exit is None or owner.verify_stream(self, local_port)
 
     def mark_blocked(self, reason: str) -> None:
         """YouTube blocked this exit: it is quarantined when the session closes."""
