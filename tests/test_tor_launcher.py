@@ -128,12 +128,11 @@ _CHILD = textwrap.dedent(
 @pytest.mark.lab
 def test_tor_dies_with_its_owner_even_on_sigkill(lab, tmp_path):
     args = json.dumps({"data_dir": str(tmp_path / "tor"), "config": lab_config(lab)})
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, args], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout is not None
-        tor_pid = int(child.stdout.readline())
-        assert not gone(tor_pid)
-    finally:
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(10)
+    with subprocess.Popen([sys.executable, "-c", _CHILD, args], stdout=subprocess.PIPE, text=True) as child:
+        try:
+            assert child.stdout is not None
+            tor_pid = int(child.stdout.readline())
+            assert not gone(tor_pid)
+        finally:
+            os.kill(child.pid, signal.SIGKILL)
     assert wait_gone(tor_pid, 30)
