@@ -21,7 +21,7 @@ from stem.response.events import SignalEvent
 
 from .errors import TorAuthError, TorError, TorUnavailable
 from .exit_check import ExitCheckError, check_exit_ip
-from .tor_control import open_controller, probe_socks_port
+from .tor_control import CONNECT_TIMEOUT, open_controller, probe_socks_port
 from .tor_session import TorSession
 from .tor_settings import TorEndpoint
 
@@ -94,7 +94,7 @@ def run_checks(
         doctor.close()
 
 
-def reset_stream_attachment(endpoint: TorEndpoint, *, timeout: float = 10.0) -> bool:
+def reset_stream_attachment(endpoint: TorEndpoint, *, timeout: float = CONNECT_TIMEOUT) -> bool:
     """Let tor attach new streams itself again; True when ``__LeaveStreamsUnattached`` was set.
 
     A pinned-exit run sets it and resets it when it ends; a crash leaves it set, and every
