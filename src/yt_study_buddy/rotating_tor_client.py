@@ -112,6 +112,13 @@ class RotatingTorClient:
             self._controller.set_conf("ConfluxEnabled", "0")
             self._restore_conflux = current
             log.info("turned tor's conflux off while we run (it moves streams between exits)")
+        # Linked circuits tor built before stay usable, and new streams prefer them: close the
+        # ones that carry no stream yet (tor builds plain circuits instead).
+        busy = {line.split()[2] for line in self._controller.get_info("stream-status", "").splitlines()
+                if len(line.split()) > 2}
+        for circuit in self._controller.get_circuits([]):
+            if circuit.purpose and circuit.purpose.startswith("CONFLUX") and circuit.id not in busy:
+                self.strategy.close_circuit(self._controller, circuit.id)
 
     # -- sessions --------------------------------------------------------------------------
 
@@ -238,7 +245,9 @@ class RotatingTorClient:
             return True
         self._count("moved")
         if use is not None:
+            # Close the circuit tor moved us to, so the retry lands on the checked one.
             self._monitor.discard(session.socks_username, use)
+            self.strategy.close_circuit(self._controller, use.circuit_id)
         log.debug("session %s: a new connection left from %s, not the checked exit %s; reconnecting",
                   session.socks_username, use.exit_fingerprint if use else "an unreported circuit", checked)
         return False

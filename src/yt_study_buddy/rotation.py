@@ -68,11 +68,13 @@ class RotationStrategy(ABC):
         """Forget the identity and close its circuits; it is never used again."""
         for circuit in self._controller.get_circuits([]):
             if circuit.socks_username == identity.username:
-                self._close_circuit(circuit.id)
+                self.close_circuit(self._controller, circuit.id)
 
-    def _close_circuit(self, circuit_id: str) -> None:
+    @staticmethod
+    def close_circuit(controller: Controller, circuit_id: str) -> None:
+        """Close a circuit if it still exists; a closed or vanished one is not an error."""
         try:
-            self._controller.close_circuit(circuit_id)
+            controller.close_circuit(circuit_id)
         except (stem.InvalidRequest, stem.InvalidArguments, stem.OperationFailed):
             pass  # already closed
         except stem.ControllerError as exc:
@@ -218,7 +220,7 @@ class PinStrategy(RotationStrategy):
             self._circuits.pop(identity.username, None)
             self._exit_of.pop(identity.username, None)
         if identity.circuit_id:
-            self._close_circuit(identity.circuit_id)
+            self.close_circuit(self._controller, identity.circuit_id)
 
     def detach(self) -> None:
         try:
