@@ -65,8 +65,8 @@ def test_nine_videos_three_workers_nine_distinct_exits(make_client, fake_youtube
     client = make_client()
     ids = video_ids(9, "nine")
     fetched: dict[str, tuple[str, list[str]]] = {}
-    with TorIPQueue(client, target_size=9, lookahead=6) as queue:
-        assert queue.get_stats()["queue_size"] >= 6  # start() blocked until the lookahead was ready
+    with TorIPQueue(client, target_size=9) as queue:
+        assert queue.get_stats()["queue_size"] == 9  # start() blocked until all 9 were ready
         work = list(ids)
         lock = threading.Lock()
 

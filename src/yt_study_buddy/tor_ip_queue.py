@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 #: Re-check sessions older than this before use: half of tor's default MaxCircuitDirtiness.
 DEFAULT_MAX_SESSION_AGE = 300.0
+#: Sessions kept ready by default: the design document's 9 videos are all ready after start().
+DEFAULT_LOOKAHEAD = 10
 _POLL = 0.5
 
 
@@ -45,7 +47,7 @@ class TorIPQueue:
         client: RotatingTorClient,
         target_size: int,
         *,
-        lookahead: int = 6,
+        lookahead: int = DEFAULT_LOOKAHEAD,
         max_session_age: float = DEFAULT_MAX_SESSION_AGE,
         on_exhausted: Literal["wait", "fail"] = "wait",
         max_exhausted_wait: float = 3600.0,
