@@ -14,6 +14,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..transcripts import Snippet
+
 #: Real video ids are 11 characters from the URL-safe base64 alphabet.
 VIDEO_ID_RE = re.compile(r"[A-Za-z0-9_-]{11}")
 #: Served on every watch page; the player endpoint rejects any other key (like YouTube).
@@ -35,15 +37,6 @@ TRANSLATION_LANGUAGES: tuple[tuple[str, str], ...] = (
     ("ja", "Japanese"),
     ("pt", "Portuguese"),
 )
-
-
-@dataclass(frozen=True)
-class Snippet:
-    """One caption line as the library returns it (text after unescaping, seconds)."""
-
-    text: str
-    start: float
-    duration: float
 
 
 @dataclass(frozen=True)
