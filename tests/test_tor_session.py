@@ -1,0 +1,82 @@
+"""TorSession fails closed: nothing leaves outside a socks5h proxy, the environment cannot
+redirect it, and every request gets a timeout. No network is touched here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+
+from yt_study_buddy import TorEndpoint, TorError, TorSession
+from yt_study_buddy.tor_session import DEFAULT_TIMEOUT
+from yt_study_buddy.tor_settings import parse_host_port
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[dict[str, Any]]:
+    """Capture what would reach the transport instead of opening a connection."""
+    calls: list[dict[str, Any]] = []
+
+    def fake_send(self, request, **kwargs):
+        calls.append({"url": request.url, **kwargs})
+        response = requests.Response()
+        response.status_code = 200
+        response._content = b"{}"
+        response.request = request
+        return response
+
+    monkeypatch.setattr(HTTPAdapter, "send", fake_send)
+    return calls
+
+
+def test_requests_go_through_socks5h_with_the_session_username_and_a_timeout(sent):
+    session = TorSession(TorEndpoint(socks_port=9999), username="ytsb-test-1")
+    session.get("https://www.youtube.com/watch?v=abcdefghijk")
+    (call,) = sent
+    assert call["proxies"]["https"].startswith("socks5h://ytsb-test-1:")
+    assert call["proxies"]["https"].endswith("@127.0.0.1:9999")
+    assert call["timeout"] == DEFAULT_TIMEOUT
+
+
+def test_an_explicit_timeout_is_kept(sent):
+    TorSession(TorEndpoint(), username="u").get("https://example.org/", timeout=3)
+    assert sent[0]["timeout"] == 3
+
+
+@pytest.mark.parametrize("override", [{"https": None}, {"https": "socks5://127.0.0.1:9050"},
+                                      {"https": "http://proxy.invalid:3128"}])
+def test_a_request_that_would_bypass_tor_is_refused(sent, override):
+    session = TorSession(TorEndpoint(), username="u")
+    with pytest.raises(TorError, match="would not go through Tor"):
+        session.get("https://www.youtube.com/", proxies=override)
+    assert sent == []
+
+
+def test_proxy_environment_variables_are_ignored(sent, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "*")
+    TorSession(TorEndpoint(), username="u").get("https://www.youtube.com/")
+    assert sent[0]["proxies"]["https"].startswith("socks5h://u:")
+
+
+def test_the_control_password_never_shows_in_repr():
+    assert "secret" not in repr(TorEndpoint(control_password="secret"))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("127.0.0.1:9150", ("127.0.0.1", 9150)),
+    ("tor.local", ("tor.local", 9050)),
+    (":9150", ("127.0.0.1", 9150)),
+    ("[::1]:9150", ("::1", 9150)),
+    ("[::1]", ("::1", 9050)),
+])
+def test_host_port_parsing(text, expected):
+    assert parse_host_port(text, 9050) == expected
+
+
+@pytest.mark.parametrize("text", ["", "host:0", "host:70000", "host:abc", "[::1"])
+def test_bad_host_port_is_refused(text):
+    with pytest.raises(ValueError):
+        parse_host_port(text, 9050)
