@@ -147,18 +147,19 @@ class RotatingTorClient:
             if time.monotonic() > deadline:
                 break
             username = self._next_username()
-            identity = self.strategy.next_identity(
-                username, avoid=self._avoid_fingerprints(), timeout=max(1.0, deadline - time.monotonic())
-            )
-            session = TorSession(self.endpoint, username=username, timeout=self.timeout, ca_bundle=self.ca_bundle)
             try:
-                exit_info = self._check(session, identity)
-            except requests.RequestException as exc:
-                session.close()
-                self.strategy.discard(identity)
+                identity = self.strategy.next_identity(
+                    username, avoid=self._avoid_fingerprints(), timeout=max(1.0, deadline - time.monotonic())
+                )
+                session = TorSession(self.endpoint, username=username, timeout=self.timeout,
+                                     ca_bundle=self.ca_bundle)
+                exit_info = self._check_or_discard(session, identity)
+            except ExitsExhausted:
+                break  # the strategy knows no candidate: report when the first one frees up
+            except (TorError, requests.RequestException) as exc:  # this circuit, or tor itself?
                 self._count("transport_failures")
                 transport_failures += 1
-                log.debug("exit check failed on a new circuit: %s", exc)
+                log.debug("no exit check on a new circuit: %s", exc)
                 if transport_failures >= TRANSPORT_FAILURE_LIMIT:
                     raise TorUnavailable(
                         f"tor carried none of {transport_failures} exit checks to {self.ip_check_url}: {exc}"
@@ -190,6 +191,14 @@ class RotatingTorClient:
             + (f"; the first cooling exit frees up at {earliest:%H:%M:%S} UTC" if earliest else ""),
             earliest,
         )
+
+    def _check_or_discard(self, session: TorSession, identity: Identity) -> ExitInfo:
+        try:
+            return self._check(session, identity)
+        except BaseException:
+            session.close()
+            self._forget(identity)
+            raise
 
     def _check(self, session: TorSession, identity: Identity) -> ExitInfo:
         """Read the exit IP through the session itself and the exit relay from tor's events."""
