@@ -320,3 +320,17 @@ def test_nothing_listening_is_a_clear_error(tmp_path):
     nothing = TorEndpoint(socks_port=1, control_port=2)
     with pytest.raises(TorUnavailable, match="SOCKS port"):
         RotatingTorClient(endpoint=nothing, ledger_path=tmp_path / "l.sqlite3")
+
+
+def test_sessions_that_waited_too_long_are_checked_again_before_use(make_client, fake_youtube):
+    client = make_client()
+    with TorIPQueue(client, target_size=2, lookahead=2, max_session_age=0.0) as queue:
+        checks_before = len([r for r in fake_youtube.requests if r.path == "/api/ip"])
+        exit_ip, session, _ = queue.get_next_connection(timeout=60)
+        with session:
+            checks_after = len([r for r in fake_youtube.requests if r.path == "/api/ip"])
+            assert checks_after == checks_before + 1  # re-checked on a new connection at hand-out
+            assert [r.client_ip for r in fake_youtube.requests if r.path == "/api/ip"][-1] == exit_ip
+            vid = video_ids(1, "aged")[0]
+            TorTranscriptFetcher(session=session).fetch_transcript(vid)
+        assert exits_by_video(fake_youtube, [vid])[vid] == {exit_ip}
