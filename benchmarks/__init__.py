@@ -1,0 +1,1 @@
+"""Benchmarks of the exit-rotation designs on the private Tor network (see README.md)."""

@@ -1,0 +1,141 @@
+"""Run the designs side by side on a private Tor network and print the table.
+
+Must run inside a loopback-only network namespace (TorLab refuses otherwise):
+
+    /work/shared/bin/netjail timeout 1800 .venv/bin/python -m benchmarks.run --json out.json
+
+Each scenario starts its own lab (E exits) and fake YouTube (latency F); each design runs in a
+child process (``benchmarks.child``) with a fresh temporary exit ledger, one after the other,
+so the ratios between designs come from one lab in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from yt_study_buddy import RotatingTorClient
+from yt_study_buddy.rotation import NEWNYM_INTERVAL
+from yt_study_buddy.testing.fake_youtube import FakeYouTube
+from yt_study_buddy.testing.fake_youtube_pages import sample_videos
+from yt_study_buddy.testing.network import TorLab
+
+from .designs import DESIGNS
+from .report import COLUMNS, make_row, markdown_table
+from .scenarios import SCENARIOS, Scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD_SAMPLES = 5
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def measure_circuit_build(lab: TorLab, fake: FakeYouTube) -> float:
+    """Median seconds for one fresh checked session: a circuit build plus the exit check."""
+    with tempfile.TemporaryDirectory() as tmp, RotatingTorClient(
+        1.0, endpoint=lab.endpoint, ledger_path=Path(tmp) / "ledger.sqlite3", ca_bundle=str(fake.ca_path)
+    ) as client:
+        samples = []
+        for _ in range(BUILD_SAMPLES):
+            began = time.monotonic()
+            session = client.new_session()
+            samples.append(time.monotonic() - began)
+            session.outcome = "cancelled"  # unused: no cooldown
+            session.close()
+    return statistics.median(samples)
+
+
+def run_child(job: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """One design in its own process; a failure becomes ``{"error": ...}``, never an exception."""
+    try:
+        done = subprocess.run([sys.executable, "-m", "benchmarks.child"], input=json.dumps(job),
+                              capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    except subprocess.TimeoutExpired:  # subprocess.run has killed the child
+        return {"error": f"timed out after {timeout:.0f} s"}
+    if done.returncode != 0:
+        return {"error": f"exit {done.returncode}: {done.stderr.strip()[-600:]}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_design(scenario: Scenario, design: str, size: int, fake: FakeYouTube,
+               endpoint: dict[str, Any], build: float) -> dict[str, Any]:
+    """One design on ``size`` fresh video ids with a fresh temporary exit ledger: its row."""
+    videos = [v.video_id for v in sample_videos(size, seed=f"{scenario.name}-{design}-{size}")]
+    logged = len(fake.requests)
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run_child({
+            "design": design, "endpoint": endpoint, "ca_path": str(fake.ca_path),
+            "ledger_path": str(Path(tmp) / "ledger.sqlite3"), "videos": videos,
+            "workers": scenario.workers, "cooldown_s": scenario.cooldown_s,
+        }, scenario.timeout_s)
+    row = make_row(scenario, design, videos, build, result, fake.requests[logged:])
+    row["load_before"] = load
+    _say(f"   {design:8} N={size:<5} wall {row['wall'] or 0:7.1f} s  fetched {row['fetched']}"
+         f"  exits {row['exits_used']}  errors {len(row['errors'])}")
+    return row
+
+
+def run_scenario(scenario: Scenario, designs: tuple[str, ...], args: argparse.Namespace) -> dict[str, Any]:
+    _say(f"== {scenario.name}: {scenario.what}")
+    rows = []
+    with TorLab(exits=scenario.exits, socks_port=args.socks_port, control_port=args.control_port,
+                port_base=args.port_base, target_ip=args.target_ip) as lab, \
+            FakeYouTube(host=args.target_ip, latency=scenario.latency) as fake:
+        build = measure_circuit_build(lab, fake)
+        _say(f"   lab up in {lab.timings['total']:.1f} s; one circuit build + exit check: {build:.2f} s")
+        endpoint = {"socks_port": lab.endpoint.socks_port, "control_port": lab.endpoint.control_port,
+                    "control_password": lab.endpoint.control_password}
+        last_newnym = float("-inf")
+        for size in scenario.sizes:
+            for design in (d for d in scenario.designs if d in designs):
+                newnym = DESIGNS[design].strategy == "newnym"
+                if newnym:  # the previous run's last NEWNYM would delay this one's first
+                    time.sleep(max(0.0, last_newnym + NEWNYM_INTERVAL - time.monotonic()))
+                rows.append(run_design(scenario, design, size, fake, endpoint, build))
+                if newnym:
+                    last_newnym = time.monotonic()
+        return {"scenario": asdict(scenario), "circuit_build_s": build, "lab_timings": lab.timings,
+                "rows": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS),
+                        help="run this scenario (repeatable; default: doc, reuse, memory)")
+    parser.add_argument("--design", action="append", choices=["before", "after", "default", "pin"],
+                        help="run only this design (repeatable; default: each scenario's own)")
+    parser.add_argument("--json", type=Path, help="also write every row and the lab timings here")
+    parser.add_argument("--socks-port", type=int, default=9050)
+    parser.add_argument("--control-port", type=int, default=9051)
+    parser.add_argument("--port-base", type=int, default=5000, help="TorLab relay ports")
+    parser.add_argument("--target-ip", default="127.0.0.1", help="where the fake YouTube listens (:443)")
+    args = parser.parse_args(argv)
+    names = args.scenario or ["doc", "reuse", "memory"]
+    designs = tuple(args.design or ("before", "after", "default", "pin"))
+    began = time.monotonic()
+    results = [run_scenario(SCENARIOS[name], designs, args) for name in names]
+    rows = [row for result in results for row in result["rows"]]
+    print(markdown_table(rows))
+    for row in rows:
+        for error in row["errors"][:3]:
+            print(f"- {row['scenario']}/{row['design']}: {error}")
+    if args.json:
+        args.json.write_text(json.dumps({"took_s": time.monotonic() - began, "load_at_end": os.getloadavg(),
+                                         "columns": COLUMNS, "scenarios": results}, indent=1))
+    return 0 if all(not row["errors"] and row["fetched"] == row["videos"] for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""The scenarios of issue 5: the doc's 9 videos / 3 workers, exits reused under a short
+cooldown, and 1,000 queued videos against 10 for memory; plus a tiny one for CI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALL_DESIGNS = ("before", "after", "default", "pin")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One private network (``exits``) and fake YouTube (``latency`` s per video) shared by
+    every run in it: each design in ``designs`` runs once per video count in ``sizes``."""
+
+    name: str
+    sizes: tuple[int, ...]
+    workers: int
+    latency: float
+    exits: int
+    cooldown_s: float
+    designs: tuple[str, ...]
+    timeout_s: float
+    what: str
+
+    @property
+    def reuses_exits(self) -> bool:
+        """Whether the cooldown is short enough that exits must serve several videos."""
+        return max(self.sizes) > self.exits
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("doc", (9,), 3, 3.0, 12, 3600, ALL_DESIGNS, 300,
+                 "the design doc's 9 videos / 3 workers, F = 3 s"),
+        # NEWNYM designs are left out: tor honours one NEWNYM per 10 s, so they cannot pass
+        # 0.1 videos/s whatever the exits (60 videos: >= 590 s each); "doc" measures them.
+        Scenario("reuse", (60,), 10, 1.0, 12, 20, ("default", "pin"), 400,
+                 "60 videos / 10 workers on 12 exits, cooldown 20 s: exits are reused"),
+        Scenario("memory", (10, 1000), 4, 0.05, 24, 0, ("default",), 900,
+                 "1,000 queued videos against 10, cooldown 0 so 24 exits serve them all"),
+        Scenario("smoke", (2,), 2, 0.3, 4, 3600, ALL_DESIGNS, 120,
+                 "CI smoke test: tiny, no timing claims"),
+    )
+}
