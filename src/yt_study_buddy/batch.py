@@ -3,7 +3,8 @@
 Threads and what they own: the ``TorIPQueue`` thread makes sessions; each worker thread owns
 the video it took from the work queue and the session it took from the exit queue; the
 ``RunLog`` and the reporter are shared and thread-safe. Every wait is bounded, and ``stop()``
-(Ctrl-C) lets videos in flight finish for a short grace period, then reports the rest pending.
+(Ctrl-C, or tor gone) lets videos in flight finish for a short grace period, then reports the rest
+pending, so the run log's ``run_end`` says what a re-run will pick up.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .transcripts import Transcript
 log = logging.getLogger(__name__)
 
 #: After stop(), videos in flight get this long to finish before they are reported pending.
-STOP_GRACE = 10.0
+STOP_GRACE = 5.0
 
 
 def _now() -> str:
@@ -48,7 +49,9 @@ class BatchOptions:
     max_attempts: int = 3
     force: bool = False
     lookahead: int | None = None  # default: twice the workers
-    exit_wait: float = 900.0  # how long one worker waits for a fresh exit
+    #: How long to wait for a fresh exit, also for a cooling one to free up; beyond it, fail
+    #: (with the time one frees up) rather than leave the user staring at a silent batch.
+    exit_wait: float = 300.0
 
 
 class BatchRunner:
@@ -62,12 +65,20 @@ class BatchRunner:
         self.run_log = run_log
         self.run_id = default_run_id()
         self._stop = threading.Event()
+        self._stop_lock = threading.Lock()
+        self._stop_reason = "the run stopped"
         self._exit_queue: TorIPQueue | None = None
 
-    def stop(self) -> None:
-        self._stop.set()
+    def stop(self, reason: str = "the run was interrupted") -> bool:
+        """Stop handing out videos; True for the first call, whose reason pending videos report."""
+        with self._stop_lock:
+            first = not self._stop.is_set()
+            if first:
+                self._stop_reason = reason
+            self._stop.set()
         if self._exit_queue is not None:
             self._exit_queue.stop(timeout=0)
+        return first
 
     def run(self, video_ids: Sequence[str]) -> Summary:
         started = time.monotonic()
@@ -89,7 +100,8 @@ class BatchRunner:
             self._run_workers(todo, workers, results)
         pending = [vid for vid in todo if vid not in results]
         for vid in pending:
-            results[vid] = VideoResult(vid, "pending", error_kind="interrupted", error="not fetched: the run stopped")
+            results[vid] = VideoResult(vid, "pending", error_kind="interrupted",
+                                       error=f"not fetched: {self._stop_reason}")
         ordered = [results[vid] for vid in video_ids]
         summary = summarize(ordered, time.monotonic() - started)
         self.run_log.end_run(self.run_id, {"fetched": summary.fetched, "failed": summary.failed,
@@ -102,9 +114,11 @@ class BatchRunner:
         for vid in todo:
             work.put(vid)
         self._exit_queue = TorIPQueue(self.client, target_size=len(todo),
-                                      lookahead=self.options.lookahead or 2 * workers)
+                                      lookahead=self.options.lookahead or 2 * workers,
+                                      max_exhausted_wait=self.options.exit_wait)
         self._exit_queue.start(wait=False)
         lock = threading.Lock()
+        finished = False  # set when the grace period is over: late results are not recorded
 
         def worker(number: int) -> None:
             while not self._stop.is_set():
@@ -121,8 +135,10 @@ class BatchRunner:
                 if result.status == "pending":
                     return
                 with lock:
+                    if finished:
+                        return
                     results[vid] = result
-                self.run_log.append(result, self.run_id)
+                    self.run_log.append(result, self.run_id)
                 self.reporter.video_finished(result)
 
         threads = [threading.Thread(target=worker, args=(n,), name=f"worker-{n}", daemon=True)
@@ -134,11 +150,17 @@ class BatchRunner:
                 for thread in threads:
                     thread.join(0.2)
         except KeyboardInterrupt:
-            self.reporter.notice(f"stopping: videos in flight get {STOP_GRACE:.0f} s to finish")
-        self.stop()
+            self.reporter.notice(f"stopping: videos in flight get {STOP_GRACE:.0f} s to finish "
+                                 "(Ctrl-C again quits at once)")
+            self.stop()
         deadline = time.monotonic() + STOP_GRACE
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        with lock:
+            finished = True
+        self._stop.set()
+        # The allocator is idle once every video has its exit; a bounded join keeps it quiet.
+        self._exit_queue.stop(timeout=max(1.0, deadline - time.monotonic()))
 
     def _process(self, vid: str, worker: int) -> VideoResult:
         opts = self.options
@@ -158,9 +180,10 @@ class BatchRunner:
             except TimeoutError as exc:
                 return self._failed(result, "exhausted", "exit_wait_timeout", str(exc))
             except TorError as exc:
-                self.stop()
-                self.reporter.notice(f"tor is unusable, stopping: {exc}")
-                return self._failed(result, "tor", "tor_unavailable", str(exc))
+                if self.stop(f"tor became unusable ({type(exc).__name__})"):
+                    self.reporter.notice(f"tor is unusable, stopping: {exc}")
+                result.status = "pending"
+                return result
             timings["wait_exit"] += time.monotonic() - waited
             result.attempts = attempt
             result.exit_ip = exit_ip
