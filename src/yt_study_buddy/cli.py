@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import sys
 import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -13,15 +15,19 @@ from typing import Any
 
 import click
 import platformdirs
+from rich.console import Console
 
 from .errors import StudyBuddyError, TorUnavailable
 from .formatters import FORMATS
+from .progress import Reporter, RichReporter, make_reporter
 from .rotation import STRATEGIES
 from .tor_settings import TorEndpoint, parse_host_port
 
 log = logging.getLogger("yt_study_buddy")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: Ctrl-C outside a batch (a batch itself reports what it did and exits 1).
+EXIT_INTERRUPTED = 130
 
 
 class HostPort(click.ParamType):
@@ -48,16 +54,34 @@ class DefaultCommandGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-def setup_logging(verbose: int, quiet: bool) -> None:
+def setup_logging(verbose: int, quiet: bool, console: Console | None = None) -> None:
+    """Log to stderr; through ``console`` while a live progress bar owns it, so lines don't tear it."""
+    from rich.logging import RichHandler
+
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(
-        "%(asctime)s %(threadName)s %(name)s: %(message)s" if verbose else "%(message)s"))
+    handler: logging.Handler
+    if console is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(threadName)s %(name)s: %(message)s" if verbose else "%(message)s"))
+    else:
+        handler = RichHandler(console=console, show_time=bool(verbose), show_path=False)
+    stem_log = logging.getLogger("stem")
+    for old in log.handlers:
+        stem_log.removeHandler(old)
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
     if verbose > 1:  # -vv: stem's own chatter too
-        logging.getLogger("stem").addHandler(handler)
+        stem_log.addHandler(handler)
+
+
+def cli_reporter(verbose: int, quiet: bool) -> Reporter:
+    """The progress reporter on stderr; with the live bar, logging goes through its console."""
+    reporter = make_reporter(sys.stderr, quiet=quiet)
+    if isinstance(reporter, RichReporter):
+        setup_logging(verbose, quiet, reporter.console)
+    return reporter
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> None:
@@ -114,7 +138,7 @@ def read_inputs(urls: tuple[str, ...], file: str | None) -> Inputs:
     from .video_ids import read_video_list
 
     lines: list[str] = list(urls)
-    sources = ["argument"] * len(urls)
+    sources = [f"argument {n}" for n in range(1, len(urls) + 1)]
     if file is not None:
         try:
             text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
@@ -191,45 +215,72 @@ def fetch(urls: tuple[str, ...], file: str | None, parallel: bool, workers: int,
     try:
         code = run_batch(inputs.ids, options, endpoint=endpoint, launch=not no_launch_tor, state_dir=state,
                          cooldown_hours=cooldown_hours, quarantine_hours=quarantine_hours, rotation=rotation,
-                         ip_check_url=ip_check_url, ca_bundle=ca_bundle, quiet=quiet, as_json=as_json)
+                         ip_check_url=ip_check_url, ca_bundle=ca_bundle, verbose=verbose, quiet=quiet,
+                         as_json=as_json)
     except StudyBuddyError as exc:
         fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted", EXIT_INTERRUPTED)
     sys.exit(EXIT_FAILED if inputs.invalid and code == EXIT_OK else code)
 
 
 def run_batch(ids: list[str], options: Any, *, endpoint: TorEndpoint, launch: bool, state_dir: Path,
               cooldown_hours: float, quarantine_hours: float, rotation: str, ip_check_url: str,
-              ca_bundle: str | None, quiet: bool, as_json: bool) -> int:
+              ca_bundle: str | None, verbose: int, quiet: bool, as_json: bool) -> int:
     """Connect to (or launch) tor, run the batch, report; returns the exit status."""
-    from contextlib import ExitStack
-
     from .batch import BatchRunner
-    from .progress import make_reporter, summary_json
+    from .progress import summary_json
     from .rotating_tor_client import RotatingTorClient
     from .run_log import RunLog
 
     with ExitStack() as stack:
-        try:
-            client = RotatingTorClient(cooldown_hours, endpoint=endpoint, strategy=rotation,
-                                       ip_check_url=ip_check_url, ledger_path=state_dir / "exit-ledger.sqlite3",
-                                       quarantine_hours=quarantine_hours, ca_bundle=ca_bundle)
-        except TorUnavailable as exc:
+        if not control_port_answers(endpoint):
+            where = f"{endpoint.control_host}:{endpoint.control_port}"
             if not launch:
-                raise
+                raise TorUnavailable(f"no tor answers on its control port {where}, and --no-launch-tor forbids "
+                                     "starting one: start tor, point --tor-control at it, or drop --no-launch-tor")
             from .tor_launcher import launch_tor
-            log.info("%s; starting a tor of our own (--no-launch-tor to refuse)", exc)
-            launched = stack.enter_context(launch_tor())
-            client = RotatingTorClient(cooldown_hours, endpoint=launched.endpoint, strategy=rotation,
-                                       ip_check_url=ip_check_url, ledger_path=state_dir / "exit-ledger.sqlite3",
-                                       quarantine_hours=quarantine_hours, ca_bundle=ca_bundle)
-        stack.callback(client.close)
-        reporter = make_reporter(sys.stderr, quiet=quiet)
-        runner = BatchRunner(client, options, reporter=reporter,
+            log.info("no tor answers on %s; starting a tor of our own (--no-launch-tor to refuse)", where)
+            endpoint = stack.enter_context(launch_tor()).endpoint
+        client = stack.enter_context(RotatingTorClient(
+            cooldown_hours, endpoint=endpoint, strategy=rotation, ip_check_url=ip_check_url,
+            ledger_path=state_dir / "exit-ledger.sqlite3", quarantine_hours=quarantine_hours,
+            ca_bundle=ca_bundle))
+        if endpoint.control_password is not None and password_refused(endpoint):
+            log.warning("warning: tor refused the control password; authenticated with its cookie instead "
+                        "(drop --tor-password / YTSB_TOR_PASSWORD, or fix it)")
+        runner = BatchRunner(client, options, reporter=cli_reporter(verbose, quiet),
                              run_log=RunLog(options.output_dir / ".yt-study-buddy" / "runs.jsonl"))
         summary = runner.run(ids)
     if as_json:
         click.echo(json.dumps(summary_json(summary), indent=2))
     return summary.exit_code
+
+
+def control_port_answers(endpoint: TorEndpoint) -> bool:
+    """Whether a tor (or anything) listens on the control port: only silence makes us launch one."""
+    try:
+        socket.create_connection((endpoint.control_host, endpoint.control_port), timeout=5.0).close()
+    except OSError:
+        return False
+    return True
+
+
+def password_refused(endpoint: TorEndpoint) -> bool:
+    """stem silently falls back to tor's cookie when tor refuses the password; a typo would hide."""
+    import stem
+    import stem.connection
+    from stem.control import Controller
+
+    assert endpoint.control_password is not None
+    try:
+        with Controller.from_port(address=endpoint.control_host, port=endpoint.control_port) as controller:
+            stem.connection.authenticate_password(controller, endpoint.control_password)
+    except stem.connection.PasswordAuthFailed:
+        return True
+    except stem.SocketError:
+        return False  # tor answered a moment ago; the batch reports it if it is gone
+    return False
 
 
 @main.command()
@@ -250,24 +301,31 @@ def doctor(fix: bool, tor_socks: tuple[str, int], tor_control: tuple[str, int], 
 @main.command()
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("notes-demo"),
               show_default=True, help="Where the demo's notes are written.")
-@click.option("--videos", type=click.IntRange(1, 200), default=9, show_default=True)
+@click.option("--videos", type=click.IntRange(1, 40), default=9, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 32), default=3, show_default=True)
-@click.option("--exits", type=click.IntRange(3, 24), default=8, show_default=True)
+@click.option("--exits", type=click.IntRange(3, 100),
+              help="Exit relays of the private network.  [default: one per video, plus the blocked ones]")
 @click.option("--blocked", type=click.IntRange(0, 20), default=2, show_default=True,
               help="How many exits the fake YouTube blocks.")
 @click.option("--rotation", type=click.Choice(sorted(STRATEGIES)), default="isolate", show_default=True)
 @click.option("-v", "--verbose", count=True)
 @click.option("-q", "--quiet", is_flag=True)
-def demo(output: Path, videos: int, workers: int, exits: int, blocked: int, rotation: str,
+def demo(output: Path, videos: int, workers: int, exits: int | None, blocked: int, rotation: str,
          verbose: int, quiet: bool) -> None:
     """Run a whole parallel batch offline: a private Tor network and a fake YouTube on this machine."""
     from .demo import run_demo
 
     setup_logging(verbose, quiet)
+    exits = exits or max(3, videos + blocked)
+    if exits < videos + blocked:  # each video needs a fresh exit, and the blocked ones are used up
+        fail(f"--exits {exits} is too few for {videos} videos with {blocked} blocked exits: "
+             f"give at least {videos + blocked}", EXIT_USAGE)
     check_writable(output)
     try:
-        code = run_demo(output=output.resolve(), videos=videos, workers=workers, exits=exits,
-                        blocked=min(blocked, exits - 1), rotation=rotation, verbose=verbose, quiet=quiet)
+        code = run_demo(output=output.resolve(), videos=videos, workers=workers, exits=exits, blocked=blocked,
+                        rotation=rotation, verbose=verbose, quiet=quiet, reporter=cli_reporter(verbose, quiet))
     except StudyBuddyError as exc:
         fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted", EXIT_INTERRUPTED)
     sys.exit(code)

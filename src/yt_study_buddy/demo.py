@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from .batch import BatchOptions, BatchRunner
-from .progress import make_reporter
+from .progress import Reporter
 from .rotating_tor_client import RotatingTorClient
 from .run_log import RunLog
 
@@ -20,8 +20,11 @@ log = logging.getLogger(__name__)
 
 
 def run_demo(*, output: Path, videos: int, workers: int, exits: int, blocked: int, rotation: str,
-             verbose: int, quiet: bool) -> int:
-    """Start the lab, run a batch through it, write real notes into ``output``; the exit status."""
+             verbose: int, quiet: bool, reporter: Reporter) -> int:
+    """Start the lab, run a batch through it, write real notes into ``output``; the exit status.
+
+    ``verbose`` and ``quiet`` are passed on when the demo re-runs itself in a namespace.
+    """
     from .testing.netns import loopback_only, run_jailed
 
     if not loopback_only():
@@ -47,7 +50,7 @@ def run_demo(*, output: Path, videos: int, workers: int, exits: int, blocked: in
         options = BatchOptions(output_dir=output, workers=workers, force=True)
         with RotatingTorClient(1.0, endpoint=lab.endpoint, strategy=rotation, ca_bundle=str(fake.ca_path),
                                ledger_path=Path(tmp) / "exit-ledger.sqlite3") as client:
-            runner = BatchRunner(client, options, reporter=make_reporter(sys.stderr, quiet=quiet),
+            runner = BatchRunner(client, options, reporter=reporter,
                                  run_log=RunLog(output / ".yt-study-buddy" / "runs.jsonl"))
             summary = runner.run([video.video_id for video in sample_videos(videos)])
         seen = fake.exits_seen()
