@@ -7,6 +7,7 @@ import json
 import os
 import pty
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import LAB_PASSWORD
 from test_cli import run_cli
+from test_tor_launcher import lab_config  # a launched tor must join the lab, nothing else
 
 from yt_study_buddy.exit_ledger import ExitLedger
 from yt_study_buddy.run_log import RunLog
@@ -323,6 +325,29 @@ def test_progress_bar_on_a_terminal_routes_logging_through_rich(run):
     assert re.search(r"INFO\s+PRE-ALLOCATING 1 UNIQUE TOR EXIT IPs", screen)  # a RichHandler line
     assert "fetched terminal001" in screen and "done: fetched 1" in screen
     assert "terminal001" in run.notes()
+
+
+def test_launches_its_own_tor_when_none_answers(lab, fake_youtube, tmp_path):
+    # The only tor on PATH is a wrapper that makes it a client of the lab (the guard in front of
+    # the real tor still checks the namespace).
+    extra = [arg for key, values in lab_config(lab).items()
+             for value in ([values] if isinstance(values, str) else values) for arg in (f"--{key}", value)]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "tor"
+    wrapper.write_text(f'#!/bin/sh\nPATH={shlex.quote(os.environ["PATH"])} exec tor "$@" {shlex.join(extra)}\n')
+    wrapper.chmod(0o755)
+    run = Run(tmp_path, fake_youtube, control=9361, socks=9360, password=None)
+    run.args.remove("--no-launch-tor")
+    done = run("launched001", env={"PATH": str(bin_dir), "XDG_CACHE_HOME": str(tmp_path / "cache")}, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert "no tor answers on 127.0.0.1:9361; starting a tor of our own (--no-launch-tor to refuse)" in done.stderr
+    launched = re.search(r"launched tor \(pid (\d+)\): SOCKS 127\.0\.0\.1:\d+, control 127\.0\.0\.1:\d+", done.stderr)
+    assert launched, done.stderr
+    assert not Path(f"/proc/{launched.group(1)}").exists()  # it ended with the run
+    assert exits_seen(fake_youtube, "launched001") <= set(lab.exit_ips) and "launched001" in run.notes()
+    # Its data lives in the user's cache dir, kept for a fast next bootstrap.
+    assert (tmp_path / "cache" / "yt-study-buddy" / "tor" / "cached-consensus").is_file()
 
 
 def test_doctor_on_the_lab_passes_every_check(run, fake_youtube):
