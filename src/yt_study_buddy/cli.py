@@ -11,7 +11,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import platformdirs
@@ -22,6 +22,9 @@ from .formatters import FORMATS
 from .progress import Reporter, RichReporter, make_reporter
 from .rotation import STRATEGIES
 from .tor_settings import TorEndpoint, parse_host_port
+
+if TYPE_CHECKING:
+    from .batch import BatchOptions
 
 log = logging.getLogger("yt_study_buddy")
 
@@ -224,7 +227,7 @@ def fetch(urls: tuple[str, ...], file: str | None, parallel: bool, workers: int,
     sys.exit(EXIT_FAILED if inputs.invalid and code == EXIT_OK else code)
 
 
-def run_batch(ids: list[str], options: Any, *, endpoint: TorEndpoint, launch: bool, state_dir: Path,
+def run_batch(ids: list[str], options: BatchOptions, *, endpoint: TorEndpoint, launch: bool, state_dir: Path,
               cooldown_hours: float, quarantine_hours: float, rotation: str, ip_check_url: str,
               ca_bundle: str | None, verbose: int, quiet: bool, as_json: bool) -> int:
     """Connect to (or launch) tor, run the batch, report; returns the exit status."""

@@ -39,7 +39,6 @@ def run_demo(*, output: Path, videos: int, workers: int, exits: int, blocked: in
 
     log.info("starting a private Tor network with %d exits and a fake YouTube (offline)", exits)
     with tempfile.TemporaryDirectory(prefix="ytsb-demo-") as tmp, TorLab(exits=exits) as lab, FakeYouTube() as fake:
-        log.info("tor network ready in %.1f s", sum(lab.timings.values()) if lab.timings else 0.0)
         for video in sample_videos(videos):
             fake.add_video(video)
         for ip in lab.exit_ips[:blocked]:
