@@ -46,6 +46,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         "errors": outcome.errors,
         "setup_rss_kib": setup_rss,
         "peak_rss_kib": _peak_rss_kib(),
+        "allocated": stats["allocated"],
         "rejected": stats["rejected"],
         "moved": stats["moved"],
     }

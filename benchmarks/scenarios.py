@@ -40,7 +40,7 @@ SCENARIOS: dict[str, Scenario] = {
                  "60 videos / 10 workers on 12 exits, cooldown 20 s: exits are reused"),
         Scenario("memory", (10, 1000), 4, 0.05, 24, 0, ("default",), 900,
                  "1,000 queued videos against 10, cooldown 0 so 24 exits serve them all"),
-        Scenario("smoke", (2,), 2, 0.3, 4, 3600, ALL_DESIGNS, 120,
+        Scenario("smoke", (2,), 2, 0.3, 8, 3600, ALL_DESIGNS, 120,
                  "CI smoke test: tiny, no timing claims"),
     )
 }

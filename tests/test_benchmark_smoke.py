@@ -1,0 +1,38 @@
+"""The benchmark's tiny scenario end to end: every design fetches every video, each through
+its own exit, and the report has its columns. No timing assertions: shared machines vary."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_smoke_scenario_fetches_everything_through_distinct_exits(tmp_path):
+    out = tmp_path / "smoke.json"
+    # Its own lab beside the session's: other client ports, relay ports and fake YouTube address.
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--scenario", "smoke", "--json", str(out),
+         "--socks-port", "9250", "--control-port", "9251", "--port-base", "6000",
+         "--target-ip", "127.0.0.2"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
+
+    report = json.loads(out.read_text())
+    columns = report["columns"]  # (key, title, format) of each table column
+    rows = report["scenarios"][0]["rows"]
+    assert [row["design"] for row in rows] == ["before", "after", "default", "pin"]
+    for row in rows:
+        assert {key for key, _, _ in columns} <= row.keys()
+        assert row["errors"] == [], row["design"]
+        assert row["fetched"] == row["videos"] == row["exits_used"], row["design"]
+        assert row["mixed"] == 0, row["design"]
+    assert done.stdout.splitlines()[0] == "| " + " | ".join(title for _, title, _ in columns) + " |"
