@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import sys
 import tempfile
 from contextlib import ExitStack
@@ -21,6 +20,7 @@ from .errors import StudyBuddyError, TorUnavailable
 from .formatters import FORMATS
 from .progress import Reporter, RichReporter, make_reporter
 from .rotation import STRATEGIES
+from .tor_control import control_port_answers
 from .tor_settings import TorEndpoint, parse_host_port
 
 if TYPE_CHECKING:
@@ -249,41 +249,12 @@ def run_batch(ids: list[str], options: BatchOptions, *, endpoint: TorEndpoint, l
             cooldown_hours, endpoint=endpoint, strategy=rotation, ip_check_url=ip_check_url,
             ledger_path=state_dir / "exit-ledger.sqlite3", quarantine_hours=quarantine_hours,
             ca_bundle=ca_bundle))
-        if endpoint.control_password is not None and password_refused(endpoint):
-            log.warning("warning: tor refused the control password; authenticated with its cookie instead "
-                        "(drop --tor-password / YTSB_TOR_PASSWORD, or fix it)")
         runner = BatchRunner(client, options, reporter=cli_reporter(verbose, quiet),
                              run_log=RunLog(options.output_dir / ".yt-study-buddy" / "runs.jsonl"))
         summary = runner.run(ids)
     if as_json:
         click.echo(json.dumps(summary_json(summary), indent=2))
     return summary.exit_code
-
-
-def control_port_answers(endpoint: TorEndpoint) -> bool:
-    """Whether a tor (or anything) listens on the control port: only silence makes us launch one."""
-    try:
-        socket.create_connection((endpoint.control_host, endpoint.control_port), timeout=5.0).close()
-    except OSError:
-        return False
-    return True
-
-
-def password_refused(endpoint: TorEndpoint) -> bool:
-    """stem silently falls back to tor's cookie when tor refuses the password; a typo would hide."""
-    import stem
-    import stem.connection
-    from stem.control import Controller
-
-    assert endpoint.control_password is not None
-    try:
-        with Controller.from_port(address=endpoint.control_host, port=endpoint.control_port) as controller:
-            stem.connection.authenticate_password(controller, endpoint.control_password)
-    except stem.connection.PasswordAuthFailed:
-        return True
-    except stem.SocketError:
-        return False  # tor answered a moment ago; the batch reports it if it is gone
-    return False
 
 
 @main.command()

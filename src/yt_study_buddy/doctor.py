@@ -21,7 +21,7 @@ from stem.response.events import SignalEvent
 
 from .errors import TorAuthError, TorError, TorUnavailable
 from .exit_check import ExitCheckError, check_exit_ip
-from .tor_control import CONNECT_TIMEOUT, open_controller, probe_socks_port
+from .tor_control import CONNECT_TIMEOUT, open_controller, password_accepted, probe_socks_port
 from .tor_session import TorSession
 from .tor_settings import TorEndpoint
 
@@ -212,7 +212,7 @@ class _Doctor:
         # when tor refuses it, so a wrong password only shows when tried on its own.
         methods = set(self.controller.get_protocolinfo().auth_methods)
         password = self.endpoint.control_password
-        if password is not None and AuthMethod.PASSWORD in methods and self._password_accepted(password):
+        if password is not None and AuthMethod.PASSWORD in methods and password_accepted(self.endpoint, password, timeout=self.timeout):
             method = "password"
         elif methods & {AuthMethod.COOKIE, AuthMethod.SAFECOOKIE}:
             method = "cookie"
@@ -226,16 +226,6 @@ class _Doctor:
                 else "; the given control password is not used: tor offers no password auth"
             )
         return Check(AUTHENTICATION, True, detail)
-
-    def _password_accepted(self, password: str) -> bool:
-        """Try the password alone on a connection of its own (stem's sockets have no timeout)."""
-        quoted = password.replace("\\", "\\\\").replace('"', '\\"')
-        address = (self.endpoint.control_host, self.endpoint.control_port)
-        with socket.create_connection(address, timeout=self.timeout) as conn:
-            conn.sendall(f'AUTHENTICATE "{quoted}"\r\n'.encode())
-            with conn.makefile("rb") as replies:
-                reply = replies.readline(512)
-        return reply.startswith(b"250")
 
     def bootstrap(self) -> Check:
         phase = self._require_controller().get_info("status/bootstrap-phase")

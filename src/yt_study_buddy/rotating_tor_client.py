@@ -37,6 +37,13 @@ STREAM_REPORT_TIMEOUT = 3.0
 TRANSPORT_FAILURE_LIMIT = 4
 
 
+def short_reason(exc: BaseException) -> str:
+    """The innermost cause of a requests error in one line, without urllib3's object reprs."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    text = str(reason if reason is not None else exc)
+    return text.split("): ", 1)[-1] if text.startswith(("<", "Verified", "SOCKS", "HTTP")) else text
+
+
 class RotatingTorClient:
     """Hands out ``TorSession``s on fresh exits, and offers the ``requests`` interface on top.
 
@@ -162,7 +169,8 @@ class RotatingTorClient:
                 log.debug("no exit check on a new circuit: %s", exc)
                 if transport_failures >= TRANSPORT_FAILURE_LIMIT:
                     raise TorUnavailable(
-                        f"tor carried none of {transport_failures} exit checks to {self.ip_check_url}: {exc}"
+                        f"tor carried none of {transport_failures} exit checks to {self.ip_check_url}: "
+                        f"{short_reason(exc)}"
                     ) from None
                 continue
             transport_failures = 0

@@ -57,6 +57,10 @@ def open_controller(endpoint: TorEndpoint, *, timeout: float = CONNECT_TIMEOUT) 
     except (stem.connection.AuthenticationFailure, stem.SocketError) as exc:
         controller.close()
         raise TorAuthError(f"tor's control port {where} refused us: {exc}") from None
+    if endpoint.control_password is not None and not password_accepted(endpoint, endpoint.control_password,
+                                                                        timeout=timeout):
+        log.warning("warning: tor refused the control password; authenticated with its cookie instead "
+                    "(drop --tor-password / YTSB_TOR_PASSWORD, or fix it)")
     log.debug("authenticated to tor %s at %s", controller.get_version(), where)
     return controller
 
@@ -70,3 +74,26 @@ def probe_socks_port(endpoint: TorEndpoint, *, timeout: float = CONNECT_TIMEOUT)
             f"nothing answers on tor's SOCKS port {endpoint.socks_host}:{endpoint.socks_port} "
             f"({exc.strerror or exc}); point --tor-socks at it"
         ) from None
+
+
+def control_port_answers(endpoint: TorEndpoint, *, timeout: float = CONNECT_TIMEOUT) -> bool:
+    """Whether anything listens on the control port (only silence means there is no tor)."""
+    try:
+        socket.create_connection((endpoint.control_host, endpoint.control_port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def password_accepted(endpoint: TorEndpoint, password: str, *, timeout: float = CONNECT_TIMEOUT) -> bool:
+    """Try ``password`` alone, on a connection of its own.
+
+    When tor offers its cookie too, stem falls back to the cookie without a word, so a mistyped
+    password would go unnoticed. A raw AUTHENTICATE also keeps the wait bounded (stem's is not).
+    """
+    quoted = password.replace("\\", "\\\\").replace('"', '\\"')
+    address = (endpoint.control_host, endpoint.control_port)
+    with socket.create_connection(address, timeout=timeout) as conn:
+        conn.sendall(f'AUTHENTICATE "{quoted}"\r\n'.encode())
+        with conn.makefile("rb") as replies:
+            return replies.readline(512).startswith(b"250")

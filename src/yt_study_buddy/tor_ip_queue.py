@@ -80,6 +80,7 @@ class TorIPQueue:
 
     def _allocate(self) -> None:
         log.info("PRE-ALLOCATING %d UNIQUE TOR EXIT IPs (lookahead %d)", self._target, self.lookahead)
+        announced = False
         while True:
             with self._cond:
                 while not self._stopping and not self._wanted():
@@ -108,7 +109,8 @@ class TorIPQueue:
                 made = self._made
                 self._cond.notify_all()
             log.debug("exit %d/%d ready: %s", made, self._target, session.exit_ip)
-            if made == self._target:
+            if made == self._target and not announced:
+                announced = True  # retries may raise the target later; say it once
                 log.info("✓ All %d unique IPs pre-allocated!", made)
 
     def _wait_for_exit(self, exc: ExitsExhausted) -> bool:

@@ -320,7 +320,8 @@ class TorLab:
         return all(r.nick in flags and (r.role != "exit" or "Exit" in flags[r.nick]) for r in self._relays)
 
     def _client_ready(self) -> bool:
-        """Bootstrapped 100 % and holding the full descriptor of every exit."""
+        """Bootstrapped 100 % and holding the full descriptor of every relay (the warm-up builds
+        circuits through the middles too)."""
         if self._owner is None:
             try:
                 # Probe first: stem leaks its socket when the connection is refused.
@@ -333,7 +334,7 @@ class TorLab:
                 return False
         if "PROGRESS=100" not in self._owner.get_info("status/bootstrap-phase", ""):
             return False
-        return all(self._owner.get_info(f"desc/id/{fp}", None) for fp in self.exit_fingerprints)
+        return all(self._owner.get_info(f"desc/id/{fp}", None) for fp in self._fingerprints.values())
 
     def _warm_up(self, deadline: float) -> None:
         """Build one circuit through every exit, so each has carried a circuit before use."""
