@@ -32,7 +32,7 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        Scenario("doc", (9,), 3, 3.0, 12, 3600, ALL_DESIGNS, 300,
+        Scenario("doc", (9,), 3, 3.0, 12, 3600, ALL_DESIGNS, 600,
                  "the design doc's 9 videos / 3 workers, F = 3 s"),
         # NEWNYM designs are left out: tor honours one NEWNYM per 10 s, so they cannot pass
         # 0.1 videos/s whatever the exits (60 videos: >= 590 s each); "doc" measures them.
