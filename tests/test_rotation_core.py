@@ -266,7 +266,7 @@ def test_stop_wakes_waiting_workers_and_ends_the_allocator(make_client, lab):
     assert time.monotonic() - stopped < 10
     assert not any(t.is_alive() for t in threads)
     assert len(errors) == 3 and all(isinstance(e, QueueStopped) for e in errors)
-    assert not queue._thread.is_alive()
+    assert queue.get_stats()["allocators_running"] == 0
 
 
 def test_exhaustion_fails_fast_when_asked(make_client, lab):

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_SESSION_AGE = 300.0
 #: Sessions kept ready by default: the design document's 9 videos are all ready after start().
 DEFAULT_LOOKAHEAD = 10
+#: Exit checks run at once. With isolation tor picks the exit, so when few exits are free most
+#: checks are refused; running several at once finds a free one sooner.
+DEFAULT_ALLOCATORS = 3
 _POLL = 0.5
 
 
@@ -40,6 +43,8 @@ class TorIPQueue:
     returns at once); ``get_next_connection()`` returns ``(exit_ip, session, proxies)``. When no
     exit is free, ``on_exhausted="wait"`` waits (bounded by ``max_exhausted_wait``) for the
     first one to cool down, and ``"fail"`` hands the ``ExitsExhausted`` error to the workers.
+    ``allocators`` threads make sessions (3 by default; 1 with the NEWNYM strategy, whose every
+    signal would invalidate the sessions the other threads just made).
     """
 
     def __init__(
@@ -52,6 +57,7 @@ class TorIPQueue:
         on_exhausted: Literal["wait", "fail"] = "wait",
         max_exhausted_wait: float = 3600.0,
         queue_timeout: float | None = None,
+        allocators: int | None = None,
     ) -> None:
         if target_size < 0 or lookahead < 1:
             raise ValueError("target_size must be >= 0 and lookahead >= 1")
@@ -70,36 +76,44 @@ class TorIPQueue:
         self._error: BaseException | None = None
         self._stopping = False
         self._waiting_until: datetime | None = None
-        self._thread = threading.Thread(target=self._allocate, name="tor-ip-queue", daemon=True)
-        self._started_at = 0.0
+        self._in_flight = 0  # sessions being made right now
+        self._announced = False
+        if allocators is None:
+            allocators = 1 if client.strategy.name == "newnym" else DEFAULT_ALLOCATORS
+        self._threads = [threading.Thread(target=self._allocate, name=f"tor-ip-queue-{n}", daemon=True)
+                         for n in range(1, max(1, allocators) + 1)]
+        self._started = False
 
     # -- producer ----------------------------------------------------------------------------
 
     def _wanted(self) -> bool:
-        return self._made < self._target and len(self._ready) < self.lookahead
+        pending = self._made + self._in_flight
+        return pending < self._target and len(self._ready) + self._in_flight < self.lookahead
 
     def _allocate(self) -> None:
-        log.info("PRE-ALLOCATING %d UNIQUE TOR EXIT IPs (lookahead %d)", self._target, self.lookahead)
-        announced = False
         while True:
             with self._cond:
-                while not self._stopping and not self._wanted():
+                while not self._stopping and self._error is None and not self._wanted():
                     self._cond.wait(_POLL)
-                if self._stopping:
+                if self._stopping or self._error is not None:
                     return
+                self._in_flight += 1
             try:
                 session = self.client.new_session()
             except ExitsExhausted as exc:
+                self._done_in_flight()
                 if not self._wait_for_exit(exc):
                     return
                 continue
             except Exception as exc:  # tor unusable: every worker must hear it, not hang
+                self._done_in_flight()
                 log.error("exit allocation stopped: %s", exc)
                 with self._cond:
-                    self._error = exc
+                    self._error = self._error or exc
                     self._cond.notify_all()
                 return
             with self._cond:
+                self._in_flight -= 1
                 if self._stopping:
                     session.outcome = "cancelled"
                     session.close()
@@ -107,11 +121,17 @@ class TorIPQueue:
                 self._ready.append(session)
                 self._made += 1
                 made = self._made
+                announce = made >= self._target and not self._announced
+                self._announced |= announce  # retries may raise the target later; say it once
                 self._cond.notify_all()
             log.debug("exit %d/%d ready: %s", made, self._target, session.exit_ip)
-            if made == self._target and not announced:
-                announced = True  # retries may raise the target later; say it once
+            if announce:
                 log.info("✓ All %d unique IPs pre-allocated!", made)
+
+    def _done_in_flight(self) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
 
     def _wait_for_exit(self, exc: ExitsExhausted) -> bool:
         """Sleep until the first exit cools down (or fail, as configured). False: stop."""
@@ -123,9 +143,10 @@ class TorIPQueue:
                 self._error = exc
                 self._cond.notify_all()
                 return False
+            if self._waiting_until is None:
+                log.warning("%s; waiting %.0f s", exc, max(wait, 0))
             self._waiting_until = exc.earliest_free_at
-            log.warning("%s; waiting %.0f s", exc, max(wait, 0))
-            deadline = time.monotonic() + max(wait, 1.0)
+            deadline = time.monotonic() + max(wait, 0.05)
             while not self._stopping and time.monotonic() < deadline:
                 self._cond.wait(min(_POLL, deadline - time.monotonic()))
             self._waiting_until = None
@@ -135,8 +156,10 @@ class TorIPQueue:
 
     def start(self, wait: bool = True, timeout: float | None = None) -> None:
         """Start allocating; with ``wait``, block until the first sessions are ready."""
-        self._started_at = time.monotonic()
-        self._thread.start()
+        self._started = True
+        log.info("PRE-ALLOCATING %d UNIQUE TOR EXIT IPs (lookahead %d)", self._target, self.lookahead)
+        for thread in self._threads:
+            thread.start()
         if not wait:
             log.info("workers start while exits are still being allocated")
             return
@@ -204,6 +227,7 @@ class TorIPQueue:
                 "queue_size": len(self._ready),
                 "allocation_complete": self._made >= self._target,
                 "waiting_until": self._waiting_until,
+                "allocators_running": sum(thread.is_alive() for thread in self._threads),
             }
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -211,10 +235,10 @@ class TorIPQueue:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("the allocator is still finishing a check; it ends with its timeout")
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(max(0.0, deadline - time.monotonic()))
         with self._cond:
             leftover = list(self._ready)
             self._ready.clear()
@@ -223,7 +247,7 @@ class TorIPQueue:
             session.close()
 
     def __enter__(self) -> TorIPQueue:
-        if not self._thread.is_alive() and self._started_at == 0.0:
+        if not self._started:
             self.start()
         return self
 
