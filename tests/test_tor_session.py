@@ -80,3 +80,42 @@ def test_host_port_parsing(text, expected):
 def test_bad_host_port_is_refused(text):
     with pytest.raises(ValueError):
         parse_host_port(text, 9050)
+
+
+class _FakeSocket:
+    def __init__(self, port: int) -> None:
+        self.port, self.closed = port, False
+
+    def getsockname(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _connection(verifier, monkeypatch, ports):
+    """A SOCKS connection as a TorSession's adapter makes it; the SOCKS connect itself is faked."""
+    from urllib3.contrib.socks import SOCKSConnection
+
+    from yt_study_buddy.tor_session import TorOnlyAdapter
+
+    sockets = iter(_FakeSocket(port) for port in ports)
+    monkeypatch.setattr(SOCKSConnection, "_new_conn", lambda self: next(sockets))
+    manager = TorOnlyAdapter((1.0, 1.0), verifier).proxy_manager_for("socks5h://u:p@127.0.0.1:9050")
+    return manager.connection_from_url("https://www.youtube.com/")._new_conn()
+
+
+def test_new_connections_carry_nothing_until_their_exit_is_confirmed(monkeypatch):
+    asked: list[int] = []
+    answers = iter([False, True])  # tor put the first one on another exit
+    connection = _connection(lambda port: asked.append(port) or next(answers), monkeypatch, [40001, 40002])
+    accepted = connection._new_conn()
+    assert asked == [40001, 40002] and accepted.port == 40002
+
+
+def test_a_connection_tor_keeps_moving_is_refused(monkeypatch):
+    from urllib3.exceptions import NewConnectionError
+
+    connection = _connection(lambda port: False, monkeypatch, range(41000, 41010))
+    with pytest.raises(NewConnectionError, match="another exit than the checked one"):
+        connection._new_conn()

@@ -42,29 +42,37 @@ class _VerifiedStream:
     stream is confirmed to leave through the session's checked exit.
 
     With conflux (tor's default) a later connection of the same SOCKS username can land on
-    another circuit, and so another exit, than the one the exit check saw.
+    another circuit, and so another exit, than the one the exit check saw. The session's
+    verifier rides in the pool's SOCKS options, next to the username it belongs to.
     """
 
-    stream_verifier: StreamVerifier
-
     def _new_conn(self):  # type: ignore[no-untyped-def]
+        verify: StreamVerifier = self._socks_options["stream_verifier"]  # type: ignore[attr-defined]
         for _ in range(MOVED_STREAM_RETRIES):
             sock = super()._new_conn()  # type: ignore[misc]
-            if self.stream_verifier(sock.getsockname()[1]):
+            if verify(sock.getsockname()[1]):
                 return sock
             sock.close()
         raise NewConnectionError(self, "tor kept opening this connection on another exit than the checked one")  # type: ignore[arg-type]
 
 
-def _verified_pool_classes(verifier: StreamVerifier) -> dict[str, type]:
-    """urllib3 pool classes whose connections ask ``verifier`` before use."""
-    attrs = {"stream_verifier": staticmethod(verifier)}
-    http_conn = type("VerifiedSOCKSConnection", (_VerifiedStream, SOCKSConnection), attrs)
-    https_conn = type("VerifiedSOCKSHTTPSConnection", (_VerifiedStream, SOCKSHTTPSConnection), attrs)
-    return {
-        "http": type("VerifiedSOCKSHTTPConnectionPool", (SOCKSHTTPConnectionPool,), {"ConnectionCls": http_conn}),
-        "https": type("VerifiedSOCKSHTTPSConnectionPool", (SOCKSHTTPSConnectionPool,), {"ConnectionCls": https_conn}),
-    }
+class _VerifiedSOCKSConnection(_VerifiedStream, SOCKSConnection):
+    pass
+
+
+class _VerifiedSOCKSHTTPSConnection(_VerifiedStream, SOCKSHTTPSConnection):
+    pass
+
+
+class _VerifiedSOCKSHTTPConnectionPool(SOCKSHTTPConnectionPool):
+    ConnectionCls = _VerifiedSOCKSConnection
+
+
+class _VerifiedSOCKSHTTPSConnectionPool(SOCKSHTTPSConnectionPool):
+    ConnectionCls = _VerifiedSOCKSHTTPSConnection
+
+
+_VERIFIED_POOLS = {"http": _VerifiedSOCKSHTTPConnectionPool, "https": _VerifiedSOCKSHTTPSConnectionPool}
 
 
 class TorOnlyAdapter(HTTPAdapter):
@@ -77,12 +85,13 @@ class TorOnlyAdapter(HTTPAdapter):
 
     def __init__(self, timeout: tuple[float, float], verifier: StreamVerifier) -> None:
         self._timeout = timeout
-        self._pool_classes = _verified_pool_classes(verifier)
+        self._verifier = verifier
         super().__init__()
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        manager.pool_classes_by_scheme = self._pool_classes
+        manager.pool_classes_by_scheme = _VERIFIED_POOLS
+        manager.connection_pool_kw["_socks_options"]["stream_verifier"] = self._verifier
         return manager
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
