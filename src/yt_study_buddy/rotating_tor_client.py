@@ -94,6 +94,7 @@ class RotatingTorClient:
         probe_socks_port(self.endpoint)
         self._controller = open_controller(self.endpoint)
         self._restore_conflux: str | None = None
+        self._closed = False
         try:
             if not keep_conflux:
                 self._disable_conflux()
@@ -164,6 +165,8 @@ class RotatingTorClient:
             except ExitsExhausted:
                 break  # the strategy knows no candidate: report when the first one frees up
             except (TorError, requests.RequestException) as exc:  # this circuit, or tor itself?
+                if self._closed:
+                    raise TorError("the client was closed while making a session") from None
                 self._count("transport_failures")
                 transport_failures += 1
                 log.debug("no exit check on a new circuit: %s", exc)
@@ -349,6 +352,7 @@ class RotatingTorClient:
 
     def close(self) -> None:
         """Stop watching tor and hand back anything the strategy changed in it."""
+        self._closed = True
         try:
             self.strategy.detach()
             self._monitor.stop()
