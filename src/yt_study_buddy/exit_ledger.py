@@ -367,7 +367,7 @@ class ExitLedger:
             self._append_history(
                 conn, exit_ip, fingerprint, now, outcome=QUARANTINED, detail=reason
             )
-        log.info("exit %s quarantined until %s: %s", exit_ip, _at(until), reason)
+        log.info("exit %s quarantined until %s UTC: %s", exit_ip, f"{_at(until):%Y-%m-%d %H:%M}", reason)
 
     # -- reads -------------------------------------------------------------------------------
 
