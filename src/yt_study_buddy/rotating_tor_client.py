@@ -25,7 +25,7 @@ from .exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
 from .exit_ledger import ExitLease, ExitLedger
 from .rotation import Identity, RotationStrategy, make_strategy
 from .stream_monitor import StreamMonitor
-from .tor_control import open_controller, probe_socks_port
+from .tor_control import close_circuit, open_controller, probe_socks_port
 from .tor_session import DEFAULT_TIMEOUT, ExitInfo, TorSession
 from .tor_settings import TorEndpoint
 
@@ -126,7 +126,7 @@ class RotatingTorClient:
                 if len(line.split()) > 2}
         for circuit in self._controller.get_circuits([]):
             if circuit.purpose and circuit.purpose.startswith("CONFLUX") and circuit.id not in busy:
-                self.strategy.close_circuit(self._controller, circuit.id)
+                close_circuit(self._controller, circuit.id)
 
     # -- sessions --------------------------------------------------------------------------
 
@@ -267,7 +267,7 @@ class RotatingTorClient:
         if use is not None:
             # Close the circuit tor moved us to, so the retry lands on the checked one.
             self._monitor.discard(session.socks_username, use)
-            self.strategy.close_circuit(self._controller, use.circuit_id)
+            close_circuit(self._controller, use.circuit_id)
         log.debug("session %s: a new connection left from %s, not the checked exit %s; reconnecting",
                   session.socks_username, use.exit_fingerprint if use else "an unreported circuit", checked)
         return False

@@ -31,6 +31,7 @@ from stem.response.events import SignalEvent, StreamEvent
 
 from .errors import ExitsExhausted, TorError
 from .stream_monitor import socks_username
+from .tor_control import close_circuit
 
 log = logging.getLogger(__name__)
 
@@ -68,17 +69,7 @@ class RotationStrategy(ABC):
         """Forget the identity and close its circuits; it is never used again."""
         for circuit in self._controller.get_circuits([]):
             if circuit.socks_username == identity.username:
-                self.close_circuit(self._controller, circuit.id)
-
-    @staticmethod
-    def close_circuit(controller: Controller, circuit_id: str) -> None:
-        """Close a circuit if it still exists; a closed or vanished one is not an error."""
-        try:
-            controller.close_circuit(circuit_id)
-        except (stem.InvalidRequest, stem.InvalidArguments, stem.OperationFailed):
-            pass  # already closed
-        except stem.ControllerError as exc:
-            log.debug("closing circuit %s failed: %s", circuit_id, exc)
+                close_circuit(self._controller, circuit.id)
 
     def detach(self) -> None:
         """Undo what ``attach`` changed in tor."""
@@ -220,7 +211,7 @@ class PinStrategy(RotationStrategy):
             self._circuits.pop(identity.username, None)
             self._exit_of.pop(identity.username, None)
         if identity.circuit_id:
-            self.close_circuit(self._controller, identity.circuit_id)
+            close_circuit(self._controller, identity.circuit_id)
 
     def detach(self) -> None:
         try:

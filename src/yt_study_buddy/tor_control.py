@@ -97,3 +97,13 @@ def password_accepted(endpoint: TorEndpoint, password: str, *, timeout: float = 
         conn.sendall(f'AUTHENTICATE "{quoted}"\r\n'.encode())
         with conn.makefile("rb") as replies:
             return replies.readline(512).startswith(b"250")
+
+
+def close_circuit(controller: Controller, circuit_id: str) -> None:
+    """Close a circuit if it still exists; a closed or vanished one is not an error."""
+    try:
+        controller.close_circuit(circuit_id)
+    except (stem.InvalidRequest, stem.InvalidArguments, stem.OperationFailed):
+        pass  # already closed
+    except stem.ControllerError as exc:
+        log.debug("closing circuit %s failed: %s", circuit_id, exc)
