@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from .batch import BatchOptions, BatchRunner
+from .errors import StudyBuddyError
 from .progress import Reporter
 from .rotating_tor_client import RotatingTorClient
 from .run_log import RunLog
@@ -33,7 +34,10 @@ def run_demo(*, output: Path, videos: int, workers: int, exits: int, blocked: in
                 "--blocked", str(blocked), "--rotation", rotation, *(["-v"] * verbose), *(["-q"] if quiet else [])]
         return run_jailed(argv)
 
-    from .testing.fake_youtube import Behavior, FakeYouTube
+    try:
+        from .testing.fake_youtube import Behavior, FakeYouTube
+    except ImportError as exc:  # trustme, for the fake YouTube's test CA
+        raise StudyBuddyError(f"the demo needs the lab extra: pip install 'yt-study-buddy[lab]' ({exc})") from None
     from .testing.fake_youtube_pages import sample_videos
     from .testing.network import TorLab
 
