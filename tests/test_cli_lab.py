@@ -362,7 +362,7 @@ def test_doctor_on_the_lab_passes_every_check(run, fake_youtube):
 def test_demo_writes_notes_offline(tmp_path):
     # The demo starts its own lab on the default ports: a fresh namespace keeps it off the session lab.
     fresh = ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "jail"]
-    done = subprocess.run([*fresh, sys.executable, "-m", "yt_study_buddy", "demo", "--videos", "4", "--exits", "6",
+    done = subprocess.run([*fresh, sys.executable, "-m", "yt_study_buddy", "demo", "--videos", "4",
                            "--output", str(tmp_path)], capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr
     assert len(list(tmp_path.glob("*.md"))) == 4

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("yt_study_buddy")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: Exits the demo's network has beyond one per video and the blocked ones.
+DEMO_SPARE_EXITS = 3
 #: Ctrl-C outside a batch (a batch itself reports what it did and exits 1).
 EXIT_INTERRUPTED = 130
 
@@ -278,7 +280,8 @@ def doctor(fix: bool, tor_socks: tuple[str, int], tor_control: tuple[str, int], 
 @click.option("--videos", type=click.IntRange(1, 40), default=9, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 32), default=3, show_default=True)
 @click.option("--exits", type=click.IntRange(3, 100),
-              help="Exit relays of the private network.  [default: one per video, plus the blocked ones]")
+              help="Exit relays of the private network.  [default: one per video, plus the blocked ones, "
+                   "plus 3 spare]")
 @click.option("--blocked", type=click.IntRange(0, 20), default=2, show_default=True,
               help="How many exits the fake YouTube blocks.")
 @click.option("--rotation", type=click.Choice(sorted(STRATEGIES)), default="isolate", show_default=True)
@@ -290,7 +293,9 @@ def demo(output: Path, videos: int, workers: int, exits: int | None, blocked: in
     from .demo import run_demo
 
     setup_logging(verbose, quiet)
-    exits = exits or max(3, videos + blocked)
+    # Spares: tor picks exits by weight, and a fresh network may favour a few of them for a
+    # while, so with exactly one exit per video the last free ones can go unpicked.
+    exits = exits or videos + blocked + DEMO_SPARE_EXITS
     if exits < videos + blocked:  # each video needs a fresh exit, and the blocked ones are used up
         fail(f"--exits {exits} is too few for {videos} videos with {blocked} blocked exits: "
              f"give at least {videos + blocked}", EXIT_USAGE)
