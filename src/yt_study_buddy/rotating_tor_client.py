@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 STREAM_REPORT_TIMEOUT = 3.0
 #: Consecutive transport failures after which tor itself, not one circuit, is to blame.
 TRANSPORT_FAILURE_LIMIT = 4
+#: Seconds before trying again when free exits exist but tor picked none of them.
+UNPICKED_RETRY = 5.0
 
 
 def short_reason(exc: BaseException) -> str:
@@ -196,12 +198,29 @@ class RotatingTorClient:
             session.bind(exit_info, self)
             log.debug("session %s on exit %s", username, exit_info.ip)
             return session
+        unpicked = self._unpicked_exits()
+        if unpicked:
+            # Free exits exist, tor just did not pick them (it weighs exits by bandwidth, and a
+            # young network may favour a few): worth trying again soon, not at the next cooldown.
+            return_at = datetime.now(timezone.utc) + timedelta(seconds=UNPICKED_RETRY)
+            raise ExitsExhausted(
+                f"no fresh exit in {self.max_rotation_attempts} tries although {unpicked} exits in "
+                f"tor's consensus are free; trying again in {UNPICKED_RETRY:.0f} s", return_at)
         earliest = self.ledger.earliest_free_at()
         raise ExitsExhausted(
             f"no fresh exit after {self.max_rotation_attempts} tries"
             + (f"; the first cooling exit frees up at {earliest:%H:%M:%S} UTC" if earliest else ""),
             earliest,
         )
+
+    def _unpicked_exits(self) -> int:
+        """How many exit relays of the consensus the ledger does not know as unavailable."""
+        unavailable = self.ledger.unavailable()
+        fingerprints = {state.fingerprint for state in unavailable if state.fingerprint}
+        addresses = {state.exit_ip for state in unavailable}
+        return sum(1 for relay in self._controller.get_network_statuses([])
+                   if "Exit" in relay.flags and "BadExit" not in relay.flags
+                   and relay.fingerprint not in fingerprints and relay.address not in addresses)
 
     def _check_or_discard(self, session: TorSession, identity: Identity) -> ExitInfo:
         try:
