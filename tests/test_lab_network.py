@@ -213,7 +213,7 @@ def test_tor_processes_die_with_their_owner_after_sigkill(tmp_path: Path) -> Non
         import sys, time
         from yt_study_buddy.testing.network import TorLab
         lab = TorLab(exits=2, workdir=sys.argv[1], socks_port=9250, control_port=9251, port_base=6500)
-        lab.start()
+        lab.start(timeout=120)  # a young 2-exit network now and then needs another consensus round
         print("READY", flush=True)
         time.sleep(300)
         """
@@ -225,7 +225,7 @@ def test_tor_processes_die_with_their_owner_after_sigkill(tmp_path: Path) -> Non
         line: list[str] = []
         reader = threading.Thread(target=lambda: line.append(owner.stdout.readline()), daemon=True)  # type: ignore[union-attr]
         reader.start()
-        reader.join(timeout=90)
+        reader.join(timeout=150)
         assert line == ["READY\n"], "the owned lab did not start"
         assert len(_tors_of(workdir)) == 3 + 3 + 2 + 1
     finally:

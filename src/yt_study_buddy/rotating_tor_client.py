@@ -152,6 +152,34 @@ class RotatingTorClient:
         keeps failing to carry any connection at all.
         """
         deadline = time.monotonic() + timeout
+        while True:
+            session = self._try_sessions(deadline)
+            if session is not None:
+                return session
+            unpicked = self._unpicked_exits()
+            if unpicked and time.monotonic() + UNPICKED_RETRY < deadline:
+                # Free exits exist, tor just did not pick them (it weighs exits by bandwidth, and a
+                # young network may favour a few): another round soon, within the timeout.
+                log.info("tor picked none of the %d free exits in %d tries; trying again",
+                         unpicked, self.max_rotation_attempts)
+                time.sleep(1.0)
+                continue
+            break
+        if unpicked:
+            return_at = datetime.now(timezone.utc) + timedelta(seconds=UNPICKED_RETRY)
+            raise ExitsExhausted(
+                f"no fresh exit in {self.max_rotation_attempts}-try rounds for {timeout:.0f} s although "
+                f"{unpicked} exits in tor's consensus are free; trying again in {UNPICKED_RETRY:.0f} s",
+                return_at)
+        earliest = self.ledger.earliest_free_at()
+        raise ExitsExhausted(
+            f"no fresh exit after {self.max_rotation_attempts} tries"
+            + (f"; the first cooling exit frees up at {earliest:%H:%M:%S} UTC" if earliest else ""),
+            earliest,
+        )
+
+    def _try_sessions(self, deadline: float) -> TorSession | None:
+        """One round of up to ``max_rotation_attempts`` identities; None if none was acceptable."""
         transport_failures = 0
         for _ in range(self.max_rotation_attempts):
             if time.monotonic() > deadline:
@@ -198,20 +226,7 @@ class RotatingTorClient:
             session.bind(exit_info, self)
             log.debug("session %s on exit %s", username, exit_info.ip)
             return session
-        unpicked = self._unpicked_exits()
-        if unpicked:
-            # Free exits exist, tor just did not pick them (it weighs exits by bandwidth, and a
-            # young network may favour a few): worth trying again soon, not at the next cooldown.
-            return_at = datetime.now(timezone.utc) + timedelta(seconds=UNPICKED_RETRY)
-            raise ExitsExhausted(
-                f"no fresh exit in {self.max_rotation_attempts} tries although {unpicked} exits in "
-                f"tor's consensus are free; trying again in {UNPICKED_RETRY:.0f} s", return_at)
-        earliest = self.ledger.earliest_free_at()
-        raise ExitsExhausted(
-            f"no fresh exit after {self.max_rotation_attempts} tries"
-            + (f"; the first cooling exit frees up at {earliest:%H:%M:%S} UTC" if earliest else ""),
-            earliest,
-        )
+        return None
 
     def _unpicked_exits(self) -> int:
         """How many exit relays of the consensus the ledger does not know as unavailable."""
