@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from yt_study_buddy.note_files import MAX_STEM_BYTES, existing_notes, note_stem, write_atomic
+from yt_study_buddy.note_files import MAX_STEM_BYTES, note_stem, write_atomic
 
 ID = "dQw4w9WgXcQ"
 WINDOWS_FORBIDDEN = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
@@ -124,43 +124,3 @@ def test_write_atomic_into_a_missing_directory_fails_cleanly(tmp_path: Path) -> 
     with pytest.raises(FileNotFoundError):
         write_atomic(tmp_path / "missing" / "n.md", "x")
     assert os.listdir(tmp_path) == []
-
-
-def test_existing_notes_finds_every_format_by_id(tmp_path: Path) -> None:
-    other = "bbbbbbbbbbb"
-    names = [
-        f"Title [{ID}].md",
-        f"Title [{ID}].srt",
-        f"Renamed later [{ID}].json",
-        f"{ID}.txt",
-        f"Title [{other}].md",
-        f"Reply to [{ID}] [{other}].md",
-        f".Title [{ID}].md.0123abcd.tmp",
-        f"Title [{ID}].md.bak",
-        f"[{ID}] not a suffix.md",
-        f"x{ID}.md",
-    ]
-    for name in names:
-        (tmp_path / name).write_text("x")
-    (tmp_path / f"dir [{ID}]").mkdir()
-    assert [p.name for p in existing_notes(tmp_path, ID)] == [
-        "Renamed later [dQw4w9WgXcQ].json",
-        "Title [dQw4w9WgXcQ].md",
-        "Title [dQw4w9WgXcQ].srt",
-        f"{ID}.txt",
-    ]
-    assert [p.name for p in existing_notes(tmp_path, other)] == [
-        f"Reply to [{ID}] [{other}].md",
-        f"Title [{other}].md",
-    ]
-    assert existing_notes(tmp_path, "ccccccccccc") == []
-
-
-def test_existing_notes_of_a_title_with_glob_characters(tmp_path: Path) -> None:
-    path = tmp_path / (note_stem("[*?] weird", ID) + ".md")
-    write_atomic(path, "x")
-    assert existing_notes(tmp_path, ID) == [path]
-
-
-def test_existing_notes_in_a_missing_directory(tmp_path: Path) -> None:
-    assert existing_notes(tmp_path / "nope", ID) == []

@@ -75,16 +75,3 @@ def _fsync_dir(directory: Path) -> None:
     finally:
         os.close(fd)
 
-
-def existing_notes(output_dir: Path, video_id: str) -> list[Path]:
-    """The note files already written for ``video_id`` in ``output_dir`` (any format), sorted."""
-    if not output_dir.is_dir():
-        return []
-    suffix = f" [{video_id}]"
-    return sorted(
-        path
-        for path in output_dir.iterdir()
-        if not path.name.startswith(".")
-        and (path.stem == video_id or path.stem.endswith(suffix))
-        and path.is_file()
-    )

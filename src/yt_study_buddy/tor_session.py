@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
+import os
 import secrets
 import tempfile
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import certifi
+import platformdirs
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.contrib.socks import (
@@ -107,12 +110,21 @@ class TorOnlyAdapter(HTTPAdapter):
 
 @functools.cache
 def trust_bundle(extra_ca: str) -> str:
-    """A PEM file with the usual public CAs plus ``extra_ca`` (``requests`` takes one path)."""
+    """A PEM file with the usual public CAs plus ``extra_ca`` (``requests`` takes one path).
+
+    Kept in the user cache dir under a name derived from its content, so runs reuse one file
+    instead of leaving a temporary one behind each time.
+    """
     combined = Path(certifi.where()).read_text() + "\n" + Path(extra_ca).read_text()
-    handle = tempfile.NamedTemporaryFile("w", prefix="ytsb-ca-", suffix=".pem", delete=False)
-    with handle:
-        handle.write(combined)
-    return handle.name
+    digest = hashlib.sha256(combined.encode()).hexdigest()[:16]
+    path = platformdirs.user_cache_path("yt-study-buddy") / f"ca-bundle-{digest}.pem"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False)
+        with handle:
+            handle.write(combined)
+        os.replace(handle.name, path)
+    return str(path)
 
 
 @dataclass(frozen=True)
