@@ -22,6 +22,7 @@ from stem.response.events import SignalEvent
 from .errors import TorAuthError, TorError, TorUnavailable
 from .exit_check import ExitCheckError, check_exit_ip
 from .tor_control import CONNECT_TIMEOUT, open_controller, password_accepted, probe_socks_port
+from .stream_monitor import StreamMonitor
 from .tor_session import TorSession
 from .tor_settings import TorEndpoint
 
@@ -30,6 +31,9 @@ log = logging.getLogger(__name__)
 DEFAULT_YOUTUBE_URL = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
 #: tor applies at most one NEWNYM per 10 s and defers the rest; 12 s covers one deferral.
 NEWNYM_WAIT = 12.0
+#: tor reports a stream on its event thread shortly after the SOCKS reply.
+STREAM_REPORT_WAIT = 5.0
+_USERNAME_PREFIX = "ytsb-doctor-"
 
 CONTROL_PORT = "control port reachable"
 AUTHENTICATION = "control authentication"
@@ -144,6 +148,7 @@ class _Doctor:
         self.control_where = f"{endpoint.control_host}:{endpoint.control_port}"
         self.controller: Controller | None = None
         self.session: TorSession | None = None
+        self.monitor: StreamMonitor | None = None
         self.exit_ip = ""
 
     def run(self) -> list[Check]:
@@ -174,6 +179,8 @@ class _Doctor:
     def close(self) -> None:
         if self.session is not None:
             self.session.close()
+        if self.monitor is not None:
+            self.monitor.stop()
         if self.controller is not None:
             self.controller.close()
 
@@ -308,9 +315,13 @@ class _Doctor:
 
     def exit_echo(self) -> Check:
         read = self.timeout
+        # Watch this session's streams: the watch page's connection may leave from another exit
+        # than the echo's (conflux), and the report names the exit tor really used.
+        self.monitor = StreamMonitor(self._require_controller(), _USERNAME_PREFIX)
+        self.monitor.start()
         self.session = TorSession(
             self.endpoint,
-            username=f"ytsb-doctor-{secrets.token_hex(4)}",
+            username=f"{_USERNAME_PREFIX}{secrets.token_hex(4)}",
             timeout=(min(20.0, read), read),
             ca_bundle=self.ca_bundle,
         )
@@ -331,10 +342,10 @@ class _Doctor:
 
     def watch_page(self) -> Check:
         assert self.session is not None, "run order: the exit echo comes first"
-        via = f"exit {self.exit_ip}"
         try:
             response = self.session.get(self.youtube_url)
         except requests.RequestException as exc:
+            via = self._watch_page_exits()
             return Check(
                 WATCH_PAGE,
                 False,
@@ -342,6 +353,7 @@ class _Doctor:
                 "run doctor again for another exit; if every exit fails, check --tor-socks and tor's log",
             )
         page = response.text
+        via = self._watch_page_exits()
         blocked_by = (
             "429 Too Many Requests" if response.status_code == 429
             else "recaptcha" if 'class="g-recaptcha"' in page or "/sorry/" in response.url
@@ -361,3 +373,20 @@ class _Doctor:
             f"HTTP {response.status_code} without INNERTUBE_API_KEY via {via}",
             "try again later; if this persists, YouTube changed its page: update yt-study-buddy",
         )
+
+    def _watch_page_exits(self) -> str:
+        """``exit IP`` of the watch page's connections as tor reports them, not as assumed."""
+        assert self.monitor is not None and self.session is not None
+        username = self.session.socks_username
+        uses = self.monitor.wait_for_streams(username, 2, STREAM_REPORT_WAIT)[1:]  # [0]: the echo
+        controller = self._require_controller()
+        ips: list[str] = []
+        for use in uses:
+            status = controller.get_network_status(use.exit_fingerprint, None) if use.exit_fingerprint else None
+            if status is not None and status.address not in ips:
+                ips.append(status.address)
+        if not ips:
+            return f"exit {self.exit_ip} (tor did not report the connection's circuit)"
+        moved = [ip for ip in ips if ip != self.exit_ip]
+        via = f"exit{'s' if len(ips) > 1 else ''} {', '.join(ips)}"
+        return via + (f" (tor moved the connection off the echoed exit {self.exit_ip})" if moved else "")
