@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
+from typing import Any
 
 import stem
 import stem.connection
+import stem.socket
 from stem.control import Controller
 
 from .errors import TorAuthError, TorUnavailable
@@ -15,14 +18,49 @@ from .tor_settings import TorEndpoint
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
+#: tor answers control commands in milliseconds; this only catches a tor that stopped answering.
+REPLY_TIMEOUT = 30.0
 
 
-def open_controller(endpoint: TorEndpoint, *, timeout: float = CONNECT_TIMEOUT) -> Controller:
+class BoundedController(Controller):
+    """A stem ``Controller`` whose every wait for a reply is bounded.
+
+    stem's ``msg()`` waits for tor's reply without a timeout, so a tor that accepts commands and
+    never answers would hang the whole run. When a reply is late, the connection is closed: stem
+    then raises ``SocketClosed`` in the waiting call, which callers already treat as tor gone.
+    """
+
+    def __init__(self, control_socket: stem.socket.ControlSocket, *, reply_timeout: float = REPLY_TIMEOUT) -> None:
+        self.reply_timeout = reply_timeout
+        #: The command whose reply never came, once the watchdog closed the connection.
+        self.gave_up_on: str | None = None
+        super().__init__(control_socket)
+
+    def msg(self, message: str) -> Any:
+        watchdog = threading.Timer(self.reply_timeout, self._give_up, args=(message.split(" ", 1)[0],))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            return super().msg(message)
+        finally:
+            watchdog.cancel()
+
+    def _give_up(self, command: str) -> None:
+        # Only the command's first word: AUTHENTICATE's argument is a password.
+        self.gave_up_on = command.strip()
+        log.warning("tor's control port did not answer %s within %g s; closing the connection",
+                    self.gave_up_on, self.reply_timeout)
+        self.close()
+
+
+def open_controller(
+    endpoint: TorEndpoint, *, timeout: float = CONNECT_TIMEOUT, reply_timeout: float = REPLY_TIMEOUT
+) -> Controller:
     """Connect to tor's ControlPort and authenticate with whatever it offers.
 
     stem tries no-auth, password, SAFECOOKIE and COOKIE in turn (PROTOCOLINFO tells which the
     daemon accepts), so a cookie-authenticated tor needs no setting. stem's own connect has no
-    timeout, hence the bounded probe first.
+    timeout, hence the bounded probe first; replies are bounded by ``reply_timeout``.
     """
     address = (endpoint.control_host, endpoint.control_port)
     where = f"{endpoint.control_host}:{endpoint.control_port}"
@@ -34,35 +72,46 @@ def open_controller(endpoint: TorEndpoint, *, timeout: float = CONNECT_TIMEOUT) 
             "start tor with a ControlPort, or point --tor-control at it"
         ) from None
     try:
-        controller = Controller.from_port(address=endpoint.control_host, port=endpoint.control_port)
+        control_socket = stem.socket.ControlPort(address=endpoint.control_host, port=endpoint.control_port)
+        controller = BoundedController(control_socket, reply_timeout=reply_timeout)
     except stem.SocketError as exc:
         raise TorUnavailable(f"cannot open tor's control port {where}: {exc}") from None
     try:
+        _authenticate(controller, endpoint, where, timeout)
+        version = controller.get_version()
+    except BaseException:
+        controller.close()
+        if controller.gave_up_on is not None:
+            raise TorUnavailable(
+                f"tor's control port {where} did not answer within {reply_timeout:g} s "
+                f"({controller.gave_up_on}); is tor overloaded or stuck? restart it"
+            ) from None
+        raise
+    log.debug("authenticated to tor %s at %s", version, where)
+    return controller
+
+
+def _authenticate(controller: Controller, endpoint: TorEndpoint, where: str, timeout: float) -> None:
+    try:
         controller.authenticate(password=endpoint.control_password)
     except stem.connection.MissingPassword:
-        controller.close()
         raise TorAuthError(
             f"tor's control port {where} needs a password: pass --tor-password "
             "(or set YTSB_TOR_PASSWORD)"
         ) from None
     except stem.connection.IncorrectPassword:
-        controller.close()
         raise TorAuthError(f"tor's control port {where} refused the control password") from None
     except stem.connection.UnreadableCookieFile as exc:
-        controller.close()
         raise TorAuthError(
             f"cannot read tor's auth cookie {exc.cookie_path}: run as a user that may read it "
             "(on Debian: the debian-tor group) or use a control password"
         ) from None
     except (stem.connection.AuthenticationFailure, stem.SocketError) as exc:
-        controller.close()
         raise TorAuthError(f"tor's control port {where} refused us: {exc}") from None
-    if endpoint.control_password is not None and not password_accepted(endpoint, endpoint.control_password,
-                                                                        timeout=timeout):
+    password = endpoint.control_password
+    if password is not None and not password_accepted(endpoint, password, timeout=timeout):
         log.warning("warning: tor refused the control password; authenticated with its cookie instead "
                     "(drop --tor-password / YTSB_TOR_PASSWORD, or fix it)")
-    log.debug("authenticated to tor %s at %s", controller.get_version(), where)
-    return controller
 
 
 def probe_socks_port(endpoint: TorEndpoint, *, timeout: float = CONNECT_TIMEOUT) -> None:

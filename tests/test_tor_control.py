@@ -1,0 +1,98 @@
+"""tor_control: every wait on tor's control port is bounded, even when tor stops answering.
+
+The peer here is a small scripted control port on loopback: a real tor never stalls on cue.
+"""
+
+from __future__ import annotations
+
+import logging
+import socketserver
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import stem
+
+from yt_study_buddy.errors import TorUnavailable
+from yt_study_buddy.tor_control import open_controller
+from yt_study_buddy.tor_settings import TorEndpoint
+
+REPLIES = {
+    "PROTOCOLINFO": '250-PROTOCOLINFO 1\r\n250-AUTH METHODS={methods}\r\n250-VERSION Tor="0.4.9.11"\r\n250 OK\r\n',
+    "AUTHENTICATE": "250 OK\r\n",
+    "GETINFO version": "250-version=0.4.9.11\r\n250 OK\r\n",
+}
+
+
+class ScriptedControlPort(socketserver.ThreadingTCPServer):
+    """Answers like tor until a line starts with ``stall_on``; from then on it never answers."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, stall_on: str, methods: str = "NULL") -> None:
+        self.stall_on = stall_on
+        self.methods = methods
+        self.received: list[str] = []
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    server: ScriptedControlPort
+
+    def handle(self) -> None:
+        stalled = False
+        for raw in self.rfile:
+            line = raw.decode().strip()
+            self.server.received.append(line)
+            stalled = stalled or line.startswith(self.server.stall_on)
+            if not stalled:
+                reply = next((text for start, text in REPLIES.items() if line.startswith(start)), "250 OK\r\n")
+                self.wfile.write(reply.format(methods=self.server.methods).encode())
+
+
+@pytest.fixture
+def control_port(request: pytest.FixtureRequest) -> Iterator[ScriptedControlPort]:
+    server = ScriptedControlPort(*request.param)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def endpoint_of(server: ScriptedControlPort, password: str | None = None) -> TorEndpoint:
+    return TorEndpoint(control_port=server.server_address[1], control_password=password)
+
+
+@pytest.mark.parametrize("control_port", [("PROTOCOLINFO",)], indirect=True)
+def test_a_control_port_that_never_answers_is_a_clear_bounded_error(control_port):
+    began = time.monotonic()
+    with pytest.raises(TorUnavailable, match=r"did not answer within 0\.5 s"):
+        open_controller(endpoint_of(control_port), reply_timeout=0.5)
+    assert time.monotonic() - began < 10
+    assert set(control_port.received) == {"PROTOCOLINFO 1"}  # stem asks twice, then gives up
+
+
+@pytest.mark.parametrize("control_port", [("GETINFO traffic/read",)], indirect=True)
+def test_a_reply_that_never_comes_closes_the_controller(control_port, caplog):
+    controller = open_controller(endpoint_of(control_port), reply_timeout=0.5)
+    try:
+        began = time.monotonic()
+        with pytest.raises(stem.SocketClosed):
+            controller.get_info("traffic/read")
+        assert time.monotonic() - began < 10
+        assert not controller.is_alive()
+    finally:
+        controller.close()
+    assert "did not answer GETINFO within 0.5 s" in caplog.text
+
+
+@pytest.mark.parametrize("control_port", [("AUTHENTICATE", "HASHEDPASSWORD")], indirect=True)
+def test_a_stalled_authentication_never_logs_the_password(control_port, caplog):
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(TorUnavailable):
+        open_controller(endpoint_of(control_port, password="s3cret-pw"), reply_timeout=0.5)
+    assert "did not answer AUTHENTICATE within 0.5 s" in caplog.text
+    assert "s3cret-pw" not in caplog.text
