@@ -137,6 +137,20 @@ def test_a_second_run_within_the_cooldown_avoids_the_first_runs_exits(make_clien
         session.close()
 
 
+def test_taken_exits_are_refused_before_their_exit_check(make_client, fake_youtube, lab):
+    """tor's choice of exit is known once the check's connection opens: an exit the ledger
+    refuses costs neither a TLS handshake nor an echo request."""
+    client = make_client(max_rotation_attempts=200)
+    held = [client.new_session() for _ in range(len(lab.exit_ips) - 3)]
+    fake_youtube.reset()
+    last = [client.new_session() for _ in range(3)]
+    assert len({s.exit_ip for s in held + last}) == len(lab.exit_ips)
+    echoes = [entry.client_ip for entry in fake_youtube.requests if entry.path.startswith("/api/ip")]
+    assert echoes == [s.exit_ip for s in last], f"{client.stats['rejected']} refused"
+    for session in held + last:
+        session.close()
+
+
 ALLOCATE = """
 import json, sys
 from pathlib import Path

@@ -21,6 +21,10 @@ class TorAuthError(TorError):
     """The control port refused us: wrong or missing password, or an unreadable cookie file."""
 
 
+class ExitRefused(TorError):
+    """A new circuit's exit is in use, cooling down or quarantined: refused before any byte."""
+
+
 class ExitsExhausted(TorError):
     """No exit is free right now: every candidate is cooling down, quarantined or taken."""
 

@@ -20,7 +20,7 @@ from typing import Any
 import requests
 import stem
 
-from .errors import ExitsExhausted, TorError, TorUnavailable
+from .errors import ExitRefused, ExitsExhausted, TorError, TorUnavailable
 from .exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
 from .exit_ledger import ExitLease, ExitLedger
 from .rotation import Identity, RotationStrategy, make_strategy
@@ -190,10 +190,13 @@ class RotatingTorClient:
                     username, avoid=self._avoid_fingerprints(), timeout=max(1.0, deadline - time.monotonic())
                 )
                 session = TorSession(self.endpoint, username=username, timeout=self.timeout,
-                                     ca_bundle=self.ca_bundle)
+                                     ca_bundle=self.ca_bundle, owner=self)
                 exit_info = self._check_or_discard(session, identity)
             except ExitsExhausted:
                 break  # the strategy knows no candidate: report when the first one frees up
+            except ExitRefused as exc:
+                log.debug("%s", exc)
+                continue
             except (TorError, requests.RequestException) as exc:  # this circuit, or tor itself?
                 if self._closed:
                     raise TorError("the client was closed while making a session") from None
@@ -292,9 +295,21 @@ class RotatingTorClient:
     # -- SessionOwner ------------------------------------------------------------------------
 
     def verify_stream(self, session: TorSession, local_port: int) -> bool:
-        """Whether tor put our new connection from ``local_port`` on the session's checked exit."""
+        """Whether tor put our new connection from ``local_port`` on the session's checked exit.
+
+        The exit check's own connection comes first: when tor put it on an exit the ledger
+        already knows as unavailable, it is refused (``ExitRefused``) before the TLS handshake
+        and the echo request, which are most of a check's time through Tor.
+        """
         use = self._monitor.wait_for_source(local_port, STREAM_REPORT_TIMEOUT)
-        checked = session.exit.fingerprint if session.exit else None
+        if session.exit is None:
+            if use is not None and use.exit_fingerprint in self._avoid_fingerprints():
+                self._count("rejected")
+                self._monitor.discard(session.socks_username, use)
+                raise ExitRefused(f"session {session.socks_username}: tor chose exit {use.exit_fingerprint}, "
+                                  "which is taken or cooling down; trying another")
+            return True  # unknown here: the exit check decides
+        checked = session.exit.fingerprint
         if use is not None and checked is not None and use.exit_fingerprint == checked:
             return True
         self._count("moved")

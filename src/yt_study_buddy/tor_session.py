@@ -53,7 +53,12 @@ class _VerifiedStream:
         verify: StreamVerifier = self._socks_options["stream_verifier"]  # type: ignore[attr-defined]
         for _ in range(MOVED_STREAM_RETRIES):
             sock = super()._new_conn()  # type: ignore[misc]
-            if verify(sock.getsockname()[1]):
+            try:
+                verified = verify(sock.getsockname()[1])
+            except BaseException:
+                sock.close()
+                raise
+            if verified:
                 return sock
             sock.close()
         raise NewConnectionError(self, "tor kept opening this connection on another exit than the checked one")  # type: ignore[arg-type]
@@ -144,7 +149,9 @@ class SessionOwner(Protocol):
 
     def exits_used(self, session: TorSession) -> list[str]: ...
 
-    def verify_stream(self, session: TorSession, local_port: int) -> bool: ...
+    def verify_stream(self, session: TorSession, local_port: int) -> bool:
+        """Whether a new connection may carry data; before the exit check, whether the exit
+        tor chose may be checked at all (``ExitRefused`` if not)."""
 
 
 class TorSession(requests.Session):
@@ -163,6 +170,7 @@ class TorSession(requests.Session):
         username: str,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         ca_bundle: str | None = None,
+        owner: SessionOwner | None = None,
     ) -> None:
         super().__init__()
         self.trust_env = False  # HTTPS_PROXY & co. would override our proxies
@@ -178,7 +186,7 @@ class TorSession(requests.Session):
         #: What the session was used for, for the exit ledger (set by the caller).
         self.video_id: str | None = None
         self.outcome = "ok"
-        self._owner: SessionOwner | None = None
+        self._owner = owner
 
     @property
     def exit_ip(self) -> str | None:
@@ -189,9 +197,8 @@ class TorSession(requests.Session):
         self._owner = owner
 
     def _verify_stream(self, local_port: int) -> bool:
-        # Before its exit is checked, a session's first connection is what the check looks at.
         owner = self._owner
-        return owner is None or self.exit is None or owner.verify_stream(self, local_port)
+        return owner is None or owner.verify_stream(self, local_port)
 
     def mark_blocked(self, reason: str) -> None:
         """YouTube blocked this exit: it is quarantined when the session closes."""
