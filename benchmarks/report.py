@@ -26,6 +26,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("mixed", "videos on >1 exit", ""),
     ("allocated", "sessions made", ""),
     ("rejected", "exits refused", ""),
+    ("echo_checks", "echo requests", ""),
     ("limit", "limit s", ".1f"),
     ("x_limit", "x limit", ".2f"),
     ("steady_rate", "steady videos/s", ".3f"),
@@ -57,6 +58,7 @@ def make_row(scenario: Scenario, design: str, videos: Sequence[str], build_s: fl
     """A table row; ``result`` is the child's JSON (or ``{"error": ...}``)."""
     n, w = len(videos), scenario.workers
     limit = math.ceil(n / w) * scenario.latency + build_s
+    requests = list(requests)
     seen = exits_by_video(requests, videos)
     wall = result.get("wall")
     rate = steady_rate(result.get("finished", []), scenario.exits) if scenario.reuses_exits else None
@@ -77,6 +79,7 @@ def make_row(scenario: Scenario, design: str, videos: Sequence[str], build_s: fl
         "mixed": sum(1 for ips in seen.values() if len(ips) > 1),
         "allocated": result.get("allocated"),
         "rejected": result.get("rejected"),
+        "echo_checks": sum(1 for request in requests if request.path.startswith("/api/ip")),
         "limit": limit,
         "x_limit": wall / limit if wall is not None else None,
         "steady_rate": rate,

@@ -35,4 +35,5 @@ def test_smoke_scenario_fetches_everything_through_distinct_exits(tmp_path):
         assert row["errors"] == [], row["design"]
         assert row["fetched"] == row["videos"] == row["exits_used"], row["design"]
         assert row["mixed"] == 0, row["design"]
+        assert row["echo_checks"] >= row["allocated"], row["design"]  # each session was checked
     assert done.stdout.splitlines()[0] == "| " + " | ".join(title for _, title, _ in columns) + " |"
