@@ -13,6 +13,7 @@ import textwrap
 import threading
 import time
 import uuid
+from datetime import datetime
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -171,6 +172,29 @@ def test_usernames_reach_a_local_server_from_exit_ips_that_stem_reports(lab: Tor
 
 
 @pytest.mark.lab
+def no_exit_windows(client_log: str) -> list[float]:
+    """Seconds the client spent saying its consensus has no exit nodes; an open window ends now."""
+    windows, began = [], None
+    for line in client_log.splitlines():
+        if "has no exit nodes" in line or "contains exit nodes" in line:
+            stamp = datetime.strptime(f"{datetime.now().year} {line[:19]}", "%Y %b %d %H:%M:%S.%f")
+            if "has no exit nodes" in line:
+                began = began or stamp
+            elif began is not None:
+                windows.append((stamp - began).total_seconds())
+                began = None
+    if began is not None:
+        windows.append((datetime.now() - began).total_seconds())
+    return windows
+
+
+def test_the_client_never_goes_long_without_exit_descriptors(lab: TorLab) -> None:
+    """Relays republish their descriptors while the lab is young; without fetching them early
+    the client had no usable exit for up to 54 s at a time, and streams waited."""
+    windows = no_exit_windows((lab.workdir / "client" / "notice.log").read_text())
+    assert all(seconds < 5 for seconds in windows), windows
+
+
 def test_cookie_auth_on_the_client_control_port(lab: TorLab) -> None:
     with Controller.from_port(port=lab.endpoint.control_port) as ctrl:
         authenticate_cookie(ctrl, str(lab.cookie_path))
