@@ -171,7 +171,6 @@ def test_usernames_reach_a_local_server_from_exit_ips_that_stem_reports(lab: Tor
             assert ctrl.get_network_status(fingerprint).address == ip
 
 
-@pytest.mark.lab
 def no_exit_windows(client_log: str) -> list[float]:
     """Seconds the client spent saying its consensus has no exit nodes; an open window ends now."""
     windows, began = [], None
@@ -188,6 +187,7 @@ def no_exit_windows(client_log: str) -> list[float]:
     return windows
 
 
+@pytest.mark.lab
 def test_the_client_never_goes_long_without_exit_descriptors(lab: TorLab) -> None:
     """Relays republish their descriptors while the lab is young; without fetching them early
     the client had no usable exit for up to 54 s at a time, and streams waited."""
@@ -195,6 +195,7 @@ def test_the_client_never_goes_long_without_exit_descriptors(lab: TorLab) -> Non
     assert all(seconds < 5 for seconds in windows), windows
 
 
+@pytest.mark.lab
 def test_cookie_auth_on_the_client_control_port(lab: TorLab) -> None:
     with Controller.from_port(port=lab.endpoint.control_port) as ctrl:
         authenticate_cookie(ctrl, str(lab.cookie_path))
