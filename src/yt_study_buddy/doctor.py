@@ -16,13 +16,13 @@ import requests
 import stem
 import stem.connection
 from stem.connection import AuthMethod
-from stem.control import Controller, EventType, Listener, Signal
+from stem.control import EventType, Listener, Signal
 from stem.response.events import SignalEvent
 
 from .errors import TorAuthError, TorError, TorUnavailable
 from .exit_check import ExitCheckError, check_exit_ip
-from .tor_control import CONNECT_TIMEOUT, open_controller, password_accepted, probe_socks_port
 from .stream_monitor import StreamMonitor
+from .tor_control import CONNECT_TIMEOUT, BoundedController, open_controller, probe_socks_port
 from .tor_session import TorSession
 from .tor_settings import TorEndpoint
 
@@ -146,7 +146,7 @@ class _Doctor:
         self.timeout = timeout
         self.fix = fix
         self.control_where = f"{endpoint.control_host}:{endpoint.control_port}"
-        self.controller: Controller | None = None
+        self.controller: BoundedController | None = None
         self.session: TorSession | None = None
         self.monitor: StreamMonitor | None = None
         self.exit_ip = ""
@@ -184,7 +184,7 @@ class _Doctor:
         if self.controller is not None:
             self.controller.close()
 
-    def _require_controller(self) -> Controller:
+    def _require_controller(self) -> BoundedController:
         assert self.controller is not None, "run order: authentication comes first"
         return self.controller
 
@@ -216,10 +216,11 @@ class _Doctor:
         except TorUnavailable as exc:
             return Check(AUTHENTICATION, False, str(exc))
         # Which method worked: stem tries a given password first, and falls back to the cookie
-        # when tor refuses it, so a wrong password only shows when tried on its own.
+        # when tor refuses it, so a wrong password only shows when tried on its own (as
+        # open_controller did).
         methods = set(self.controller.get_protocolinfo().auth_methods)
         password = self.endpoint.control_password
-        if password is not None and AuthMethod.PASSWORD in methods and password_accepted(self.endpoint, password, timeout=self.timeout):
+        if password is not None and AuthMethod.PASSWORD in methods and self.controller.password_accepted:
             method = "password"
         elif methods & {AuthMethod.COOKIE, AuthMethod.SAFECOOKIE}:
             method = "cookie"

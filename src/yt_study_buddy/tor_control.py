@@ -34,6 +34,8 @@ class BoundedController(Controller):
         self.reply_timeout = reply_timeout
         #: The command whose reply never came, once the watchdog closed the connection.
         self.gave_up_on: str | None = None
+        #: Whether tor took the given control password on its own (None: no password given).
+        self.password_accepted: bool | None = None
         super().__init__(control_socket)
 
     def msg(self, message: str) -> Any:
@@ -55,7 +57,7 @@ class BoundedController(Controller):
 
 def open_controller(
     endpoint: TorEndpoint, *, timeout: float = CONNECT_TIMEOUT, reply_timeout: float = REPLY_TIMEOUT
-) -> Controller:
+) -> BoundedController:
     """Connect to tor's ControlPort and authenticate with whatever it offers.
 
     stem tries no-auth, password, SAFECOOKIE and COOKIE in turn (PROTOCOLINFO tells which the
@@ -91,7 +93,7 @@ def open_controller(
     return controller
 
 
-def _authenticate(controller: Controller, endpoint: TorEndpoint, where: str, timeout: float) -> None:
+def _authenticate(controller: BoundedController, endpoint: TorEndpoint, where: str, timeout: float) -> None:
     try:
         controller.authenticate(password=endpoint.control_password)
     except stem.connection.MissingPassword:
@@ -109,7 +111,10 @@ def _authenticate(controller: Controller, endpoint: TorEndpoint, where: str, tim
     except (stem.connection.AuthenticationFailure, stem.SocketError) as exc:
         raise TorAuthError(f"tor's control port {where} refused us: {exc}") from None
     password = endpoint.control_password
-    if password is not None and not password_accepted(endpoint, password, timeout=timeout):
+    if password is None:
+        return
+    controller.password_accepted = password_accepted(endpoint, password, timeout=timeout)
+    if not controller.password_accepted:
         log.warning("warning: tor refused the control password; authenticated with its cookie instead "
                     "(drop --tor-password / YTSB_TOR_PASSWORD, or fix it)")
 

@@ -239,6 +239,8 @@ class TorIPQueue:
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
+        if any(thread.is_alive() for thread in self._threads):
+            log.warning("an allocator is still finishing an exit check; it ends with its timeout")
         with self._cond:
             leftover = list(self._ready)
             self._ready.clear()

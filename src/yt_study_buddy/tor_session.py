@@ -5,13 +5,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import os
 import secrets
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 import certifi
@@ -27,6 +25,7 @@ from urllib3.contrib.socks import (
 from urllib3.exceptions import NewConnectionError
 
 from .errors import TorError
+from .note_files import write_atomic
 from .tor_settings import TorEndpoint
 
 log = logging.getLogger(__name__)
@@ -125,10 +124,7 @@ def trust_bundle(extra_ca: str) -> str:
     path = platformdirs.user_cache_path("yt-study-buddy") / f"ca-bundle-{digest}.pem"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle = tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False)
-        with handle:
-            handle.write(combined)
-        os.replace(handle.name, path)
+        write_atomic(path, combined)
     return str(path)
 
 
