@@ -119,3 +119,20 @@ def test_a_connection_tor_keeps_moving_is_refused(monkeypatch):
     connection = _connection(lambda port: False, monkeypatch, range(41000, 41010))
     with pytest.raises(NewConnectionError, match="another exit than the checked one"):
         connection._new_conn()
+
+
+
+def test_a_refused_exit_closes_the_connection_before_the_error_propagates(monkeypatch):
+    from urllib3.contrib.socks import SOCKSConnection
+
+    from yt_study_buddy.errors import ExitRefused
+
+    def refuse(port: int) -> bool:
+        raise ExitRefused("tor chose a taken exit")
+
+    connection = _connection(refuse, monkeypatch, [])
+    opened = _FakeSocket(42000)
+    monkeypatch.setattr(SOCKSConnection, "_new_conn", lambda self: opened)
+    with pytest.raises(ExitRefused):
+        connection._new_conn()
+    assert opened.closed
