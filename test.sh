@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 missing=()
-command -v tor >/dev/null 2>&1 || missing+=(tor)
+# tor-gencert comes with the tor package; `tor` alone may be a guard script in front of it.
+command -v tor-gencert >/dev/null 2>&1 || missing+=(tor)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
