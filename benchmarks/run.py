@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from yt_study_buddy import RotatingTorClient
-from yt_study_buddy.rotation import NEWNYM_INTERVAL
+from yt_study_buddy.tor._rotation import NEWNYM_INTERVAL
 from yt_study_buddy.testing.fake_youtube import FakeYouTube
-from yt_study_buddy.testing.fake_youtube_pages import sample_videos
+from yt_study_buddy.testing.fake_youtube._pages import sample_videos
 from yt_study_buddy.testing.network import TorLab
 
 from .designs import DESIGNS

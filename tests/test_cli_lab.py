@@ -21,10 +21,10 @@ from conftest import LAB_PASSWORD
 from test_cli import run_cli
 from test_tor_launcher import lab_config  # a launched tor must join the lab, nothing else
 
-from yt_study_buddy.exit_ledger import ExitLedger
-from yt_study_buddy.run_log import RunLog
+from yt_study_buddy.tor._ledger import ExitLedger
+from yt_study_buddy.app._run_log import RunLog
 from yt_study_buddy.testing.fake_youtube import Behavior
-from yt_study_buddy.testing.fake_youtube_pages import FakeTrack, FakeVideo, sample_videos
+from yt_study_buddy.testing.fake_youtube._pages import FakeTrack, FakeVideo, sample_videos
 from yt_study_buddy.testing.network import TorLab
 
 pytestmark = pytest.mark.lab

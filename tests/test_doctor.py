@@ -10,11 +10,11 @@ import subprocess
 import pytest
 from test_tor_launcher import lab_config  # the launched tor must join the lab, nothing else
 
-from yt_study_buddy import doctor
-from yt_study_buddy.doctor import BLOCKED, Check, format_checks, reset_stream_attachment, run_checks
-from yt_study_buddy.testing.fake_youtube_scripts import Behavior
-from yt_study_buddy.tor_launcher import launch_tor
-from yt_study_buddy.tor_settings import TorEndpoint
+from yt_study_buddy.app import _doctor as doctor
+from yt_study_buddy.app._doctor import BLOCKED, Check, format_checks, reset_stream_attachment, run_checks
+from yt_study_buddy.testing.fake_youtube import Behavior
+from yt_study_buddy.tor._launcher import launch_tor
+from yt_study_buddy.tor._endpoint import TorEndpoint
 
 IP_CHECK_URL = "https://check.torproject.org/api/ip"
 NAMES = [

@@ -19,8 +19,8 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from yt_study_buddy.errors import LedgerError
-from yt_study_buddy.exit_ledger import ABANDONED, QUARANTINED, ExitLease, ExitLedger
+from yt_study_buddy._exceptions import LedgerError
+from yt_study_buddy.tor._ledger import ABANDONED, QUARANTINED, ExitLease, ExitLedger
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
@@ -223,7 +223,7 @@ def test_make_holder_names_host_and_process() -> None:
 RESERVE_AND_DIE = """
 import sys
 from datetime import datetime, timedelta
-from yt_study_buddy.exit_ledger import ExitLedger
+from yt_study_buddy.tor._ledger import ExitLedger
 path, now, exit_ip = sys.argv[1], datetime.fromisoformat(sys.argv[2]), sys.argv[3]
 ledger = ExitLedger(path, cooldown=timedelta(hours=1), clock=lambda: now)
 lease = ledger.try_reserve(exit_ip, holder=ExitLedger.make_holder("child"))
@@ -269,7 +269,7 @@ def test_lease_older_than_ttl_is_stale_and_late_release_still_counts(
     assert taken is not None
 
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="yt_study_buddy.exit_ledger"):
+    with caplog.at_level(logging.WARNING, logger="yt_study_buddy.tor._ledger"):
         ledger.release(slow, outcome="ok", video_id="dQw4w9WgXcQ")
     assert "ended as stale before its release" in caplog.text
     state = ledger.state("10.0.0.1")
@@ -319,7 +319,7 @@ def test_threads_racing_get_each_exit_at_most_once(path: Path) -> None:
 RACE_CHILD = """
 import json, sys
 from datetime import timedelta
-from yt_study_buddy.exit_ledger import ExitLedger
+from yt_study_buddy.tor._ledger import ExitLedger
 path, count = sys.argv[1], int(sys.argv[2])
 ledger = ExitLedger(path, cooldown=timedelta(hours=1))
 holder = ExitLedger.make_holder("racer")

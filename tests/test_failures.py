@@ -18,9 +18,9 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from youtube_transcript_api._transcripts import TranscriptListFetcher, _raise_http_errors
 
-from yt_study_buddy.errors import StudyBuddyError
-from yt_study_buddy.failures import FailureKind, FetchFailure, classify_failure
-from yt_study_buddy.transcripts import Snippet, fetch_transcript, fetch_video_info
+from yt_study_buddy._exceptions import StudyBuddyError
+from yt_study_buddy.youtube._failures import FailureKind, FetchFailure, classify_failure
+from yt_study_buddy.youtube._transcripts import Snippet, fetch_transcript, fetch_video_info
 
 ID = "dQw4w9WgXcQ"
 BLOCKED, RETRYABLE, PERMANENT = FailureKind.BLOCKED, FailureKind.RETRYABLE, FailureKind.PERMANENT

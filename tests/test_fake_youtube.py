@@ -37,7 +37,7 @@ from youtube_transcript_api import (
 
 from yt_study_buddy.testing import TorLab
 from yt_study_buddy.testing.fake_youtube import Behavior, FakeYouTube
-from yt_study_buddy.testing.fake_youtube_pages import (
+from yt_study_buddy.testing.fake_youtube._pages import (
     API_KEY,
     FakeTrack,
     FakeVideo,

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from yt_study_buddy.formatters import FORMATS, Provenance, clock, render
-from yt_study_buddy.transcripts import Snippet, Transcript
+from yt_study_buddy.notes._formatters import FORMATS, Provenance, clock, render
+from yt_study_buddy.youtube._transcripts import Snippet, Transcript
 
 ID = "dQw4w9WgXcQ"
 PROVENANCE = Provenance(

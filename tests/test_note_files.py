@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from yt_study_buddy.note_files import MAX_STEM_BYTES, note_stem, write_atomic
+from yt_study_buddy.notes._files import MAX_STEM_BYTES, note_stem, write_atomic
 
 ID = "dQw4w9WgXcQ"
 WINDOWS_FORBIDDEN = re.compile(r'[<>:"/\\|?*\x00-\x1f]')

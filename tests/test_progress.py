@@ -7,7 +7,7 @@ import threading
 import pytest
 from rich.console import Console
 
-from yt_study_buddy.progress import (
+from yt_study_buddy.app._progress import (
     PlainReporter,
     QuietReporter,
     Reporter,
@@ -16,7 +16,7 @@ from yt_study_buddy.progress import (
     summarize,
     summary_json,
 )
-from yt_study_buddy.run_log import VideoResult
+from yt_study_buddy.app._run_log import VideoResult
 
 FETCHED = VideoResult(
     "dQw4w9WgXcQ", "fetched", worker=1, exit_ip="127.0.0.12", exits_used=["127.0.0.12"], attempts=1,

@@ -181,9 +181,9 @@ def test_two_processes_on_one_ledger_share_no_exit(lab, fake_youtube, tmp_path):
 
 
 def test_a_blocked_exit_is_quarantined_and_the_video_retried_elsewhere(make_client, fake_youtube, tmp_path):
-    from yt_study_buddy.batch import BatchOptions, BatchRunner
-    from yt_study_buddy.progress import PlainReporter
-    from yt_study_buddy.run_log import RunLog
+    from yt_study_buddy.app._batch import BatchOptions, BatchRunner
+    from yt_study_buddy.app._progress import PlainReporter
+    from yt_study_buddy.app._run_log import RunLog
     import io
 
     client = make_client()

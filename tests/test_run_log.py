@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from yt_study_buddy.run_log import RunLog, VideoResult, default_run_id, done_video_ids
+from yt_study_buddy.app._run_log import RunLog, VideoResult, default_run_id, done_video_ids
 
 # Big enough that a non-atomic append would visibly interleave.
 _PAD = "x" * 5000
@@ -72,7 +72,7 @@ def test_read_skips_torn_last_line_and_garbage(tmp_path: Path, caplog: pytest.Lo
     with path.open("ab") as file:
         file.write(b'{"event": "video", "video_id": "ccccccccccc", "sta')  # crash mid-write
 
-    with caplog.at_level(logging.WARNING, logger="yt_study_buddy.run_log"):
+    with caplog.at_level(logging.WARNING, logger="yt_study_buddy.app._run_log"):
         records = RunLog.read(path)
 
     assert [r["video_id"] for r in records] == ["aaaaaaaaaaa", "bbbbbbbbbbb"]
@@ -117,7 +117,7 @@ def test_concurrent_appends_from_threads_are_whole_lines(tmp_path: Path) -> None
 _WRITER = """
 import sys
 from pathlib import Path
-from yt_study_buddy.run_log import RunLog, VideoResult
+from yt_study_buddy.app._run_log import RunLog, VideoResult
 run_log = RunLog(Path(sys.argv[1]))
 for n in range(100):
     run_log.append(VideoResult(f"{sys.argv[2]}{n:03d}", "failed", error=sys.argv[3]), sys.argv[2])

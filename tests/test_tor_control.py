@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import pytest
 import stem
 
-from yt_study_buddy.errors import TorUnavailable
-from yt_study_buddy.tor_control import open_controller
-from yt_study_buddy.tor_settings import TorEndpoint
+from yt_study_buddy._exceptions import TorUnavailable
+from yt_study_buddy.tor._control import open_controller
+from yt_study_buddy.tor._endpoint import TorEndpoint
 
 REPLIES = {
     "PROTOCOLINFO": '250-PROTOCOLINFO 1\r\n250-AUTH METHODS={methods}\r\n250-VERSION Tor="0.4.9.11"\r\n250 OK\r\n',

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from yt_study_buddy.errors import TorUnavailable
-from yt_study_buddy.exit_check import check_exit_ip
+from yt_study_buddy._exceptions import TorUnavailable
+from yt_study_buddy.tor._exit_check import check_exit_ip
 from yt_study_buddy.testing.netns import require_loopback_only
-from yt_study_buddy.tor_control import open_controller
-from yt_study_buddy.tor_launcher import launch_tor
-from yt_study_buddy.tor_session import TorSession
+from yt_study_buddy.tor._control import open_controller
+from yt_study_buddy.tor._launcher import launch_tor
+from yt_study_buddy.tor._session import TorSession
 
 # Every launched tor gets these, so it can only ever talk to the lab's authorities.
 _PRIVATE_NETWORK = {"TestingTorNetwork": "1", "UseDefaultFallbackDirs": "0"}
@@ -115,7 +115,7 @@ _CHILD = textwrap.dedent(
     """
     import json, sys, time
     from pathlib import Path
-    from yt_study_buddy.tor_launcher import launch_tor
+    from yt_study_buddy.tor._launcher import launch_tor
 
     args = json.loads(sys.argv[1])
     tor = launch_tor(data_dir=Path(args["data_dir"]), extra_config=args["config"], timeout=90)

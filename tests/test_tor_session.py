@@ -10,8 +10,8 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from yt_study_buddy import TorEndpoint, TorError, TorSession
-from yt_study_buddy.tor_session import DEFAULT_TIMEOUT
-from yt_study_buddy.tor_settings import parse_host_port
+from yt_study_buddy.tor._session import DEFAULT_TIMEOUT
+from yt_study_buddy.tor._endpoint import parse_host_port
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def _connection(verifier, monkeypatch, ports):
     """A SOCKS connection as a TorSession's adapter makes it; the SOCKS connect itself is faked."""
     from urllib3.contrib.socks import SOCKSConnection
 
-    from yt_study_buddy.tor_session import TorOnlyAdapter
+    from yt_study_buddy.tor._session import TorOnlyAdapter
 
     sockets = iter(_FakeSocket(port) for port in ports)
     monkeypatch.setattr(SOCKSConnection, "_new_conn", lambda self: next(sockets))
@@ -125,7 +125,7 @@ def test_a_connection_tor_keeps_moving_is_refused(monkeypatch):
 def test_a_refused_exit_closes_the_connection_before_the_error_propagates(monkeypatch):
     from urllib3.contrib.socks import SOCKSConnection
 
-    from yt_study_buddy.errors import ExitRefused
+    from yt_study_buddy._exceptions import ExitRefused
 
     def refuse(port: int) -> bool:
         raise ExitRefused("tor chose a taken exit")

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from yt_study_buddy.errors import InvalidVideoInput
-from yt_study_buddy.video_ids import parse_video_id, read_video_list, watch_url
+from yt_study_buddy._exceptions import InvalidVideoInput
+from yt_study_buddy.youtube._video_ids import parse_video_id, read_video_list, watch_url
 
 ID = "dQw4w9WgXcQ"
 ODD_ID = "-_aZ09-_aZ0"  # every character class an id may use, starting with a dash

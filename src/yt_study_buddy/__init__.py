@@ -7,8 +7,8 @@ The public API, importable from the package root::
 
 from __future__ import annotations
 
-from .batch import BatchOptions, BatchRunner
-from .errors import (
+from .app._batch import BatchOptions, BatchRunner
+from ._exceptions import (
     ExitsExhausted,
     InvalidVideoInput,
     LedgerError,
@@ -17,18 +17,18 @@ from .errors import (
     TorError,
     TorUnavailable,
 )
-from .exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
-from .exit_ledger import ExitLease, ExitLedger, ExitState
-from .failures import FailureKind, FetchFailure, classify_failure
-from .formatters import FORMATS, Provenance, render
-from .rotating_tor_client import RotatingTorClient
-from .rotation import IsolateStrategy, NewnymStrategy, PinStrategy, RotationStrategy
-from .tor_ip_queue import QueueStopped, TorIPQueue
-from .tor_session import ExitInfo, TorSession
-from .tor_settings import TorEndpoint
-from .tor_transcript_fetcher import SingleTorCoordinator, TorExitNodePool, TorTranscriptFetcher
-from .transcripts import Snippet, Transcript, VideoInfo, fetch_transcript, fetch_video_info
-from .video_ids import parse_video_id, read_video_list, watch_url
+from .tor._exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
+from .tor._ledger import ExitLease, ExitLedger, ExitState
+from .youtube._failures import FailureKind, FetchFailure, classify_failure
+from .notes._formatters import FORMATS, Provenance, render
+from .tor._client import RotatingTorClient
+from .tor._rotation import IsolateStrategy, NewnymStrategy, PinStrategy, RotationStrategy
+from .tor._queue import QueueStopped, TorIPQueue
+from .tor._session import ExitInfo, TorSession
+from .tor._endpoint import TorEndpoint
+from .app._fetcher import SingleTorCoordinator, TorExitNodePool, TorTranscriptFetcher
+from .youtube._transcripts import Snippet, Transcript, VideoInfo, fetch_transcript, fetch_video_info
+from .youtube._video_ids import parse_video_id, read_video_list, watch_url
 
 __all__ = [
     "DEFAULT_IP_CHECK_URL",

@@ -16,15 +16,15 @@ import click
 import platformdirs
 from rich.console import Console
 
-from .errors import StudyBuddyError, TorUnavailable
-from .formatters import FORMATS
-from .progress import Reporter, RichReporter, make_reporter
-from .rotation import STRATEGIES
-from .tor_control import control_port_answers
-from .tor_settings import TorEndpoint, parse_host_port
+from ._exceptions import StudyBuddyError, TorUnavailable
+from .notes._formatters import FORMATS
+from .app._progress import Reporter, RichReporter, make_reporter
+from .tor._rotation import STRATEGIES
+from .tor._control import control_port_answers
+from .tor._endpoint import TorEndpoint, parse_host_port
 
 if TYPE_CHECKING:
-    from .batch import BatchOptions
+    from .app._batch import BatchOptions
 
 log = logging.getLogger("yt_study_buddy")
 
@@ -140,7 +140,7 @@ class Inputs:
 
 def read_inputs(urls: tuple[str, ...], file: str | None) -> Inputs:
     """Arguments and file lines to unique video ids; bad ones are reported with their place."""
-    from .video_ids import read_video_list
+    from .youtube._video_ids import read_video_list
 
     lines: list[str] = list(urls)
     sources = [f"argument {n}" for n in range(1, len(urls) + 1)]
@@ -211,7 +211,7 @@ def fetch(urls: tuple[str, ...], file: str | None, parallel: bool, workers: int,
     if not inputs.ids:
         fail("no valid video URLs or ids to fetch", EXIT_USAGE)
     check_writable(output)
-    from .batch import BatchOptions
+    from .app._batch import BatchOptions
     options = BatchOptions(output_dir=output, formats=formats or ("md",), languages=languages or ("en",),
                            translate_to=translate, workers=workers if parallel else 1,
                            max_attempts=max_attempts, force=force)
@@ -233,10 +233,10 @@ def run_batch(ids: list[str], options: BatchOptions, *, endpoint: TorEndpoint, l
               cooldown_hours: float, quarantine_hours: float, rotation: str, ip_check_url: str,
               ca_bundle: str | None, verbose: int, quiet: bool, as_json: bool) -> int:
     """Connect to (or launch) tor, run the batch, report; returns the exit status."""
-    from .batch import BatchRunner
-    from .progress import summary_json
-    from .rotating_tor_client import RotatingTorClient
-    from .run_log import RunLog
+    from .app._batch import BatchRunner
+    from .app._progress import summary_json
+    from .tor._client import RotatingTorClient
+    from .app._run_log import RunLog
 
     with ExitStack() as stack:
         if not control_port_answers(endpoint):
@@ -244,7 +244,7 @@ def run_batch(ids: list[str], options: BatchOptions, *, endpoint: TorEndpoint, l
             if not launch:
                 raise TorUnavailable(f"no tor answers on its control port {where}, and --no-launch-tor forbids "
                                      "starting one: start tor, point --tor-control at it, or drop --no-launch-tor")
-            from .tor_launcher import launch_tor
+            from .tor._launcher import launch_tor
             log.info("no tor answers on %s; starting a tor of our own (--no-launch-tor to refuse)", where)
             endpoint = stack.enter_context(launch_tor()).endpoint
         client = stack.enter_context(RotatingTorClient(
@@ -265,7 +265,7 @@ def run_batch(ids: list[str], options: BatchOptions, *, endpoint: TorEndpoint, l
 def doctor(fix: bool, tor_socks: tuple[str, int], tor_control: tuple[str, int], tor_password: str | None,
            ip_check_url: str, ca_bundle: str | None, verbose: int, quiet: bool) -> None:
     """Check each link of the chain: tor, its ports, an exit, YouTube; print the fix for what fails."""
-    from .doctor import format_checks, run_checks
+    from .app._doctor import format_checks, run_checks
 
     setup_logging(verbose, quiet)
     checks = run_checks(endpoint_from(tor_socks, tor_control, tor_password), ip_check_url=ip_check_url,
@@ -290,7 +290,7 @@ def doctor(fix: bool, tor_socks: tuple[str, int], tor_control: tuple[str, int], 
 def demo(output: Path, videos: int, workers: int, exits: int | None, blocked: int, rotation: str,
          verbose: int, quiet: bool) -> None:
     """Run a whole parallel batch offline: a private Tor network and a fake YouTube on this machine."""
-    from .demo import run_demo
+    from .app._demo import run_demo
 
     setup_logging(verbose, quiet)
     # Spares: tor picks exits by weight, and a fresh network may favour a few of them for a

@@ -21,7 +21,7 @@ from types import TracebackType
 import stem
 from stem.control import Controller
 
-from ..tor_settings import TorEndpoint
+from ..tor._endpoint import TorEndpoint
 from . import torrc
 from .bindshim import ShimBuild
 from .keys import prepare_keys

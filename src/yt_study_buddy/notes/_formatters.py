@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from youtube_transcript_api import FetchedTranscript, FetchedTranscriptSnippet
 from youtube_transcript_api.formatters import SRTFormatter, WebVTTFormatter
 
-from .transcripts import Snippet, Transcript
-from .video_ids import watch_url
+from ..youtube._transcripts import Snippet, Transcript
+from ..youtube._video_ids import watch_url
 
 FORMATS = ("md", "txt", "json", "srt", "vtt")
 

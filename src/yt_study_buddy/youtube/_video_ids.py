@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
-from .errors import InvalidVideoInput
+from .._exceptions import InvalidVideoInput
 
 _ID = re.compile(r"[A-Za-z0-9_-]{11}")
 _ID_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")

@@ -20,7 +20,7 @@ import socks
 import urllib3.exceptions
 import youtube_transcript_api as yta
 
-from .errors import StudyBuddyError
+from .._exceptions import StudyBuddyError
 
 _LIBRARY_DIR = Path(yta.__file__).resolve().parent
 _STATUS = re.compile(r"^(\d{3}) ")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import requests
 from youtube_transcript_api import YouTubeTranscriptApi
 
-from .failures import classify_failure
-from .video_ids import watch_url
+from ._failures import classify_failure
+from ._video_ids import watch_url
 
 logger = logging.getLogger(__name__)
 

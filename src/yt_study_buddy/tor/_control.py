@@ -12,8 +12,8 @@ import stem.connection
 import stem.socket
 from stem.control import Controller
 
-from .errors import TorAuthError, TorUnavailable
-from .tor_settings import TorEndpoint
+from .._exceptions import TorAuthError, TorUnavailable
+from ._endpoint import TorEndpoint
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ from stem import Signal, StreamStatus
 from stem.control import Controller, EventType
 from stem.response.events import SignalEvent, StreamEvent
 
-from .errors import ExitsExhausted, TorError
-from .stream_monitor import socks_username
-from .tor_control import close_circuit
+from .._exceptions import ExitsExhausted, TorError
+from ._stream_monitor import socks_username
+from ._control import close_circuit
 
 log = logging.getLogger(__name__)
 

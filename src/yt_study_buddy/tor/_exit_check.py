@@ -6,7 +6,7 @@ import ipaddress
 
 import requests
 
-from .errors import TorError
+from .._exceptions import TorError
 
 #: The Tor Project's own echo; any service answering {"IP": ...} or {"ip": ...} or a bare IP works.
 DEFAULT_IP_CHECK_URL = "https://check.torproject.org/api/ip"

@@ -11,11 +11,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .batch import BatchOptions, BatchRunner
-from .errors import StudyBuddyError
-from .progress import Reporter
-from .rotating_tor_client import RotatingTorClient
-from .run_log import RunLog
+from ._batch import BatchOptions, BatchRunner
+from .._exceptions import StudyBuddyError
+from ._progress import Reporter
+from ..tor._client import RotatingTorClient
+from ._run_log import RunLog
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def run_demo(*, output: Path, videos: int, workers: int, exits: int, blocked: in
 
     ``verbose`` and ``quiet`` are passed on when the demo re-runs itself in a namespace.
     """
-    from .testing.netns import loopback_only, run_jailed
+    from ..testing.netns import loopback_only, run_jailed
 
     if not loopback_only():
         argv = [sys.executable, "-m", "yt_study_buddy", "demo", "--output", str(output),
@@ -35,11 +35,11 @@ def run_demo(*, output: Path, videos: int, workers: int, exits: int, blocked: in
         return run_jailed(argv)
 
     try:
-        from .testing.fake_youtube import Behavior, FakeYouTube
+        from ..testing.fake_youtube._service import Behavior, FakeYouTube
     except ImportError as exc:  # trustme, for the fake YouTube's test CA
         raise StudyBuddyError(f"the demo needs the lab extra: pip install 'yt-study-buddy[lab]' ({exc})") from None
-    from .testing.fake_youtube_pages import sample_videos
-    from .testing.network import TorLab
+    from ..testing.fake_youtube._pages import sample_videos
+    from ..testing.network import TorLab
 
     log.info("starting a private Tor network with %d exits and a fake YouTube (offline)", exits)
     with tempfile.TemporaryDirectory(prefix="ytsb-demo-") as tmp, TorLab(exits=exits) as lab, FakeYouTube() as fake:

@@ -22,9 +22,9 @@ import platformdirs
 import stem.process
 from stem.control import Controller, Listener
 
-from .errors import TorUnavailable
-from .tor_control import open_controller
-from .tor_settings import TorEndpoint
+from .._exceptions import TorUnavailable
+from ._control import open_controller
+from ._endpoint import TorEndpoint
 
 log = logging.getLogger(__name__)
 

@@ -18,16 +18,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import ExitsExhausted, TorError
-from .failures import FailureKind, FetchFailure
-from .formatters import Provenance, render
-from .note_files import note_stem, write_atomic
-from .progress import Reporter, Summary, summarize
-from .rotating_tor_client import RotatingTorClient
-from .run_log import RunLog, VideoResult, default_run_id, done_video_ids
-from .tor_ip_queue import QueueStopped, TorIPQueue
-from .tor_transcript_fetcher import TorTranscriptFetcher
-from .transcripts import Transcript
+from .._exceptions import ExitsExhausted, TorError
+from ..youtube._failures import FailureKind, FetchFailure
+from ..notes._formatters import Provenance, render
+from ..notes._files import note_stem, write_atomic
+from ._progress import Reporter, Summary, summarize
+from ..tor._client import RotatingTorClient
+from ._run_log import RunLog, VideoResult, default_run_id, done_video_ids
+from ..tor._queue import QueueStopped, TorIPQueue
+from ._fetcher import TorTranscriptFetcher
+from ..youtube._transcripts import Transcript
 
 log = logging.getLogger(__name__)
 

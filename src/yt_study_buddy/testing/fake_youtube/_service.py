@@ -24,10 +24,10 @@ from types import TracebackType
 
 import trustme
 
-from . import fake_youtube_pages as pages
-from .fake_youtube_pages import FakeTrack, FakeVideo, default_video
-from .fake_youtube_scripts import Behavior, Script, Step
-from .fake_youtube_server import Reply, Request, TLSServer
+from . import _pages as pages
+from ._pages import FakeTrack, FakeVideo, default_video
+from ._scripts import Behavior, Script, Step
+from ._server import Reply, Request, TLSServer
 
 logger = logging.getLogger(__name__)
 

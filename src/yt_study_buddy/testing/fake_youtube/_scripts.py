@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from . import fake_youtube_pages as pages
+from . import _pages as pages
 
 
 class Step(enum.Enum):

@@ -32,7 +32,7 @@ from typing import Any
 
 import platformdirs
 
-from yt_study_buddy.errors import LedgerError
+from yt_study_buddy._exceptions import LedgerError
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..transcripts import Snippet
+from ...youtube._transcripts import Snippet
 
 #: Real video ids are 11 characters from the URL-safe base64 alphabet.
 VIDEO_ID_RE = re.compile(r"[A-Za-z0-9_-]{11}")

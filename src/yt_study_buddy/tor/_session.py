@@ -24,9 +24,9 @@ from urllib3.contrib.socks import (
 )
 from urllib3.exceptions import NewConnectionError
 
-from .errors import TorError
-from .note_files import write_atomic
-from .tor_settings import TorEndpoint
+from .._exceptions import TorError
+from ..notes._files import write_atomic
+from ._endpoint import TorEndpoint
 
 log = logging.getLogger(__name__)
 

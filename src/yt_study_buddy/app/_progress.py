@@ -24,7 +24,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from .run_log import FAILED, FETCHED, PENDING, SKIPPED, VideoResult
+from ._run_log import FAILED, FETCHED, PENDING, SKIPPED, VideoResult
 
 #: How many current exits the bar names before it just counts the rest.
 _SHOWN_EXITS = 3

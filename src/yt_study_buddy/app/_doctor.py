@@ -19,12 +19,12 @@ from stem.connection import AuthMethod
 from stem.control import EventType, Listener, Signal
 from stem.response.events import SignalEvent
 
-from .errors import TorAuthError, TorError, TorUnavailable
-from .exit_check import ExitCheckError, check_exit_ip
-from .stream_monitor import StreamMonitor
-from .tor_control import CONNECT_TIMEOUT, BoundedController, open_controller, probe_socks_port
-from .tor_session import TorSession
-from .tor_settings import TorEndpoint
+from .._exceptions import TorAuthError, TorError, TorUnavailable
+from ..tor._exit_check import ExitCheckError, check_exit_ip
+from ..tor._stream_monitor import StreamMonitor
+from ..tor._control import CONNECT_TIMEOUT, BoundedController, open_controller, probe_socks_port
+from ..tor._session import TorSession
+from ..tor._endpoint import TorEndpoint
 
 log = logging.getLogger(__name__)
 

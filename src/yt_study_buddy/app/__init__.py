@@ -1,0 +1,26 @@
+"""The application: batches of videos over the Tor and YouTube layers, their run log and
+progress, the doctor and the offline demo. The CLI (``yt_study_buddy.cli``) only parses,
+wires and reports."""
+
+from __future__ import annotations
+
+from ._batch import BatchOptions, BatchRunner
+from ._fetcher import SingleTorCoordinator, TorExitNodePool, TorTranscriptFetcher
+from ._progress import PlainReporter, QuietReporter, Reporter, RichReporter, Summary, make_reporter
+from ._run_log import RunLog, VideoResult
+
+__all__ = [
+    "BatchOptions",
+    "BatchRunner",
+    "PlainReporter",
+    "QuietReporter",
+    "Reporter",
+    "RichReporter",
+    "RunLog",
+    "SingleTorCoordinator",
+    "Summary",
+    "TorExitNodePool",
+    "TorTranscriptFetcher",
+    "VideoResult",
+    "make_reporter",
+]

@@ -1,0 +1,8 @@
+"""Study notes: a transcript rendered in each output format, written to disk atomically."""
+
+from __future__ import annotations
+
+from ._files import note_stem, write_atomic
+from ._formatters import FORMATS, Provenance, render
+
+__all__ = ["FORMATS", "Provenance", "note_stem", "render", "write_atomic"]

@@ -1,0 +1,20 @@
+"""A fake YouTube that speaks youtube-transcript-api's protocol over TLS, with scripted blocks."""
+
+from __future__ import annotations
+
+from ._pages import FakeTrack, FakeVideo, default_video, sample_videos
+from ._scripts import Behavior, Script, Step
+from ._service import HOSTNAMES, FakeYouTube, LoggedRequest
+
+__all__ = [
+    "HOSTNAMES",
+    "Behavior",
+    "FakeTrack",
+    "FakeVideo",
+    "FakeYouTube",
+    "LoggedRequest",
+    "Script",
+    "Step",
+    "default_video",
+    "sample_videos",
+]
