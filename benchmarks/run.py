@@ -12,6 +12,7 @@ so the ratios between designs come from one lab in one run.
 from __future__ import annotations
 
 import argparse
+import enum
 import json
 import os
 import statistics
@@ -39,6 +40,11 @@ BUILD_SAMPLES = 5
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _json_value(value: object) -> object:
+    """JSON for what ``asdict(scenario)`` leaves: a rate limit's Behavior."""
+    return value.value if isinstance(value, enum.Enum) else str(value)
 
 
 def measure_circuit_build(lab: TorLab, fake: FakeYouTube) -> float:
@@ -92,7 +98,8 @@ def run_scenario(scenario: Scenario, designs: tuple[str, ...], args: argparse.Na
     rows = []
     with TorLab(exits=scenario.exits, socks_port=args.socks_port, control_port=args.control_port,
                 port_base=args.port_base, target_ip=args.target_ip) as lab, \
-            FakeYouTube(host=args.target_ip, latency=scenario.latency) as fake:
+            FakeYouTube(host=args.target_ip, latency=scenario.latency,
+                        rate_limit=scenario.rate_limit) as fake:
         build = measure_circuit_build(lab, fake)
         _say(f"   lab up in {lab.timings['total']:.1f} s; one circuit build + exit check: {build:.2f} s")
         endpoint = {"socks_port": lab.endpoint.socks_port, "control_port": lab.endpoint.control_port,
@@ -133,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"- {row['scenario']}/{row['design']}: {error}")
     if args.json:
         args.json.write_text(json.dumps({"took_s": time.monotonic() - began, "load_at_end": os.getloadavg(),
-                                         "columns": COLUMNS, "scenarios": results}, indent=1))
+                                         "columns": COLUMNS, "scenarios": results}, indent=1,
+                                        default=_json_value))
     return 0 if all(not row["errors"] and row["fetched"] == row["videos"] for row in rows) else 1
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from yt_study_buddy.testing.fake_youtube import RateLimit
+
 ALL_DESIGNS = ("before", "after", "default", "pin")
 
 
 @dataclass(frozen=True)
 class Scenario:
     """One private network (``exits``) and fake YouTube (``latency`` s per video) shared by
-    every run in it: each design in ``designs`` runs once per video count in ``sizes``."""
+    every run in it: each design in ``designs`` runs once per video count in ``sizes``.
+    ``rate_limit`` makes the fake block exits that ask for too many videos too fast."""
 
     name: str
     sizes: tuple[int, ...]
@@ -22,6 +25,7 @@ class Scenario:
     designs: tuple[str, ...]
     timeout_s: float
     what: str
+    rate_limit: RateLimit | None = None
 
     @property
     def reuses_exits(self) -> bool:

@@ -37,6 +37,9 @@ DEFAULT_MAPPED_HOSTS = (
     "m.youtube.com",
     "music.youtube.com",
     "check.torproject.org",
+    # The recaptcha block redirects to www.google.com/sorry (the fake serves it).
+    "www.google.com",
+    "google.com",
 )
 _AUTHORITIES = 3
 _MAX_EXITS = 100  # exits use 127.0.0.11 ... 127.0.0.110 and ORPorts port_base+200 ...

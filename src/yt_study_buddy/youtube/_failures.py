@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit
 from xml.etree.ElementTree import ParseError
 
 import requests
@@ -141,13 +142,22 @@ def _ip_block_reason(exc: BaseException) -> str:
     """Tell a 429 from a recaptcha page: the library raises the same IpBlocked for both.
 
     Only the raising function differs (in 1.2.x); unknown origins fall back to "ip_blocked".
+    A 429 reached by following YouTube's redirect to google.com/sorry is the recaptcha page.
     """
-    functions = {frame.f_code.co_name for frame in _frames(exc)}
-    if "_raise_http_errors" in functions:
-        return "too_many_requests"
-    if "_extract_innertube_api_key" in functions:
+    frames = {frame.f_code.co_name: frame for frame in _frames(exc)}
+    if "_raise_http_errors" in frames:
+        response = frames["_raise_http_errors"].f_locals.get("response")
+        return "recaptcha" if _is_sorry_page(response) else "too_many_requests"
+    if "_extract_innertube_api_key" in frames:
         return "recaptcha"
     return "ip_blocked"
+
+
+def _is_sorry_page(response: object) -> bool:
+    """Whether a response is Google's "unusual traffic" page (``/sorry/`` after a redirect)."""
+    if not isinstance(response, requests.Response) or not response.history:
+        return False
+    return urlsplit(response.url).path.startswith("/sorry/")
 
 
 def _raised_in_library(exc: BaseException) -> bool:

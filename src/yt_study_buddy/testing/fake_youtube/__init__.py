@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._pages import FakeTrack, FakeVideo, default_video, sample_videos
-from ._scripts import Behavior, Script, Step
+from ._scripts import Behavior, RateLimit, Script, Step
 from ._service import HOSTNAMES, FakeYouTube, LoggedRequest
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "FakeVideo",
     "FakeYouTube",
     "LoggedRequest",
+    "RateLimit",
     "Script",
     "Step",
     "default_video",

@@ -7,12 +7,15 @@ they matter to a client: double-escaped timedtext entities, the U+2019 in the bo
 
 from __future__ import annotations
 
+import base64
 import html
+import ipaddress
 import json
 import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import parse_qs, quote, urlsplit
 
 from ...youtube._transcripts import Snippet
 
@@ -28,6 +31,7 @@ UNAVAILABLE_REASON = "This video is unavailable"
 UNPLAYABLE_REASON = "Video unavailable"
 UNPLAYABLE_SUBREASONS = ("The uploader has not made this video available in your country",)
 TIMEDTEXT_URL = "https://www.youtube.com/api/timedtext"
+SORRY_URL = "https://www.google.com/sorry/index"
 
 #: Translation targets offered for translatable tracks: (code, name).
 TRANSLATION_LANGUAGES: tuple[tuple[str, str], ...] = (
@@ -218,6 +222,49 @@ def recaptcha_page() -> str:
         'robot.</div><form id="captcha-form" action="index" method="post">'
         '<div class="g-recaptcha" data-sitekey="6LfwuyUTAAAAAOAmoS0fdqijC2PbbdH4kjq62Y1b">'
         "</div></form></body></html>"
+    )
+
+
+def sorry_url(video_id: str, client_ip: str) -> str:
+    """Where a blocked watch page redirects: google.com/sorry with the watch URL to continue
+    to (``?``, ``=``, ``&`` escaped like Google does) and ``q``, Google's token of the IP."""
+    watch = quote(f"https://www.youtube.com/watch?v={video_id}", safe=":/")
+    token = base64.urlsafe_b64encode(b"\x12\x04" + ipaddress.ip_address(client_ip).packed)
+    return f"{SORRY_URL}?continue={watch}&q={token.decode().rstrip('=')}"
+
+
+def sorry_video_id(query: dict[str, str]) -> str | None:
+    """The video id in a sorry URL's ``continue`` (for the log), if it names a watch page."""
+    continue_url = urlsplit(query.get("continue", ""))
+    ids = parse_qs(continue_url.query).get("v", [])
+    return ids[0] if continue_url.path == "/watch" and ids else None
+
+
+def moved_page(location: str) -> str:
+    """Google's body for a 302."""
+    href = html.escape(location)
+    return (
+        '<HTML><HEAD><meta http-equiv="content-type" content="text/html;charset=utf-8">\n'
+        "<TITLE>302 Moved</TITLE></HEAD><BODY>\n<H1>302 Moved</H1>\nThe document has moved\n"
+        f'<A HREF="{href}">here</A>.\r\n</BODY></HTML>\r\n'
+    )
+
+
+def sorry_page(continue_url: str, client_ip: str) -> str:
+    """google.com/sorry/index (served with 429): the captcha form, titled with the blocked URL."""
+    url = html.escape(continue_url)
+    return (
+        '<html><head><meta http-equiv="content-type" content="text/html; charset=utf-8">'
+        f"<title>{url}</title></head><body><div style=\"max-width:400px;\">"
+        '<form id="captcha-form" action="index" method="post">'
+        '<script src="https://www.google.com/recaptcha/api.js" async defer></script>'
+        '<div id="recaptcha" class="g-recaptcha" data-callback="submitCallback"'
+        ' data-sitekey="6LfwuyUTAAAAAOAmoS0fdqijC2PbbdH4kjq62Y1b"></div>'
+        f'<input type="hidden" name="continue" value="{url}"></form>'
+        '<div style="font-size:13px;"><b>About this page</b><br><br>Our systems have detected '
+        "unusual traffic from your computer network.  This page checks to see if it&#39;s really "
+        "you sending the requests, and not a robot.<br><br>"
+        f"IP address: {html.escape(client_ip)}<br>URL: {url}<br></div></div></body></html>"
     )
 
 

@@ -3,7 +3,8 @@
 Kept apart from the routing so the protocol logic stays readable. Two transport details matter
 to clients (research §1.7): ``Connection: close`` is echoed when asked for (otherwise urllib3
 reuses a dead pooled socket), and keep-alive works otherwise (the library sends a video's three
-requests on one connection, hence through one Tor exit).
+requests on one connection, hence through one Tor exit). A reply marked ``chunked`` goes out
+with ``Transfer-Encoding: chunked`` instead of a ``Content-Length``, like YouTube's pages.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ STALL_LIMIT = 600.0
 IDLE_TIMEOUT = 30.0
 HANDSHAKE_TIMEOUT = 10.0
 MAX_BODY = 1 << 20
+#: Bytes per chunk of a chunked reply: small, so that even the fake's short bodies span several.
+CHUNK_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -42,13 +45,15 @@ class Request:
     cookies: dict[str, str]
     content_type: str
     body: bytes
+    accept_encoding: str = ""
 
 
 @dataclass(frozen=True)
 class Reply:
     """The answer, plus what the log records and how long to hold it back.
 
-    ``stall`` means: never answer (until the server stops or ``STALL_LIMIT``)."""
+    ``stall`` means: never answer (until the server stops or ``STALL_LIMIT``); ``chunked``:
+    send the body with ``Transfer-Encoding: chunked`` (HTTP/1.1 clients only)."""
 
     status: int
     body: bytes
@@ -58,6 +63,7 @@ class Reply:
     headers: tuple[tuple[str, str], ...] = ()
     delay: float = 0.0
     stall: bool = False
+    chunked: bool = False
 
 
 def _cookies(header: str | None) -> dict[str, str]:
@@ -110,6 +116,7 @@ class _Handler(BaseHTTPRequestHandler):
             cookies=_cookies(self.headers.get("Cookie")),
             content_type=self.headers.get("Content-Type") or "",
             body=body,
+            accept_encoding=self.headers.get("Accept-Encoding") or "",
         )
         reply = self.server.answer(request)
         stopping = self.server.stopping
@@ -120,18 +127,28 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.delay and stopping.wait(reply.delay):
             self.close_connection = True
             return
+        chunked = reply.chunked and self.request_version == "HTTP/1.1"
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(reply.body)))
         for name, value in reply.headers:
             self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(reply.body)
+        self.wfile.write(chunked_body(reply.body) if chunked else reply.body)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib's name)
         logger.debug("%s " + format, self.client_address[0], *args)
+
+
+def chunked_body(body: bytes, size: int = CHUNK_SIZE) -> bytes:
+    """``body`` in HTTP/1.1 chunked framing, ending with the empty last chunk (no trailers)."""
+    chunks = (body[i : i + size] for i in range(0, len(body), size))
+    return b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks) + b"0\r\n\r\n"
 
 
 class TLSServer(socketserver.TCPServer):

@@ -6,10 +6,15 @@ offline. Failures are scripted per video id and/or per client IP (the Tor exit t
 from), optionally for a limited number of uses, and every request is logged with the exit it came
 from and what was served. Scripted outcomes raise exactly what real YouTube makes the library
 raise (research §1.6).
+
+Like YouTube it gzips its answers for clients that accept gzip and sends them chunked (both on
+by default, each can be turned off), redirects a recaptcha block to www.google.com/sorry if so
+scripted (the lab maps google.com to it too), and can rate-limit each exit (``RateLimit``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -18,7 +23,9 @@ import ssl
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from gzip import compress as gzip_compress
 from pathlib import Path
 from types import TracebackType
 
@@ -26,7 +33,7 @@ import trustme
 
 from . import _pages as pages
 from ._pages import FakeTrack, FakeVideo, default_video
-from ._scripts import Behavior, Script, Step
+from ._scripts import Behavior, RateLimit, RateLimiter, Script, Step
 from ._server import Reply, Request, TLSServer
 
 logger = logging.getLogger(__name__)
@@ -38,10 +45,14 @@ HOSTNAMES = (
     "m.youtube.com",
     "music.youtube.com",
     "check.torproject.org",
+    "www.google.com",
+    "google.com",
     "localhost",
     "127.0.0.1",
 )
 TOR_CHECK_HOST = "check.torproject.org"
+#: Where the recaptcha block redirects (only /sorry/index is served there).
+GOOGLE_HOSTS = frozenset({"www.google.com", "google.com"})
 _HTML = "text/html; charset=utf-8"
 _JSON = "application/json; charset=UTF-8"
 _XML = "text/xml; charset=UTF-8"
@@ -51,7 +62,8 @@ _XML = "text/xml; charset=UTF-8"
 class LoggedRequest:
     """One request as the fake saw it. ``time`` is ``time.monotonic()`` at arrival; ``visitor``
     is the VISITOR_INFO1_LIVE cookie it carried (set by earlier watch pages: a cookie seen from
-    two exits means a Session was reused across them)."""
+    two exits means a Session was reused across them). ``content_encoding`` and ``chunked``
+    say how the answer went out."""
 
     time: float
     client_ip: str
@@ -60,6 +72,8 @@ class LoggedRequest:
     video_id: str | None
     outcome: str
     visitor: str | None = None
+    content_encoding: str | None = None
+    chunked: bool = False
 
 
 class FakeYouTube:
@@ -67,6 +81,9 @@ class FakeYouTube:
 
     ``latency`` is seconds per video, spread evenly over its watch, player and timedtext
     requests (benchmarks); ``port=0`` picks a free port (``self.port`` after start).
+    ``gzip`` compresses answers for clients that accept it, ``chunked`` sends them with
+    ``Transfer-Encoding: chunked`` (YouTube does both). ``rate_limit`` blocks exits that ask
+    for too many videos too fast, timed on ``clock`` (off by default).
     """
 
     def __init__(
@@ -76,11 +93,20 @@ class FakeYouTube:
         port: int = 443,
         ca: trustme.CA | None = None,
         latency: float = 0.0,
+        gzip: bool = True,
+        chunked: bool = True,
+        rate_limit: RateLimit | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.host = host
         self.port = port
         self.ca = ca if ca is not None else trustme.CA()
         self.latency = latency
+        self.gzip = gzip
+        self.chunked = chunked
+        self._default_rate_limit = rate_limit
+        self._clock = clock
+        self._limiter = RateLimiter(rate_limit, clock) if rate_limit is not None else None
         self._lock = threading.Lock()
         self._videos: dict[str, FakeVideo] = {}
         self._scripts: list[Script] = []
@@ -193,8 +219,20 @@ class FakeYouTube:
         """Treat every request from this exit IP with ``behavior``."""
         return self.script(behavior, client_ip=ip, times=times)
 
+    def set_rate_limit(self, limit: RateLimit | None) -> None:
+        """Rate-limit every exit from now on (None: no limit), with no ask counted yet."""
+        with self._lock:
+            self._limiter = RateLimiter(limit, self._clock) if limit is not None else None
+
+    def rate_limited_until(self, ip: str) -> float | None:
+        """When the rate limit's block of this exit ends (on ``clock``); None if not blocked."""
+        with self._lock:
+            return self._limiter.blocked_until(ip) if self._limiter is not None else None
+
     def reset(self) -> None:
-        """Forget scripts and the request log; registered videos stay."""
+        """Forget scripts and the request log, and restart the constructor's rate limit;
+        registered videos stay."""
+        self.set_rate_limit(self._default_rate_limit)
         with self._lock:
             self._scripts.clear()
             self._log.clear()
@@ -227,15 +265,18 @@ class FakeYouTube:
     def _claim(
         self, step: Step, video_id: str | None, client_ip: str, *, consented: bool = False
     ) -> Script | None:
-        """The script that acts on this request, with one use taken; None = serve normally."""
+        """The script that acts on this request, with one use taken; else the rate limit's
+        block, if any; None = serve normally."""
         with self._lock:
+            limiter = self._limiter
+            limited = limiter.claim(step, video_id, client_ip) if limiter is not None else None
             script = next(
                 (s for s in reversed(self._scripts) if s.matches(video_id, client_ip)), None
             )
             if script is None or step not in script.behavior.steps:
-                return None
+                return limited
             if script.behavior is Behavior.CONSENT and consented:
-                return None
+                return limited
             if script.times is not None:
                 script.times -= 1
                 if script.times == 0:
@@ -250,6 +291,11 @@ class FakeYouTube:
                 reply = Reply(200, pages.tor_check_json(request.client_ip), _JSON, "ok")
             else:
                 reply = _not_found()
+        elif request.host in GOOGLE_HOSTS:
+            if request.method == "GET" and request.path == "/sorry/index":
+                reply = self._sorry(request)
+            else:
+                reply = _not_found()
         elif request.method == "GET" and request.path == "/watch":
             reply = self._watch(request)
         elif request.method == "POST" and request.path == "/youtubei/v1/player":
@@ -260,6 +306,7 @@ class FakeYouTube:
             reply = self._oembed(request)
         else:
             reply = _not_found()
+        reply = self._encoded(request, reply)
         entry = LoggedRequest(
             arrived,
             request.client_ip,
@@ -268,6 +315,8 @@ class FakeYouTube:
             reply.video_id,
             reply.outcome,
             request.cookies.get("VISITOR_INFO1_LIVE"),
+            dict(reply.headers).get("Content-Encoding"),
+            reply.chunked,
         )
         with self._lock:
             self._log.append(entry)
@@ -286,6 +335,8 @@ class FakeYouTube:
                 status, page = 200, pages.consent_page(video_id)
             case Behavior.RECAPTCHA:
                 status, page = 200, pages.recaptcha_page()
+            case Behavior.RECAPTCHA_REDIRECT:
+                return _redirect(pages.sorry_url(video_id, request.client_ip), behavior, video_id)
             case Behavior.RATE_LIMITED_WATCH:
                 status, page = 429, pages.too_many_requests_page()
             case Behavior.SERVER_ERROR:
@@ -404,6 +455,42 @@ class FakeYouTube:
             return Reply(0, b"", _HTML, behavior.outcome, video_id, stall=True)
         body = pages.oembed_json(self.video(video_id))
         return Reply(200, body, _JSON, behavior.outcome, video_id, delay=_slow_delay(script))
+
+    def _sorry(self, request: Request) -> Reply:
+        """google.com/sorry/index: the captcha page with 429, whoever asks (the block ends on
+        the watch page, which stops redirecting)."""
+        continue_url = request.query.get("continue", "")
+        page = pages.sorry_page(continue_url, request.client_ip).encode()
+        return Reply(429, page, _HTML, "sorry", pages.sorry_video_id(request.query))
+
+    def _encoded(self, request: Request, reply: Reply) -> Reply:
+        """The reply as YouTube sends it: gzipped if the client accepts gzip, chunked."""
+        if reply.stall or not reply.body:
+            return reply
+        if self.gzip and _accepts_gzip(request.accept_encoding):
+            headers = (*reply.headers, ("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding"))
+            body = gzip_compress(reply.body, compresslevel=6, mtime=0)
+            reply = dataclasses.replace(reply, body=body, headers=headers)
+        return dataclasses.replace(reply, chunked=self.chunked)
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding header allows gzip (``gzip``, ``x-gzip`` or ``*``, q > 0)."""
+    for item in accept_encoding.split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() not in {"gzip", "x-gzip", "*"}:
+            continue
+        name, _, value = params.strip().partition("=")
+        try:
+            return name.strip().lower() != "q" or float(value) > 0
+        except ValueError:
+            return False
+    return False
+
+
+def _redirect(location: str, behavior: Behavior, video_id: str) -> Reply:
+    body = pages.moved_page(location).encode()
+    return Reply(302, body, _HTML, behavior.outcome, video_id, (("Location", location),))
 
 
 def _slow_delay(script: Script | None) -> float:
