@@ -113,6 +113,13 @@ def test_markdown_language_labels(fields: dict[str, object], label: str) -> None
     assert f"- **Language:** {label}" in md
 
 
+def test_duration_is_youtubes_figure_when_known() -> None:
+    assert "- **Duration:** 00:05\n" in render(SHORT, "md", provenance=PROVENANCE)  # the last cue's end
+    known = replace(SHORT, video_duration=3725)  # videoDetails.lengthSeconds
+    assert "- **Duration:** 1:02:05\n" in render(known, "md", provenance=PROVENANCE)
+    assert json.loads(render(known, "json", provenance=PROVENANCE))["duration"] == 3725
+
+
 def test_markdown_without_title_channel_or_exit() -> None:
     unknown = Provenance(exit_ip=None, fetched_at=datetime(2025, 1, 1, tzinfo=timezone.utc))
     md = render(replace(SHORT, title=None, channel=None), "md", provenance=unknown)

@@ -2,13 +2,23 @@
 
 This module knows nothing about Tor: the session it is handed already carries the proxy, the
 test CA and default timeouts. Every failure leaves as a classified `FetchFailure`.
+
+Title, channel, length and description come from answers the transcript fetch receives anyway:
+the InnerTube player answer's ``videoDetails``, else the watch page's ``ytInitialPlayerResponse``.
+The library does not expose either, so a response hook keeps them while it runs. Only if neither
+names a title does one more request go out (oEmbed).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from youtube_transcript_api import YouTubeTranscriptApi
@@ -19,6 +29,9 @@ from ._video_ids import watch_url
 logger = logging.getLogger(__name__)
 
 _OEMBED_URL = "https://www.youtube.com/oembed"
+_PLAYER_PATH = "/youtubei/v1/player"
+_WATCH_PATH = "/watch"
+_INITIAL_PLAYER_RESPONSE = re.compile(r"\bytInitialPlayerResponse\s*=\s*")
 
 
 @dataclass(frozen=True)
@@ -32,8 +45,12 @@ class Snippet:
 
 @dataclass(frozen=True)
 class VideoInfo:
+    """What YouTube says about the video. ``duration`` is whole seconds (None if unknown)."""
+
     title: str
     channel: str | None
+    duration: int | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,10 +66,16 @@ class Transcript:
     channel: str | None = None
     #: Language code of the track it was machine-translated from, if it was.
     translated_from: str | None = None
+    #: The video's length as YouTube states it (videoDetails.lengthSeconds), if it did.
+    video_duration: int | None = None
+    description: str | None = None
 
     @property
     def duration(self) -> float:
-        """Seconds until the end of the last snippet (0 for an empty transcript)."""
+        """The video's length in seconds: YouTube's figure if known, else until the end of
+        the last snippet (0 for an empty transcript)."""
+        if self.video_duration:
+            return float(self.video_duration)
         if not self.snippets:
             return 0.0
         last = self.snippets[-1]
@@ -76,21 +99,27 @@ def fetch_transcript(
     """Fetch the first available transcript in ``languages`` (manual before generated).
 
     With ``translate_to``, the found track is machine-translated unless it already is in that
-    language. Raises `FetchFailure`; anything it cannot classify is a bug and propagates as is.
+    language. ``with_info`` allows the oEmbed request when the fetch's own answers name no
+    title. Raises `FetchFailure`; anything it cannot classify is a bug and propagates as is.
     """
+    answers = _Answers()
     try:
-        # A fresh API object per call: it is not thread-safe. No proxy_config: the session
-        # is already configured, and the library would replace its proxies.
-        found = YouTubeTranscriptApi(http_client=session).list(video_id).find_transcript(languages)
-        translated_from = None
-        if translate_to is not None and found.language_code != translate_to:
-            translated_from = found.language_code
-            found = found.translate(translate_to)
-        fetched = found.fetch(preserve_formatting=preserve_formatting)
+        with answers.kept_from(session):
+            # A fresh API object per call: it is not thread-safe. No proxy_config: the session
+            # is already configured, and the library would replace its proxies.
+            api = YouTubeTranscriptApi(http_client=session)
+            found = api.list(video_id).find_transcript(languages)
+            translated_from = None
+            if translate_to is not None and found.language_code != translate_to:
+                translated_from = found.language_code
+                found = found.translate(translate_to)
+            fetched = found.fetch(preserve_formatting=preserve_formatting)
     except Exception as exc:
         raise classify_failure(exc, video_id) from exc
 
-    info = fetch_video_info(session, video_id) if with_info else None
+    info = answers.video_info(video_id)
+    if info is None and with_info:
+        info = fetch_video_info(session, video_id)
     return Transcript(
         video_id=video_id,
         language=fetched.language,
@@ -100,13 +129,101 @@ def fetch_transcript(
         title=info.title if info else None,
         channel=info.channel if info else None,
         translated_from=translated_from,
+        video_duration=info.duration if info else None,
+        description=info.description if info else None,
     )
+
+
+class _Answers:
+    """The last watch page and player answer (200s) the library received on a session.
+
+    A response hook rather than a wrapper around the session: the library gets the caller's
+    own Session, and nothing is read until the fetch is over (the bodies are loaded by then).
+    """
+
+    def __init__(self) -> None:
+        self.watch: requests.Response | None = None
+        self.player: requests.Response | None = None
+
+    @contextmanager
+    def kept_from(self, session: requests.Session) -> Iterator[None]:
+        session.hooks["response"].append(self._keep)
+        try:
+            yield
+        finally:
+            session.hooks["response"].remove(self._keep)
+
+    def _keep(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if response.status_code != 200:
+            return
+        path = urlsplit(response.url).path
+        if path == _PLAYER_PATH:
+            self.player = response
+        elif path == _WATCH_PATH:
+            self.watch = response
+
+    def video_info(self, video_id: str) -> VideoInfo | None:
+        """From the player's videoDetails, else from the watch page's; None if neither has a title."""
+        for source, details in (("player", self._player_details()), ("watch page", self._watch_details())):
+            info = _video_info(details, video_id)
+            if info is not None:
+                return info
+            logger.debug("no title for %s in the %s", video_id, source)
+        return None
+
+    def _player_details(self) -> object:
+        if self.player is None:
+            return None
+        try:
+            answer = json.loads(self.player.content)
+        except ValueError:
+            return None
+        return answer.get("videoDetails") if isinstance(answer, dict) else None
+
+    def _watch_details(self) -> object:
+        """``videoDetails`` of the ``var ytInitialPlayerResponse = {...};`` the page embeds."""
+        if self.watch is None:
+            return None
+        page = self.watch.content.decode("utf-8", errors="replace")  # YouTube's pages are UTF-8
+        match = _INITIAL_PLAYER_RESPONSE.search(page)
+        if match is None:
+            return None
+        try:
+            answer, _ = json.JSONDecoder().raw_decode(page, match.end())
+        except ValueError:
+            return None
+        return answer.get("videoDetails") if isinstance(answer, dict) else None
+
+
+def _video_info(details: object, video_id: str) -> VideoInfo | None:
+    """A `VideoInfo` from a videoDetails object about ``video_id`` that has a title."""
+    if not isinstance(details, dict) or details.get("videoId", video_id) != video_id:
+        return None
+    title = _text(details.get("title"))
+    if title is None:
+        return None
+    length = details.get("lengthSeconds")
+    seconds = int(length) if isinstance(length, str) and length.isdigit() else None
+    return VideoInfo(
+        title=title,
+        channel=_text(details.get("author")),
+        duration=seconds or None,  # live streams say "0"
+        description=_text(details.get("shortDescription")),
+    )
+
+
+def _text(value: object) -> str | None:
+    """A stripped non-empty string, or None."""
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
 
 
 def fetch_video_info(session: requests.Session, video_id: str) -> VideoInfo | None:
     """Title and channel from YouTube's oEmbed endpoint, or None if that fails (never fatal).
 
-    Called after the transcript so it rides the same keep-alive connection to www.youtube.com.
+    The fallback when the fetch's own answers name no title; called after the transcript so it
+    rides the same keep-alive connection to www.youtube.com.
     """
     try:
         response = session.get(_OEMBED_URL, params={"url": watch_url(video_id), "format": "json"})

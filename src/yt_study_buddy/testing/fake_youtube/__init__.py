@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._pages import FakeTrack, FakeVideo, default_video, sample_videos
+from ._pages import FakeTrack, FakeVideo, RecordedVideo, default_video, sample_videos
 from ._scripts import Behavior, RateLimit, Script, Step
 from ._service import HOSTNAMES, FakeYouTube, LoggedRequest
 
@@ -14,6 +14,7 @@ __all__ = [
     "FakeYouTube",
     "LoggedRequest",
     "RateLimit",
+    "RecordedVideo",
     "Script",
     "Step",
     "default_video",

@@ -11,6 +11,7 @@ import base64
 import html
 import ipaddress
 import json
+import math
 import random
 import re
 from collections.abc import Sequence
@@ -56,13 +57,25 @@ class FakeTrack:
 
 @dataclass(frozen=True)
 class FakeVideo:
-    """A video the fake serves: oEmbed metadata plus its caption tracks."""
+    """A video the fake serves: its metadata (videoDetails, oEmbed) plus its caption tracks.
+
+    ``length_seconds`` None: just past the end of its English transcript."""
 
     video_id: str
     title: str
     channel: str
     tracks: tuple[FakeTrack, ...] = (FakeTrack("en", "English"),)
     translation_languages: tuple[tuple[str, str], ...] = TRANSLATION_LANGUAGES
+    description: str = ""
+    length_seconds: int | None = None
+
+    @property
+    def length(self) -> int:
+        """The video's length in whole seconds, as videoDetails.lengthSeconds says it."""
+        if self.length_seconds is not None:
+            return self.length_seconds
+        lines = self.snippets("en")
+        return math.ceil(max((s.start + s.duration for s in lines), default=0.0))
 
     def track(self, language_code: str, *, generated: bool = False) -> FakeTrack | None:
         """The track a timedtext URL names (``lang`` and whether ``kind=asr``), if any."""
@@ -156,6 +169,7 @@ def default_video(video_id: str) -> FakeVideo:
         video_id=video_id,
         title=f"Study session {rng.randint(1, 99)}: {topic} explained",
         channel=rng.choice(("Fake Lecture Hall", "Crash Course Lab", "Professor Loopback")),
+        description=f"Everything about {topic} in one session.\nSlides: https://example.com/{video_id}",
     )
 
 
@@ -168,6 +182,73 @@ def sample_videos(n: int, *, seed: str = "sample") -> list[FakeVideo]:
     while len(ids) < n:
         ids["".join(rng.choice(alphabet) for _ in range(11))] = None
     return [default_video(video_id) for video_id in ids]
+
+
+# --- answers recorded from real YouTube ---------------------------------------------------
+
+_API_KEY_RE = re.compile(rb'"INNERTUBE_API_KEY":\s*"([a-zA-Z0-9_-]+)"')
+_CONSENT_VALUE_RE = re.compile(rb'name="v" value="(.*?)"')
+
+
+@dataclass(frozen=True)
+class RecordedVideo:
+    """A video served from answers recorded on real YouTube (see ``testing.recordings``).
+
+    The bytes go out unchanged: the player answer names its own video id, and its timedtext
+    ``baseUrl``s point at www.youtube.com with that id and ``lang=`` (plus ``kind=asr``), which
+    the lab maps to the fake and the fake routes, so nothing needs rewriting. The fake adapts
+    instead: it accepts the recorded watch page's ``INNERTUBE_API_KEY``, and it serves the one
+    recorded timedtext document for every track of the video (only one was recorded; a
+    translation gets it too). Without a recorded watch page the fake's own is served.
+    """
+
+    video_id: str
+    title: str
+    channel: str
+    length_seconds: int
+    description: str
+    player: bytes
+    timedtext: bytes
+    watch_page: bytes | None = None
+
+    @classmethod
+    def from_answers(
+        cls, player: bytes, timedtext: bytes, *, watch_page: bytes | None = None
+    ) -> RecordedVideo:
+        """Read id, title, channel, length and description from the player's videoDetails."""
+        details = json.loads(player)["videoDetails"]
+        return cls(
+            video_id=details["videoId"],
+            title=details["title"],
+            channel=details["author"],
+            length_seconds=int(details["lengthSeconds"]),
+            description=details.get("shortDescription", ""),
+            player=player,
+            timedtext=timedtext,
+            watch_page=watch_page,
+        )
+
+    @property
+    def api_key(self) -> str | None:
+        """The InnerTube key the recorded watch page hands out (None: no recorded page)."""
+        match = _API_KEY_RE.search(self.watch_page or b"")
+        return match.group(1).decode() if match else None
+
+    def as_fake_video(self) -> FakeVideo:
+        """The same metadata as a `FakeVideo`: what oEmbed and a synthetic watch page show."""
+        return FakeVideo(
+            self.video_id,
+            self.title,
+            self.channel,
+            description=self.description,
+            length_seconds=self.length_seconds,
+        )
+
+
+def consent_value(page: bytes) -> str | None:
+    """The ``v`` of a consent form: the library answers it with the cookie ``CONSENT=YES+<v>``."""
+    match = _CONSENT_VALUE_RE.search(page)
+    return match.group(1).decode() if match else None
 
 
 # --- watch page --------------------------------------------------------------------------
@@ -316,13 +397,7 @@ def player_response(
     body: dict[str, object] = {
         "responseContext": {"visitorData": "CgtGYWtlVmlzaXRvcg%3D%3D"},
         "playabilityStatus": {"status": "OK", "playableInEmbed": True},
-        "videoDetails": {
-            "videoId": video.video_id,
-            "title": video.title,
-            "author": video.channel,
-            "lengthSeconds": "612",
-            "isPrivate": False,
-        },
+        "videoDetails": video_details(video),
     }
     if captions:
         body["captions"] = {
@@ -341,13 +416,40 @@ def player_response(
     return json.dumps(body).encode()
 
 
+def video_details(video: FakeVideo) -> dict[str, object]:
+    """The player answer's ``videoDetails``, with the fields of the recorded ANDROID answer
+    (numbers as strings, like YouTube sends them)."""
+    return {
+        "videoId": video.video_id,
+        "title": video.title,
+        "lengthSeconds": str(video.length),
+        "keywords": [video.channel, "study"],
+        "channelId": "UC" + random.Random(f"{video.channel}/channel").randbytes(16).hex()[:22],
+        "isOwnerViewing": False,
+        "shortDescription": video.description,
+        "isCrawlable": True,
+        "thumbnail": {
+            "thumbnails": [
+                {"url": f"https://i.ytimg.com/vi/{video.video_id}/default.jpg", "width": 120, "height": 90}
+            ]
+        },
+        "allowRatings": True,
+        "viewCount": "1234",
+        "author": video.channel,
+        "isPrivate": False,
+        "isUnpluggedCorpus": False,
+        "isLiveContent": False,
+    }
+
+
 def unplayable_response(status: str, reason: str, subreasons: Sequence[str] = ()) -> bytes:
-    """A non-playable InnerTube answer: no captions, a playabilityStatus with an error screen."""
+    """A non-playable InnerTube answer: no captions, a playabilityStatus with an error screen
+    (its reason in ``runs``, as in the recorded answers)."""
     playability: dict[str, object] = {"status": status, "reason": reason}
     if subreasons:
         playability["errorScreen"] = {
             "playerErrorMessageRenderer": {
-                "reason": {"simpleText": reason},
+                "reason": {"runs": [{"text": reason}]},
                 "subreason": {"runs": [{"text": text} for text in subreasons]},
             }
         }

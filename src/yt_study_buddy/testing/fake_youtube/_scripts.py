@@ -85,7 +85,8 @@ _ACTS_AT: dict[Behavior, frozenset[Step]] = {
 @dataclass
 class Script:
     """One scripted behaviour. ``None`` filters match anything; ``times`` (remaining uses,
-    ``None`` = until reset) drops by one whenever the behaviour acts (see ``Behavior.steps``)."""
+    ``None`` = until reset) drops by one whenever the behaviour acts (see ``Behavior.steps``).
+    ``body``: bytes (a recorded answer) served instead of the synthetic page where it acts."""
 
     behavior: Behavior
     video_id: str | None = None
@@ -94,6 +95,7 @@ class Script:
     delay: float = 1.0
     reason: str = pages.UNPLAYABLE_REASON
     subreasons: tuple[str, ...] = pages.UNPLAYABLE_SUBREASONS
+    body: bytes | None = None
 
     def matches(self, video_id: str | None, client_ip: str) -> bool:
         """Whether this script is about that video from that exit."""

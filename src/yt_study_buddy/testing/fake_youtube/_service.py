@@ -10,6 +10,9 @@ raise (research §1.6).
 Like YouTube it gzips its answers for clients that accept gzip and sends them chunked (both on
 by default, each can be turned off), redirects a recaptcha block to www.google.com/sorry if so
 scripted (the lab maps google.com to it too), and can rate-limit each exit (``RateLimit``).
+It can also replay answers recorded from real YouTube (``testing.recordings``): a recorded video
+(``add_recording``) is served from its recorded watch page, player answer and timedtext, and a
+script's ``body`` serves a recorded error answer as-is where its behaviour acts.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from types import TracebackType
 import trustme
 
 from . import _pages as pages
-from ._pages import FakeTrack, FakeVideo, default_video
+from ._pages import FakeTrack, FakeVideo, RecordedVideo, default_video
 from ._scripts import Behavior, RateLimit, RateLimiter, Script, Step
 from ._server import Reply, Request, TLSServer
 
@@ -63,7 +66,8 @@ class LoggedRequest:
     """One request as the fake saw it. ``time`` is ``time.monotonic()`` at arrival; ``visitor``
     is the VISITOR_INFO1_LIVE cookie it carried (set by earlier watch pages: a cookie seen from
     two exits means a Session was reused across them). ``content_encoding`` and ``chunked``
-    say how the answer went out."""
+    say how the answer went out; ``size`` is the length of the body it was answered with
+    (tells a recorded answer from the synthetic one)."""
 
     time: float
     client_ip: str
@@ -74,6 +78,7 @@ class LoggedRequest:
     visitor: str | None = None
     content_encoding: str | None = None
     chunked: bool = False
+    size: int = 0
 
 
 class FakeYouTube:
@@ -109,6 +114,11 @@ class FakeYouTube:
         self._limiter = RateLimiter(rate_limit, clock) if rate_limit is not None else None
         self._lock = threading.Lock()
         self._videos: dict[str, FakeVideo] = {}
+        self._recorded: dict[str, RecordedVideo] = {}
+        #: The player accepts its own key and those of the recorded watch pages it serves.
+        self._api_keys: set[str] = {pages.API_KEY}
+        #: Consent values of the walls served so far; ``CONSENT=YES+<v>`` passes with any of them.
+        self._consent_values: set[str] = {pages.CONSENT_VALUE}
         self._scripts: list[Script] = []
         self._log: list[LoggedRequest] = []
         self._visitors = itertools.count(1)
@@ -182,6 +192,21 @@ class FakeYouTube:
         with self._lock:
             self._videos[video.video_id] = video
 
+    def add_recording(self, video: RecordedVideo) -> None:
+        """Serve ``video`` from its recorded answers under its own id (see `RecordedVideo`);
+        oEmbed and a synthetic watch page (if none was recorded) show its recorded metadata."""
+        key = video.api_key
+        with self._lock:
+            self._recorded[video.video_id] = video
+            self._videos[video.video_id] = video.as_fake_video()
+            if key is not None:
+                self._api_keys.add(key)
+
+    def recording(self, video_id: str) -> RecordedVideo | None:
+        """The recorded video served under this id, if any."""
+        with self._lock:
+            return self._recorded.get(video_id)
+
     def video(self, video_id: str) -> FakeVideo:
         """The video served under this id."""
         with self._lock:
@@ -198,17 +223,22 @@ class FakeYouTube:
         delay: float = 1.0,
         reason: str = pages.UNPLAYABLE_REASON,
         subreasons: tuple[str, ...] = pages.UNPLAYABLE_SUBREASONS,
+        body: bytes | None = None,
     ) -> Script:
         """Script a behaviour. The newest matching script decides each request.
 
         ``delay`` is SLOW's extra seconds per request; ``reason``/``subreasons`` are
-        UNPLAYABLE's text. Returns the live script (its ``times`` counts down).
+        UNPLAYABLE's text; ``body`` (a recorded answer) is served as-is, with the behaviour's
+        status, instead of its synthetic page at the step where it acts (watch, player or
+        timedtext; not oEmbed). Returns the live script (its ``times`` counts down).
         """
         if times is not None and times < 1:
             raise ValueError("times must be at least 1 (or None for until reset)")
         if delay < 0:
             raise ValueError("delay must not be negative")
-        script = Script(behavior, video_id, client_ip, times, delay, reason, tuple(subreasons))
+        script = Script(
+            behavior, video_id, client_ip, times, delay, reason, tuple(subreasons), body
+        )
         with self._lock:
             self._scripts.append(script)
         return script
@@ -317,6 +347,7 @@ class FakeYouTube:
             request.cookies.get("VISITOR_INFO1_LIVE"),
             dict(reply.headers).get("Content-Encoding"),
             reply.chunked,
+            len(reply.body),
         )
         with self._lock:
             self._log.append(entry)
@@ -327,7 +358,9 @@ class FakeYouTube:
         video_id = request.query.get("v")
         if not video_id:
             return _not_found()
-        consented = request.cookies.get("CONSENT") == "YES+" + pages.CONSENT_VALUE
+        cookie = request.cookies.get("CONSENT", "")
+        with self._lock:
+            consented = cookie.startswith("YES+") and cookie[4:] in self._consent_values
         script = self._claim(Step.WATCH, video_id, request.client_ip, consented=consented)
         behavior = script.behavior if script is not None else Behavior.OK
         match behavior:
@@ -345,8 +378,14 @@ class FakeYouTube:
                 return Reply(0, b"", _HTML, behavior.outcome, video_id, stall=True)
             case _:
                 return self._watch_page(request, video_id, script)
+        body = _recorded_body(script) or page.encode()
+        if behavior is Behavior.CONSENT:
+            value = pages.consent_value(body)
+            if value is not None:
+                with self._lock:
+                    self._consent_values.add(value)
         delay = self.latency / 3
-        return Reply(status, page.encode(), _HTML, behavior.outcome, video_id, delay=delay)
+        return Reply(status, body, _HTML, behavior.outcome, video_id, delay=delay)
 
     def _watch_page(self, request: Request, video_id: str, script: Script | None) -> Reply:
         """The real page; first-time visitors get a VISITOR_INFO1_LIVE cookie like on YouTube."""
@@ -357,9 +396,14 @@ class FakeYouTube:
                 "Secure; HttpOnly; SameSite=none"
             )
             headers = (("Set-Cookie", cookie),)
+        recorded = self.recording(video_id)
+        if recorded is not None and recorded.watch_page is not None:
+            page = recorded.watch_page
+        else:
+            page = pages.watch_page(self.video(video_id)).encode()
         return Reply(
             200,
-            pages.watch_page(self.video(video_id)).encode(),
+            page,
             _HTML,
             script.behavior.outcome if script is not None else "ok",
             video_id,
@@ -368,7 +412,9 @@ class FakeYouTube:
         )
 
     def _player(self, request: Request) -> Reply:
-        if request.query.get("key") != pages.API_KEY:
+        with self._lock:
+            key_ok = request.query.get("key") in self._api_keys
+        if not key_ok:
             body = pages.api_error(
                 400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT"
             )
@@ -407,8 +453,11 @@ class FakeYouTube:
         elif behavior is Behavior.LANGUAGE_MISSING:
             german = FakeTrack("de", "German", translatable=False)
             body = pages.player_response(video, tracks=(german,))
+        elif behavior in (Behavior.OK, Behavior.SLOW) and (recorded := self.recording(video_id)):
+            body = recorded.player
         else:
             body = pages.player_response(video, po_token=behavior is Behavior.PO_TOKEN)
+        body = _recorded_body(script) or body
         return Reply(
             status, body, _JSON, behavior.outcome, video_id, delay=delay + _slow_delay(script)
         )
@@ -423,18 +472,24 @@ class FakeYouTube:
         script = self._claim(Step.TIMEDTEXT, video_id, request.client_ip)
         behavior = script.behavior if script is not None else Behavior.OK
         if behavior is Behavior.RATE_LIMITED_TIMEDTEXT:
-            page = pages.too_many_requests_page().encode()
+            page = _recorded_body(script) or pages.too_many_requests_page().encode()
             return Reply(429, page, _HTML, behavior.outcome, video_id, delay=delay)
         if behavior is Behavior.EMPTY_TIMEDTEXT:
-            return Reply(200, b"", _XML, "empty", video_id, delay=delay)
-        snippets = self.video(video_id).snippets(
-            language,
-            generated=request.query.get("kind") == "asr",
-            translate_to=request.query.get("tlang"),
-        )
+            body = _recorded_body(script) or b""
+            return Reply(200, body, _XML, "empty", video_id, delay=delay)
+        recorded = self.recording(video_id)
+        if recorded is not None:
+            xml = recorded.timedtext
+        else:
+            snippets = self.video(video_id).snippets(
+                language,
+                generated=request.query.get("kind") == "asr",
+                translate_to=request.query.get("tlang"),
+            )
+            xml = pages.timedtext_xml(snippets)
         return Reply(
             200,
-            pages.timedtext_xml(snippets),
+            xml,
             _XML,
             behavior.outcome,
             video_id,
@@ -491,6 +546,11 @@ def _accepts_gzip(accept_encoding: str) -> bool:
 def _redirect(location: str, behavior: Behavior, video_id: str) -> Reply:
     body = pages.moved_page(location).encode()
     return Reply(302, body, _HTML, behavior.outcome, video_id, (("Location", location),))
+
+
+def _recorded_body(script: Script | None) -> bytes | None:
+    """The recorded answer a script serves instead of the synthetic one, if it has one."""
+    return script.body if script is not None else None
 
 
 def _slow_delay(script: Script | None) -> float:
