@@ -296,7 +296,7 @@ def test_the_product_fetches_through_gzip_and_chunks_over_the_lab(
         (s.text, s.start, s.duration) for s in expected.snippets("en")
     ]
     served = fake_youtube.served(video_id=video_id)
-    paths = ["/watch", "/youtubei/v1/player", "/api/timedtext", "/oembed"]
+    paths = ["/watch", "/youtubei/v1/player", "/api/timedtext"]  # details come from the player answer
     assert [e.path for e in served] == paths
     assert how_sent(served) == {("gzip", True)}
     assert fetcher.attempts == 1 and {e.client_ip for e in served} == set(fetcher.exits_tried)

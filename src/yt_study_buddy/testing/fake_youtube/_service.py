@@ -66,8 +66,8 @@ class LoggedRequest:
     """One request as the fake saw it. ``time`` is ``time.monotonic()`` at arrival; ``visitor``
     is the VISITOR_INFO1_LIVE cookie it carried (set by earlier watch pages: a cookie seen from
     two exits means a Session was reused across them). ``content_encoding`` and ``chunked``
-    say how the answer went out; ``size`` is the length of the body it was answered with
-    (tells a recorded answer from the synthetic one)."""
+    say how the answer went out; ``size`` is the length of the body it was answered with,
+    before any gzip (tells a recorded answer from the synthetic one)."""
 
     time: float
     client_ip: str
@@ -336,6 +336,7 @@ class FakeYouTube:
             reply = self._oembed(request)
         else:
             reply = _not_found()
+        size = len(reply.body)  # before gzip: what was answered, not how it travelled
         reply = self._encoded(request, reply)
         entry = LoggedRequest(
             arrived,
@@ -347,7 +348,7 @@ class FakeYouTube:
             request.cookies.get("VISITOR_INFO1_LIVE"),
             dict(reply.headers).get("Content-Encoding"),
             reply.chunked,
-            len(reply.body),
+            size,
         )
         with self._lock:
             self._log.append(entry)
