@@ -1,5 +1,6 @@
-"""TorSession fails closed: nothing leaves outside a socks5h proxy, the environment cannot
-redirect it, and every request gets a timeout. No network is touched here."""
+"""TorSession fails closed: nothing leaves but through its own tor SOCKS endpoint and credentials,
+the environment cannot redirect it, and every request gets a timeout. The network is touched
+only on loopback, by recording listeners that show what (nothing) reached them."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
+from youtube_transcript_api import YouTubeTranscriptApi
+from youtube_transcript_api.proxies import GenericProxyConfig, WebshareProxyConfig
+
 from yt_study_buddy import TorEndpoint, TorError, TorSession
-from yt_study_buddy.tor._session import DEFAULT_TIMEOUT
+from yt_study_buddy.testing.recorders import ConnectionRecorder
+from yt_study_buddy.tor._session import DEFAULT_TIMEOUT, TorOnlyAdapter
 from yt_study_buddy.tor._endpoint import parse_host_port
 
 
@@ -93,6 +98,9 @@ class _FakeSocket:
         self.closed = True
 
 
+OWN_PROXY = "socks5h://u:p@127.0.0.1:9050"
+
+
 def _connection(verifier, monkeypatch, ports):
     """A SOCKS connection as a TorSession's adapter makes it; the SOCKS connect itself is faked."""
     from urllib3.contrib.socks import SOCKSConnection
@@ -101,7 +109,7 @@ def _connection(verifier, monkeypatch, ports):
 
     sockets = iter(_FakeSocket(port) for port in ports)
     monkeypatch.setattr(SOCKSConnection, "_new_conn", lambda self: next(sockets))
-    manager = TorOnlyAdapter((1.0, 1.0), verifier).proxy_manager_for("socks5h://u:p@127.0.0.1:9050")
+    manager = TorOnlyAdapter((1.0, 1.0), verifier, OWN_PROXY).proxy_manager_for(OWN_PROXY)
     return manager.connection_from_url("https://www.youtube.com/")._new_conn()
 
 
@@ -136,3 +144,96 @@ def test_a_refused_exit_closes_the_connection_before_the_error_propagates(monkey
     with pytest.raises(ExitRefused):
         connection._new_conn()
     assert opened.closed
+
+
+@pytest.fixture
+def listeners():
+    """Recording listeners: the session's own SOCKS endpoint, another port on its host, and
+    another host. None answers; each records every connection it accepts."""
+    with ConnectionRecorder("127.0.0.2") as own, ConnectionRecorder("127.0.0.2") as other_port, \
+            ConnectionRecorder("127.0.0.3") as other_host:
+        yield {"own": own, "other_port": other_port, "other_host": other_host}
+
+
+def _session_on(own: ConnectionRecorder) -> TorSession:
+    host, port = own.address
+    return TorSession(TorEndpoint(socks_host=host, socks_port=port), username="ytsb-own", timeout=(5.0, 5.0))
+
+
+def test_the_own_endpoint_listener_sees_the_sessions_socks_handshake(listeners):
+    # The positive control of the refusals below: what the session sends does reach a listener.
+    with _session_on(listeners["own"]) as session, pytest.raises(requests.ConnectionError):
+        session.get("https://www.youtube.com/")
+    (accepted, *_) = listeners["own"].connections
+    assert accepted.first_bytes.startswith(b"\x05")  # a SOCKS5 greeting
+    assert listeners["other_port"].connections == listeners["other_host"].connections == []
+
+
+def _foreign(listeners, name: str, scheme: str = "socks5h") -> str:
+    if name == "own_other_credentials":
+        return listeners["own"].url(scheme).replace("://", "://someone:else@")
+    return listeners[name].url(scheme)
+
+
+# (which listener the override points at, its scheme, how it reaches the session)
+FOREIGN = [
+    ("other_port", "socks5h", "per-call"),
+    ("other_host", "socks5h", "per-call"),
+    ("other_host", "socks5h", "per-call host key"),  # "https://host" wins over the session's "https"
+    ("other_host", "http", "per-call host key"),
+    ("other_port", "socks5h", "session.proxies"),
+    ("other_host", "socks5h", "session.proxies"),
+    ("own_other_credentials", "socks5h", "session.proxies"),  # same tor, another circuit
+    ("other_host", "socks5h", "session.proxies all"),
+]
+
+
+def _get(session: requests.Session, proxy: str, how: str) -> None:
+    url = "https://www.youtube.com/watch?v=abcdefghijk"
+    if how == "per-call":
+        session.get(url, proxies={"https": proxy}, timeout=5)
+    elif how == "per-call host key":
+        session.get(url, proxies={"https://www.youtube.com": proxy}, timeout=5)
+    elif how == "session.proxies":
+        session.proxies = {"http": proxy, "https": proxy}
+        session.get(url, timeout=5)
+    else:
+        session.proxies = {"all": proxy}
+        session.get(url, timeout=5)
+
+
+@pytest.mark.parametrize("target, scheme, how", FOREIGN)
+def test_a_foreign_proxy_is_refused_before_any_connection(listeners, target, scheme, how):
+    proxy = _foreign(listeners, target, scheme)
+    with _session_on(listeners["own"]) as session, pytest.raises(TorError, match="would not go through Tor"):
+        _get(session, proxy, how)
+    assert {name: listener.connections for name, listener in listeners.items()} == \
+        {"own": [], "other_port": [], "other_host": []}
+    # The control: a plain session with the same override does reach that listener.
+    with requests.Session() as plain, pytest.raises(requests.ConnectionError):
+        _get(plain, proxy, how)
+    assert listeners["own" if target == "own_other_credentials" else target].connections
+
+
+@pytest.mark.parametrize("config", ["generic", "webshare"])
+def test_youtube_transcript_apis_proxy_config_cannot_take_the_session_elsewhere(listeners, config):
+    host, port = listeners["other_host"].address
+    # Webshare's config also mounts a plain HTTPAdapter (its retries) over the session's.
+    proxy_config = (GenericProxyConfig(https_url=f"socks5h://{host}:{port}", http_url=f"socks5h://{host}:{port}")
+                    if config == "generic" else
+                    WebshareProxyConfig("user", "password", retries_when_blocked=1, domain_name=host, proxy_port=port))
+    with _session_on(listeners["own"]) as session, pytest.raises(TorError, match="would not go through Tor"):
+        YouTubeTranscriptApi(proxy_config=proxy_config, http_client=session).list("abcdefghijk")
+    assert all(listener.connections == [] for listener in listeners.values())
+    with requests.Session() as plain, pytest.raises(Exception):  # the control: the library would go there
+        YouTubeTranscriptApi(proxy_config=proxy_config, http_client=plain).list("abcdefghijk")
+    assert listeners["other_host"].connections
+
+
+def test_the_adapter_refuses_a_foreign_proxy_manager_too():
+    adapter = TorOnlyAdapter((1.0, 1.0), lambda port: True, OWN_PROXY)
+    assert adapter.proxy_manager_for(OWN_PROXY) is not None
+    for proxy in ("socks5h://u:p@127.0.0.1:9051", "socks5h://u:q@127.0.0.1:9050", "socks5://u:p@127.0.0.1:9050",
+                  "socks5h://u:p@127.0.0.2:9050", "http://u:p@127.0.0.1:9050"):
+        with pytest.raises(TorError, match="would not go through Tor"):
+            adapter.proxy_manager_for(proxy)

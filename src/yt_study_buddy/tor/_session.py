@@ -15,14 +15,16 @@ from typing import Any, Protocol
 import certifi
 import platformdirs
 import requests
-from requests.adapters import HTTPAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
+from requests.utils import select_proxy
 from urllib3.contrib.socks import (
     SOCKSConnection,
     SOCKSHTTPConnectionPool,
     SOCKSHTTPSConnection,
     SOCKSHTTPSConnectionPool,
 )
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import LocationParseError, NewConnectionError
+from urllib3.util import parse_url
 
 from .._exceptions import TorError
 from ..notes._files import write_atomic
@@ -82,31 +84,59 @@ class _VerifiedSOCKSHTTPSConnectionPool(SOCKSHTTPSConnectionPool):
 _VERIFIED_POOLS = {"http": _VerifiedSOCKSHTTPConnectionPool, "https": _VerifiedSOCKSHTTPSConnectionPool}
 
 
-class TorOnlyAdapter(HTTPAdapter):
-    """Refuses any request that would not go through a ``socks5h`` proxy, and sets timeouts.
+def _proxy_identity(proxy: str) -> tuple[str | None, str | None, str | None, int | None]:
+    """What a proxy URL makes urllib3 connect to and say: scheme, credentials, host, port."""
+    try:
+        parsed = parse_url(proxy)
+    except LocationParseError:
+        return None, None, None, None
+    return parsed.scheme, parsed.auth, parsed.host, parsed.port
 
-    youtube-transcript-api passes no timeout, and ``requests`` takes per-call ``proxies`` over
-    the session's: this is the one place both are enforced, so nothing leaves outside Tor and
-    nothing waits forever.
+
+class TorOnlyAdapter(HTTPAdapter):
+    """Sends only through its session's own tor SOCKS endpoint and credentials, with timeouts.
+
+    youtube-transcript-api passes no timeout, and ``requests`` takes per-call ``proxies`` (and
+    ``scheme://host`` keys) over the session's: this is the one place both are enforced, so
+    nothing waits forever and nothing leaves through any other proxy, not even another
+    ``socks5h`` one. Other credentials on the same tor are refused too: tor would give them
+    another circuit, whose exit nobody checked.
     """
 
-    def __init__(self, timeout: tuple[float, float], verifier: StreamVerifier) -> None:
+    def __init__(self, timeout: tuple[float, float], verifier: StreamVerifier, proxy: str) -> None:
         self._timeout = timeout
         self._verifier = verifier
+        self._own = _proxy_identity(proxy)
         super().__init__()
 
+    def _require_own(self, proxy: str | None, scheme: str) -> None:
+        """Raise ``TorError`` unless ``proxy`` is exactly this adapter's tor; says why, no secret."""
+        if not proxy:
+            why = "no proxy"
+        else:
+            kind, auth, host, port = _proxy_identity(proxy)
+            _, own_auth, own_host, own_port = self._own
+            if kind != "socks5h":
+                why = f"proxy scheme {kind or 'unknown'}, not socks5h"
+            elif (host, port) != (own_host, own_port):
+                why = f"proxy {host}:{port}, not this session's tor at {own_host}:{own_port}"
+            elif auth != own_auth:
+                why = "other SOCKS credentials than this session's: another circuit, an unchecked exit"
+            else:
+                return
+        raise TorError(f"refusing a {scheme} request that would not go through Tor ({why})")
+
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        self._require_own(proxy, "proxied")  # send() checked already; this guards every other way in
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
         manager.pool_classes_by_scheme = _VERIFIED_POOLS
         manager.connection_pool_kw["_socks_options"]["stream_verifier"] = self._verifier
         return manager
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        proxies = kwargs.get("proxies") or {}
-        scheme = (request.url or "").split(":", 1)[0].lower()
-        proxy = proxies.get(scheme) or proxies.get("all")
-        if not proxy or not proxy.startswith("socks5h://"):
-            raise TorError(f"refusing a {scheme} request that would not go through Tor (socks5h)")
+        url = request.url or ""
+        # The very choice HTTPAdapter makes next: "https://host" keys win over "https".
+        self._require_own(select_proxy(url, kwargs.get("proxies")), url.split(":", 1)[0].lower())
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
         return super().send(request, **kwargs)
@@ -175,9 +205,9 @@ class TorSession(requests.Session):
         self.proxies = {"http": proxy, "https": proxy}
         if ca_bundle:
             self.verify = trust_bundle(ca_bundle)
-        adapter = TorOnlyAdapter(timeout, self._verify_stream)
-        self.mount("https://", adapter)
-        self.mount("http://", adapter)
+        self._adapter = TorOnlyAdapter(timeout, self._verify_stream, proxy)
+        self.mount("https://", self._adapter)
+        self.mount("http://", self._adapter)
         self.exit: ExitInfo | None = None
         #: What the session was used for, for the exit ledger (set by the caller).
         self.video_id: str | None = None
@@ -191,6 +221,15 @@ class TorSession(requests.Session):
     def bind(self, exit_info: ExitInfo, owner: SessionOwner) -> None:
         self.exit = exit_info
         self._owner = owner
+
+    def get_adapter(self, url: str) -> BaseAdapter:
+        """Only the session's own adapter sends: a caller (or youtube-transcript-api's
+        ``proxy_config`` with retries) mounting a plain ``HTTPAdapter`` must not bypass it."""
+        adapter = super().get_adapter(url)
+        if adapter is not self._adapter:
+            scheme = url.split(":", 1)[0].lower()
+            raise TorError(f"refusing a {scheme} request that would not go through Tor (its adapter was replaced)")
+        return adapter
 
     def _verify_stream(self, local_port: int) -> bool:
         owner = self._owner
