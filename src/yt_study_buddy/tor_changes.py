@@ -263,7 +263,8 @@ class TorChanges:
             yield conn
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise TorChangesError(f"cannot use {self.path}: {exc}") from None
+            raise TorChangesError(f"cannot use {self.path}: {exc} (it only records what runs changed in tor: "
+                                  "move it aside if it is damaged)") from None
         finally:
             conn.close()  # without COMMIT, this rolls back
 
