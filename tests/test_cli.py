@@ -128,4 +128,4 @@ def test_doctor_against_nothing_prints_the_fix(dead_port):
     lines = done.stdout.splitlines()
     assert lines[0].startswith(f"✗ control port reachable  nothing answers on 127.0.0.1:{dead_port}")
     assert lines[1].startswith(f"    fix: start tor with 'ControlPort {dead_port}'")
-    assert len(lines) == 9 and all(line.startswith("- ") for line in lines[2:])
+    assert len(lines) == 10 and all(line.startswith("- ") for line in lines[2:])

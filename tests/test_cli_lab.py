@@ -355,7 +355,7 @@ def test_doctor_on_the_lab_passes_every_check(run, fake_youtube):
                    "--tor-password", LAB_PASSWORD, "--ca-bundle", str(fake_youtube.ca_path))
     assert done.returncode == 0, done.stdout
     lines = done.stdout.splitlines()
-    assert len(lines) == 8 and all(line.startswith("✓ ") for line in lines)
+    assert len(lines) == 9 and all(line.startswith("✓ ") for line in lines)
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root for unshare --net")

@@ -23,6 +23,7 @@ NAMES = [
     doctor.BOOTSTRAP,
     doctor.NEWNYM,
     doctor.STREAM_ATTACHMENT,
+    doctor.CONFLUX,
     doctor.SOCKS_PORT,
     doctor.EXIT_ECHO,
     doctor.WATCH_PAGE,

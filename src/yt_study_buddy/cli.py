@@ -260,16 +260,18 @@ def run_batch(ids: list[str], options: BatchOptions, *, endpoint: TorEndpoint, l
 
 
 @main.command()
-@click.option("--fix", is_flag=True, help="Undo what a crashed run left in tor (stream attachment).")
+@click.option("--fix", is_flag=True, help="Undo what a crashed run left in tor (stream attachment, conflux).")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), envvar="YTSB_STATE_DIR",
+              help="The runs' --state-dir, where they record what they change in tor.  [default: the user state dir]")
 @tor_options
-def doctor(fix: bool, tor_socks: tuple[str, int], tor_control: tuple[str, int], tor_password: str | None,
-           ip_check_url: str, ca_bundle: str | None, verbose: int, quiet: bool) -> None:
+def doctor(fix: bool, state_dir: Path | None, tor_socks: tuple[str, int], tor_control: tuple[str, int],
+           tor_password: str | None, ip_check_url: str, ca_bundle: str | None, verbose: int, quiet: bool) -> None:
     """Check each link of the chain: tor, its ports, an exit, YouTube; print the fix for what fails."""
     from .app._doctor import format_checks, run_checks
 
     setup_logging(verbose, quiet)
     checks = run_checks(endpoint_from(tor_socks, tor_control, tor_password), ip_check_url=ip_check_url,
-                        ca_bundle=ca_bundle, fix=fix)
+                        ca_bundle=ca_bundle, fix=fix, state_dir=state_dir)
     click.echo(format_checks(checks))
     sys.exit(EXIT_OK if all(check.ok for check in checks) else EXIT_FAILED)
 

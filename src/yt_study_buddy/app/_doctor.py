@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
 import stem
@@ -20,6 +21,7 @@ from stem.control import EventType, Listener, Signal
 from stem.response.events import SignalEvent
 
 from .._exceptions import TorAuthError, TorError, TorUnavailable
+from ..tor._changes import TorChanges, TorChangesError, identify, read_setting
 from ..tor._exit_check import ExitCheckError, check_exit_ip
 from ..tor._stream_monitor import StreamMonitor
 from ..tor._control import CONNECT_TIMEOUT, BoundedController, open_controller, probe_socks_port
@@ -40,6 +42,7 @@ AUTHENTICATION = "control authentication"
 BOOTSTRAP = "tor bootstrapped"
 NEWNYM = "NEWNYM allowed"
 STREAM_ATTACHMENT = "stream attachment"
+CONFLUX = "conflux"
 SOCKS_PORT = "SOCKS port"
 EXIT_ECHO = "exit echo"
 WATCH_PAGE = "YouTube watch page"
@@ -85,13 +88,15 @@ def run_checks(
     youtube_url: str = DEFAULT_YOUTUBE_URL,
     timeout: float = 30.0,
     fix: bool = False,
+    state_dir: Path | None = None,
 ) -> list[Check]:
     """Run every check in order; ``fix`` also resets what a crashed run left in tor.
 
     The NEWNYM check really sends NEWNYM: tor's new streams then get fresh circuits, which
-    does not disturb open connections.
+    does not disturb open connections. ``state_dir`` is where runs record what they change in
+    tor (the runs' ``--state-dir``).
     """
-    doctor = _Doctor(endpoint, ip_check_url, ca_bundle, youtube_url, timeout, fix)
+    doctor = _Doctor(endpoint, ip_check_url, ca_bundle, youtube_url, timeout, fix, TorChanges.default_path(state_dir))
     try:
         return doctor.run()
     finally:
@@ -138,8 +143,10 @@ class _Doctor:
         youtube_url: str,
         timeout: float,
         fix: bool,
+        changes_path: Path,
     ) -> None:
         self.endpoint = endpoint
+        self.changes_path = changes_path
         self.ip_check_url = ip_check_url
         self.ca_bundle = ca_bundle
         self.youtube_url = youtube_url
@@ -158,6 +165,7 @@ class _Doctor:
             (BOOTSTRAP, (AUTHENTICATION,), self.bootstrap),
             (NEWNYM, (AUTHENTICATION,), self.newnym),
             (STREAM_ATTACHMENT, (AUTHENTICATION,), self.stream_attachment),
+            (CONFLUX, (AUTHENTICATION,), self.conflux),
             (SOCKS_PORT, (AUTHENTICATION,), self.socks_port),
             # With streams left unattached, the echo request would only hang.
             (EXIT_ECHO, (BOOTSTRAP, STREAM_ATTACHMENT, SOCKS_PORT), self.exit_echo),
@@ -294,6 +302,43 @@ class _Doctor:
             "(a crashed pinned-exit run leaves this)",
             "if no yt-study-buddy run is active: yt-study-buddy doctor --fix resets it",
         )
+
+    def conflux(self) -> Check:
+        """Conflux off is fine when tor's configuration says so. Left off by a run that died, it
+        is reported, and with --fix put back, from the record runs keep in the state directory."""
+        controller = self._require_controller()
+        value, _ = read_setting(controller, "ConfluxEnabled")
+        if value == "0":
+            own = Check(CONFLUX, True, "ConfluxEnabled 0 by tor's own configuration")
+        else:
+            own = Check(CONFLUX, True, f"ConfluxEnabled {value} (yt-study-buddy turns it off while it runs)")
+        if not self.changes_path.exists():  # no run recorded anything here
+            return own
+        try:
+            changes = TorChanges(self.changes_path)
+            tor = identify(controller, self.endpoint)
+            live = changes.held_by_live(tor, "ConfluxEnabled")
+            left = changes.left_by_dead(controller, tor, "ConfluxEnabled")
+            repaired = changes.repair(controller, tor, "ConfluxEnabled") if self.fix else None
+        except TorChangesError as exc:
+            return Check(CONFLUX, False, str(exc), "make the state directory readable, or pass --state-dir")
+        if repaired is not None:
+            return Check(CONFLUX, True, f"ConfluxEnabled 0 was left by a run that died (pid {repaired.holder_pid}): "
+                         f"put back to {repaired.original_text} (--fix)")
+        if live and value == "0":
+            pids = ", ".join(sorted({str(change.holder_pid) for change in live}))
+            return Check(CONFLUX, True, f"ConfluxEnabled 0 while a yt-study-buddy run works (pid {pids}); "
+                         "it is put back when the run ends")
+        if left:
+            return Check(
+                CONFLUX,
+                False,
+                f"ConfluxEnabled 0 was left by a yt-study-buddy run that died (pid {left[0].holder_pid}); "
+                f"it was {left[0].original_text}",
+                "yt-study-buddy doctor --fix puts it back (meanwhile harmless for yt-study-buddy; other "
+                "programs on this tor lose conflux's speed-up)",
+            )
+        return own
 
     def socks_port(self) -> Check:
         listeners = self._require_controller().get_listeners(Listener.SOCKS, [])

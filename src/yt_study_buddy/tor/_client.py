@@ -21,6 +21,7 @@ import requests
 import stem
 
 from .._exceptions import ExitRefused, ExitsExhausted, TorError, TorUnavailable
+from ._changes import Change, TorChanges, TorChangesError, identify
 from ._exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
 from ._ledger import ExitLease, ExitLedger
 from ._rotation import Identity, RotationStrategy, make_strategy
@@ -72,6 +73,7 @@ class RotatingTorClient:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         max_rotation_attempts: int = 24,
         keep_conflux: bool = False,
+        tor_changes_path: str | Path | None = None,
     ) -> None:
         self.endpoint = endpoint or TorEndpoint(tor_host, tor_port, tor_host, control_port, tor_password)
         self.cooldown = timedelta(hours=cooldown_hours)
@@ -94,8 +96,10 @@ class RotatingTorClient:
         self.stats = {"allocated": 0, "rejected": 0, "transport_failures": 0, "moved": 0, "drifted": 0}
         self.strategy = make_strategy(strategy) if isinstance(strategy, str) else strategy
         probe_socks_port(self.endpoint)
+        # Next to the ledger (the state directory), where `doctor` looks for what a crash left.
+        self._tor_changes = TorChanges(tor_changes_path or TorChanges.default_path(self.ledger.path.parent))
         self._controller = open_controller(self.endpoint)
-        self._restore_conflux: str | None = None
+        self._conflux_change: Change | None = None
         self._closed = False
         try:
             if not keep_conflux:
@@ -104,12 +108,14 @@ class RotatingTorClient:
             self._monitor.start()
             self.strategy.attach(self._controller)
         except Exception:
+            self._restore_tor()
             self._controller.close()
             raise
         log.debug("rotating client ready (strategy %s)", self.strategy.name)
 
     def _disable_conflux(self) -> None:
-        """Turn tor's conflux off while we run (it is restored on ``close()``).
+        """Turn tor's conflux off while we run (it is restored on ``close()``, and recorded first
+        in the state directory so that ``doctor --fix`` can restore it after a crash).
 
         Conflux (on by default since tor 0.4.8) moves later connections of one SOCKS username
         to a linked circuit pair that may end at another exit: measured on the lab, 5 of 40
@@ -117,11 +123,11 @@ class RotatingTorClient:
         0 of 40 with conflux off. Only new circuits are affected; other users of this tor just
         lose conflux's latency gain.
         """
-        current = self._controller.get_conf("ConfluxEnabled", "auto")
-        if current != "0":
-            self._controller.set_conf("ConfluxEnabled", "0")
-            self._restore_conflux = current
-            log.info("turned tor's conflux off while we run (it moves streams between exits)")
+        tor = identify(self._controller, self.endpoint)
+        self._conflux_change = self._tor_changes.apply(self._controller, tor, "ConfluxEnabled", "0", self._holder)
+        if self._conflux_change is not None:
+            log.info("conflux is off while we run (it moves streams between exits); it was %s",
+                     self._conflux_change.original_text)
         # Linked circuits tor built before stay usable, and new streams prefer them: close the
         # ones that carry no stream yet (tor builds plain circuits instead).
         busy = {line.split()[2] for line in self._controller.get_info("stream-status", "").splitlines()
@@ -400,19 +406,30 @@ class RotatingTorClient:
         }
 
     def close(self) -> None:
-        """Stop watching tor and hand back anything the strategy changed in it."""
+        """Stop watching tor, hand back anything the strategy changed in it, put conflux back."""
         self._closed = True
         try:
             self.strategy.detach()
             self._monitor.stop()
-            if self._restore_conflux is not None:
-                self._controller.set_conf("ConfluxEnabled", self._restore_conflux)
-        except stem.ControllerError as exc:  # tor is gone: nothing left to restore
-            log.debug("restoring tor's settings failed: %s", exc)
+        except stem.ControllerError as exc:  # tor is gone: nothing left to hand back
+            log.debug("detaching from tor failed: %s", exc)
         finally:
+            self._restore_tor()
             self._controller.close()
             if self._owns_ledger:
                 self.ledger.close()
+
+    def _restore_tor(self) -> None:
+        """Put back the conflux setting we changed; if that fails, the record stays for doctor."""
+        change, self._conflux_change = self._conflux_change, None
+        if change is None:
+            return
+        try:
+            self._tor_changes.restore(self._controller, change)
+        except stem.ControllerError as exc:  # tor is gone, or `doctor --fix` restores it from the record
+            log.debug("restoring tor's %s failed: %s", change.setting, exc)
+        except TorChangesError as exc:
+            log.warning("%s; tor's %s stays %s until tor restarts", exc, change.setting, change.ours)
 
     def __enter__(self) -> RotatingTorClient:
         return self
