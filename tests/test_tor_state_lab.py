@@ -19,7 +19,7 @@ from test_cli import run_cli
 from test_tor_launcher import lab_config  # a launched tor must join the lab, nothing else
 
 from yt_study_buddy import RotatingTorClient
-from yt_study_buddy import doctor
+from yt_study_buddy.app import _doctor as doctor
 from yt_study_buddy.app._doctor import Check, run_checks
 from yt_study_buddy.testing.fake_youtube import Behavior
 from yt_study_buddy.tor._changes import TorChanges
