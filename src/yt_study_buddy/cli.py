@@ -60,8 +60,13 @@ class DefaultCommandGroup(click.Group):
 
 
 def setup_logging(verbose: int, quiet: bool, console: Console | None = None) -> None:
-    """Log to stderr; through ``console`` while a live progress bar owns it, so lines don't tear it."""
+    """Log to stderr; through ``console`` while a live progress bar owns it, so lines don't tear it.
+
+    Every line is redacted first: stem's -vv trace would show the control password and cookie.
+    """
     from rich.logging import RichHandler
+
+    from .tor._redaction import protect, protect_stem
 
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     handler: logging.Handler
@@ -71,6 +76,8 @@ def setup_logging(verbose: int, quiet: bool, console: Console | None = None) -> 
             "%(asctime)s %(threadName)s %(name)s: %(message)s" if verbose else "%(message)s"))
     else:
         handler = RichHandler(console=console, show_time=bool(verbose), show_path=False)
+    protect(handler)
+    protect_stem()
     stem_log = logging.getLogger("stem")
     for old in log.handlers:
         stem_log.removeHandler(old)

@@ -14,8 +14,11 @@ from stem.control import Controller
 
 from .._exceptions import TorAuthError, TorUnavailable
 from ._endpoint import TorEndpoint
+from ._redaction import protect_stem, redact
 
 log = logging.getLogger(__name__)
+# Before any controller exists: stem's trace of AUTHENTICATE would show the password or cookie.
+protect_stem()
 
 CONNECT_TIMEOUT = 10.0
 #: tor answers control commands in milliseconds; this only catches a tor that stopped answering.
@@ -39,7 +42,8 @@ class BoundedController(Controller):
         super().__init__(control_socket)
 
     def msg(self, message: str) -> Any:
-        watchdog = threading.Timer(self.reply_timeout, self._give_up, args=(message.split(" ", 1)[0],))
+        command = (message.split(maxsplit=1) or [""])[0]
+        watchdog = threading.Timer(self.reply_timeout, self._give_up, args=(command,))
         watchdog.daemon = True
         watchdog.start()
         try:
@@ -109,7 +113,8 @@ def _authenticate(controller: BoundedController, endpoint: TorEndpoint, where: s
             "(on Debian: the debian-tor group) or use a control password"
         ) from None
     except (stem.connection.AuthenticationFailure, stem.SocketError) as exc:
-        raise TorAuthError(f"tor's control port {where} refused us: {exc}") from None
+        # Some of stem's messages quote tor's AUTHCHALLENGE reply, SERVERHASH included.
+        raise TorAuthError(f"tor's control port {where} refused us: {redact(str(exc))}") from None
     password = endpoint.control_password
     if password is None:
         return
