@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
+import shlex
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -18,7 +22,7 @@ from yt_study_buddy._exceptions import TorUnavailable
 from yt_study_buddy.tor._exit_check import check_exit_ip
 from yt_study_buddy.testing.netns import require_loopback_only
 from yt_study_buddy.tor._control import open_controller
-from yt_study_buddy.tor._launcher import launch_tor
+from yt_study_buddy.tor._launcher import _Progress, launch_tor
 from yt_study_buddy.tor._session import TorSession
 
 # Every launched tor gets these, so it can only ever talk to the lab's authorities.
@@ -74,7 +78,8 @@ def test_unusable_data_dir_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.lab
-def test_launched_tor_reaches_an_exit_and_stops(lab, fake_youtube, tmp_path):
+def test_launched_tor_reaches_an_exit_and_stops(lab, fake_youtube, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="yt_study_buddy.tor._launcher")
     with launch_tor(data_dir=tmp_path / "tor", extra_config=lab_config(lab), timeout=90) as tor:
         endpoint = tor.endpoint
         assert endpoint.control_password is None  # cookie authentication
@@ -88,6 +93,13 @@ def test_launched_tor_reaches_an_exit_and_stops(lab, fake_youtube, tmp_path):
         assert ip in lab.exit_ips
         assert tor.process.poll() is None
         pid = tor.pid
+    # Its bootstrap progress was shown as it went, at INFO (what the CLI shows by default).
+    progress = [r for r in caplog.records if r.getMessage().startswith("tor: Bootstrapped")]
+    assert progress and all(r.levelno == logging.INFO for r in progress)
+    assert all(re.fullmatch(r"tor: Bootstrapped \d+ % \([\w-]+\): .+", r.getMessage()) for r in progress)
+    percents = [int(r.getMessage().split()[2]) for r in progress]
+    assert percents == sorted(set(percents)) and percents[-1] == 100, percents
+    assert progress[-1].getMessage() == "tor: Bootstrapped 100 % (done): Done"
     assert tor.process.poll() is not None
     assert gone(pid)
     tor.stop()  # idempotent
@@ -109,6 +121,116 @@ def test_bootstrap_timeout_kills_tor_from_a_worker_thread(tmp_path):
     assert "Bootstrapped" in message
     pid = int((tmp_path / "tor" / "tor.pid").read_text())
     assert gone(pid)
+
+
+def said(message: str) -> list[str]:
+    """The lines a launch failure quotes from tor."""
+    header, *lines = message.splitlines()
+    assert all(line.startswith("  ") for line in lines), message
+    return [line.strip() for line in lines]
+
+
+@pytest.mark.lab
+def test_unknown_option_is_reported_in_tors_words(tmp_path):
+    require_loopback_only()
+    config = {**_PRIVATE_NETWORK, "DirAuthority": [_DEAD_AUTHORITY], "NoSuchOption": "1"}
+    with pytest.raises(TorUnavailable) as info:
+        launch_tor(data_dir=tmp_path / "tor", extra_config=config, timeout=60)
+    message = str(info.value)
+    assert message.startswith("tor exited with status 1 before bootstrapping; it said:\n"), message
+    lines = said(message)
+    assert "[warn] Failed to parse/validate config: Unknown option 'NoSuchOption'.  Failing." in lines
+    assert all(line.startswith(("[warn] ", "[err] ")) for line in lines), message  # no timestamps, no chatter
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("taken", ["socks_port", "control_port"])
+def test_a_taken_port_is_reported_in_tors_words(tmp_path, taken):
+    require_loopback_only()
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        port = holder.getsockname()[1]
+        config = {**_PRIVATE_NETWORK, "DirAuthority": [_DEAD_AUTHORITY]}
+        with pytest.raises(TorUnavailable) as info:
+            launch_tor(data_dir=tmp_path / "tor", extra_config=config, timeout=60, **{taken: port})
+    message = str(info.value)
+    assert message.startswith("tor exited with status 1 before bootstrapping; it said:\n"), message
+    lines = said(message)
+    assert f"[warn] Could not bind to 127.0.0.1:{port}: Address already in use. Is Tor already running?" in lines
+    assert all(line.startswith(("[warn] ", "[err] ")) for line in lines), message
+
+
+@pytest.mark.lab
+def test_what_tor_says_on_stderr_is_reported(tmp_path):
+    # A wrapper in front of tor (as a packaging or guard script may be) that sends all it says to stderr.
+    require_loopback_only()
+    (tmp_path / "bin").mkdir()
+    wrapper = tmp_path / "bin" / "tor"
+    wrapper.write_text(f'#!/bin/sh\nPATH={shlex.quote(os.environ["PATH"])} exec tor "$@" >&2\n')
+    wrapper.chmod(0o755)
+    config = {**_PRIVATE_NETWORK, "DirAuthority": [_DEAD_AUTHORITY], "NoSuchOption": "1"}
+    with pytest.raises(TorUnavailable) as info:
+        launch_tor(tor_cmd=str(wrapper), data_dir=tmp_path / "tor", extra_config=config, timeout=60)
+    message = str(info.value)
+    assert message.startswith("tor exited with status 1 before bootstrapping; it said:\n"), message
+    assert "[warn] Failed to parse/validate config: Unknown option 'NoSuchOption'.  Failing." in said(message)
+
+
+@pytest.mark.lab
+def test_two_launches_on_one_data_dir_both_end_with_a_reason(tmp_path):
+    # Two runs at once, each starting a tor in the same (default) data directory.
+    require_loopback_only()
+    config = {**_PRIVATE_NETWORK, "DirAuthority": [_DEAD_AUTHORITY]}
+    data_dir = tmp_path / "tor"
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(launch_tor, data_dir=data_dir, extra_config=config, timeout=30)
+        pid = None
+        try:
+            for _ in range(300):  # bounded: 30 s
+                if (data_dir / "tor.pid").is_file() and (text := (data_dir / "tor.pid").read_text().strip()):
+                    pid = int(text)
+                    break
+                assert not first.done(), first.exception()
+                time.sleep(0.1)
+            assert pid is not None, "the first tor never wrote its PID file"
+            with pytest.raises(TorUnavailable) as second:
+                launch_tor(data_dir=data_dir, extra_config=config, timeout=60)
+            assert "another Tor process is running with the same data directory" in str(second.value)
+            # The first still ends at its own limit, though the second replaced its PID file.
+            with pytest.raises(TorUnavailable, match=r"^tor did not bootstrap in time \(limit 30 s\)"):
+                first.result(timeout=60)
+            assert gone(pid)
+        finally:
+            if pid is not None and not gone(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_progress_is_shown_as_it_moves_but_throttled(caplog):
+    caplog.set_level(logging.INFO, logger="yt_study_buddy.tor._launcher")
+    now = [0.0]
+    progress = _Progress(interval=2.0, clock=lambda: now[0])
+
+    def at(when: float, percent: int | None = None) -> float | None:
+        now[0] = when
+        if percent is None:
+            return progress.flush()
+        progress.update(percent, "tag", f"step {percent}")
+        return None
+
+    at(0.0, 0)  # the first line at once
+    at(0.5, 5)  # held back...
+    assert at(1.0) == pytest.approx(1.0)  # ...for another second
+    assert at(2.0) is None  # shown when its time has come, though tor said nothing more
+    at(2.1, 5)  # no news
+    at(2.5, 10)  # held back, then replaced by a newer one
+    at(3.0, 14)
+    at(3.5, 100)  # done: at once
+    assert at(9.0) is None
+    shown = [r.getMessage() for r in caplog.records]
+    assert shown == [
+        "tor: Bootstrapped 0 % (tag): step 0",
+        "tor: Bootstrapped 5 % (tag): step 5",
+        "tor: Bootstrapped 100 % (tag): step 100",
+    ]
 
 
 _CHILD = textwrap.dedent(

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import os
+import re
+import selectors
 import shutil
-import signal
 import subprocess
-import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
 import platformdirs
-import stem.process
 from stem.control import Controller, Listener
 
 from .._exceptions import TorUnavailable
@@ -31,7 +31,17 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 120.0
 _STOP_TIMEOUT = 10.0
 _LOG_TAIL = 8
-_POLL = 0.1
+_PROBLEM_TAIL = 4
+_PROGRESS_INTERVAL = 2.0  # seconds between two progress lines, so a slow bootstrap is seen moving
+_READ_SIZE = 65536
+_MAX_LINE = 1000
+_STDOUT_LOGS = ("notice stdout", "info stdout", "debug stdout")
+# "Bootstrapped 45% (loading_descriptors): Loading relay descriptors"; tor < 0.4.0 has no tag.
+_BOOTSTRAPPED = re.compile(r"\[notice\] Bootstrapped (\d+) ?%(?: \(([\w-]+)\))?: (.*)")
+_LEVEL = re.compile(r"\[(debug|info|notice|warn|err)\] ")
+# A crash report's banner and backtrace frames say nothing to a user ("Tor ... died: ..." does).
+_CRASH_NOISE = re.compile(r"=+ T= \d+|\S+\[0x[0-9a-f]+\]")
+_TIMESTAMP = re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? ")
 _INSTALL_HINT = (
     "install tor (Debian/Ubuntu: sudo apt install tor; macOS: brew install tor) "
     "or start one and point --tor-control at it"
@@ -102,8 +112,9 @@ def launch_tor(
 
     Port 0 lets tor pick a free port itself (no race with other programs); the endpoint reports
     the ports it chose. ``extra_config`` entries are added to, or replace, the base torrc
-    options; a list value gives an option several lines (e.g. ``DirAuthority``). Works from any
-    thread: the ``timeout`` is enforced by a watchdog, not by stem's SIGALRM.
+    options; a list value gives an option several lines (e.g. ``DirAuthority``). Bootstrap
+    progress is logged at INFO; a tor that exits early is reported with what it said. Works from
+    any thread: the ``timeout`` is a deadline on reading tor's output, not stem's SIGALRM.
     """
     tor = shutil.which(tor_cmd or "tor")
     if tor is None:
@@ -124,48 +135,191 @@ def launch_tor(
         "PidFile": str(pid_file),
         # One circuit per SOCKS username: conflux would move a session's streams between exits.
         "ConfluxEnabled": "0",
-        "Log": [f"notice file {data_dir / 'notice.log'}"],  # stem adds "NOTICE stdout"
+        "Log": [f"notice file {data_dir / 'notice.log'}"],
         "AvoidDiskWrites": "1",
         **(extra_config or {}),
     }
     deadline = time.monotonic() + timeout
-    tail: collections.deque[str] = collections.deque(maxlen=_LOG_TAIL)
-
-    def on_line(line: str) -> None:
-        log.debug("tor: %s", line)
-        tail.append(line)
-
-    process: subprocess.Popen[bytes] | None = None
-    why = ""
-    with _Watchdog(pid_file, timeout) as watchdog:
-        try:
-            process = stem.process.launch_tor_with_config(
-                config,
-                tor_cmd=tor,
-                completion_percent=100,
-                init_msg_handler=on_line,
-                timeout=None,  # stem's timeout needs SIGALRM and the main thread; ours does not
-                take_ownership=True,
-            )
-        except OSError as exc:  # stem has killed and reaped tor
-            why = f"exited before bootstrapping ({exc})"
-    if watchdog.fired:
-        why = "did not bootstrap in time"
-        if process is not None:  # killed just as it reached 100 %
-            process.wait()
-    if process is None or watchdog.fired:
-        raise TorUnavailable(_launch_failure(why, timeout, tail))
+    process = _start(tor, config)
     try:
+        _await_bootstrap(process, deadline, timeout)
         return _take_ownership(process, port_file, data_dir, max(deadline - time.monotonic(), 1.0))
     except BaseException:
-        process.kill()
+        process.kill()  # a no-op once reaped; until then the PID is certainly still tor's
         process.wait()
         raise
+    finally:
+        _close_output(process)
 
 
-def _launch_failure(why: str, timeout: float, tail: Sequence[str]) -> str:
-    lines = "\n".join(f"  {line}" for line in tail) or "  (no output)"
-    return f"tor {why} (limit {timeout:g} s); its last log lines:\n{lines}"
+def _start(tor: str, config: Mapping[str, str | Sequence[str]]) -> subprocess.Popen[bytes]:
+    """Run tor with ``config`` as its torrc (on stdin), owned by this process.
+
+    Not stem's ``launch_tor_with_config``: it discards tor's stderr, and hides the process until
+    tor has bootstrapped, so neither what a failing tor says nor a kill on timeout is in reach.
+    ``__OwningControllerProcess`` makes tor exit when this process dies, even by SIGKILL; the
+    owning controller's TAKEOWNERSHIP (stem sends it on authentication) then takes that over.
+    """
+    args = [tor, "-f", "-", "__OwningControllerProcess", str(os.getpid())]
+    try:
+        process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as exc:
+        raise TorUnavailable(f"cannot start {tor}: {exc.strerror or exc}") from None
+    assert process.stdin is not None
+    try:
+        with process.stdin:  # a torrc is far smaller than a pipe's buffer: this cannot block
+            process.stdin.write(_torrc(config).encode())
+    except BrokenPipeError:  # tor exited without reading it; its output says why
+        pass
+    return process
+
+
+def _torrc(config: Mapping[str, str | Sequence[str]]) -> str:
+    """One line per value; tor must log NOTICE to stdout for its bootstrap progress to be read."""
+    given = config.get("Log", [])
+    logs = [given] if isinstance(given, str) else list(given)
+    if not any(entry.lower() in _STDOUT_LOGS for entry in logs):
+        logs.append("notice stdout")
+    options = {**config, "Log": logs}
+    return "".join(
+        f"{key} {value}\n" for key, values in options.items()
+        for value in ([values] if isinstance(values, str) else values)
+    )  # fmt: skip
+
+
+def _await_bootstrap(process: subprocess.Popen[bytes], deadline: float, timeout: float) -> None:
+    """Read tor's stdout and stderr until it has bootstrapped to 100 %, it exits, or time runs out."""
+    output = _TorOutput()
+    streams = {stream.fileno(): (_Lines(), is_stderr) for stream, is_stderr in
+               ((process.stdout, False), (process.stderr, True)) if stream is not None}  # fmt: skip
+    with selectors.DefaultSelector() as selector:
+        for fd in streams:
+            selector.register(fd, selectors.EVENT_READ)
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            pause = output.progress.flush()  # a progress line held back, shown when its time comes
+            for key, _ in selector.select(remaining if pause is None else min(remaining, pause)):
+                chunk = os.read(key.fd, _READ_SIZE)
+                lines, is_stderr = streams[key.fd]
+                if not chunk:
+                    selector.unregister(key.fd)
+                for line in lines.feed(chunk):
+                    if output.add(line, stderr=is_stderr):
+                        return
+    try:  # tor closed both streams (it has exited, or is about to) or time is up
+        returncode = process.wait(max(deadline - time.monotonic(), 0.0))
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        log.debug("tor (pid %d) did not bootstrap in %g s: killed it", process.pid, timeout)
+        raise TorUnavailable(_timeout_failure(timeout, output.tail)) from None
+    raise TorUnavailable(_exit_failure(returncode, output.problems or output.tail))
+
+
+def _close_output(process: subprocess.Popen[bytes]) -> None:
+    """Once bootstrapped tor's output is not read any more (its notice.log keeps it)."""
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def _timeout_failure(timeout: float, tail: Sequence[str]) -> str:
+    return f"tor did not bootstrap in time (limit {timeout:g} s); its last log lines:\n{_indented(tail)}"
+
+
+def _exit_failure(returncode: int, said: Sequence[str]) -> str:
+    how = f"was killed by signal {-returncode}" if returncode < 0 else f"exited with status {returncode}"
+    return f"tor {how} before bootstrapping; it said:\n{_indented(said)}"
+
+
+def _indented(lines: Sequence[str]) -> str:
+    return "\n".join(f"  {line}" for line in lines) or "  (nothing)"
+
+
+class _Lines:
+    """Splits a stream's chunks into lines, none longer than ``_MAX_LINE`` characters."""
+
+    def __init__(self) -> None:
+        self._partial = b""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """The complete lines in ``chunk``; an empty chunk (end of stream) flushes the rest."""
+        *complete, self._partial = (self._partial + chunk).split(b"\n")
+        if not chunk or len(self._partial) > _MAX_LINE:
+            complete.append(self._partial)
+            self._partial = b""
+        return [text for raw in complete if (text := _clean(raw))]
+
+
+def _clean(raw: bytes) -> str:
+    text = raw[:_MAX_LINE].decode("utf-8", "replace").strip()
+    return "".join(char if char.isprintable() else "?" for char in text)
+
+
+class _TorOutput:
+    """What a starting tor has said: its last lines, its problems, its bootstrap progress."""
+
+    def __init__(self) -> None:
+        #: The last lines from both streams, for a tor that ran out of time.
+        self.tail: collections.deque[str] = collections.deque(maxlen=_LOG_TAIL)
+        #: Its last warnings, errors and other words (not log lines), for a tor that exited.
+        self.problems: collections.deque[str] = collections.deque(maxlen=_PROBLEM_TAIL)
+        self.progress = _Progress()
+
+    def add(self, line: str, *, stderr: bool) -> bool:
+        """Take one line; whether it says tor has bootstrapped to 100 %."""
+        log.debug("tor%s: %s", " (stderr)" if stderr else "", line)
+        line = _TIMESTAMP.sub("", line, count=1)
+        self.tail.append(line)
+        level = _LEVEL.match(line)
+        if level is None or level.group(1) in ("warn", "err"):  # not a log line: a crash, a wrapper
+            if not _CRASH_NOISE.fullmatch(line):
+                self.problems.append(line)
+            return False
+        bootstrap = _BOOTSTRAPPED.match(line)
+        if bootstrap is None:
+            return False
+        percent, tag, summary = bootstrap.groups()
+        self.progress.update(int(percent), tag, summary)
+        return int(percent) >= 100
+
+
+class _Progress:
+    """Logs bootstrap progress at INFO as it moves: at most a line per interval, but 100 % at once.
+
+    A line held back is shown once the interval is over, even if tor says nothing more (a tor
+    stuck at "Connecting to a relay" shows that it is stuck there).
+    """
+
+    def __init__(self, interval: float = _PROGRESS_INTERVAL, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._shown = -1
+        self._shown_at = -math.inf
+        self._pending: tuple[int, str | None, str] | None = None
+
+    def update(self, percent: int, tag: str | None, summary: str) -> None:
+        if percent > self._shown:
+            self._pending = (percent, tag, summary[:200])
+            self.flush()
+
+    def flush(self) -> float | None:
+        """Show the line held back if its time has come; else the seconds until it has (None: none held)."""
+        if self._pending is None:
+            return None
+        percent, tag, summary = self._pending
+        wait = self._shown_at + self._interval - self._clock()
+        if percent < 100 and wait > 0:
+            return wait
+        self._pending = None
+        self._shown, self._shown_at = percent, self._clock()
+        if tag:
+            log.info("tor: Bootstrapped %d %% (%s): %s", percent, tag, summary)
+        else:
+            log.info("tor: Bootstrapped %d %%: %s", percent, summary)
+        return None
 
 
 def _prepare_data_dir(data_dir: Path) -> None:
@@ -205,57 +359,3 @@ def _take_ownership(
         process.pid, socks_host, socks_port, host, endpoint.control_port,
     )  # fmt: skip
     return LaunchedTor(process, controller, endpoint, data_dir)
-
-
-class _Watchdog:
-    """Kills tor if it has not bootstrapped in time.
-
-    stem's ``launch_tor_with_config`` hides the process until it returns, so the PID comes from
-    tor's PidFile. Killing ends tor's stdout, and stem raises and reaps the process. The kill
-    happens only while the launch is still running, when the PID is certainly still tor's.
-    """
-
-    def __init__(self, pid_file: Path, timeout: float) -> None:
-        self._pid_file = pid_file
-        self._timeout = timeout
-        self._done = threading.Event()
-        self._lock = threading.Lock()
-        #: Whether it killed tor (read after the ``with`` block).
-        self.fired = False
-        self._thread = threading.Thread(target=self._run, name="tor-launch-watchdog", daemon=True)
-
-    def __enter__(self) -> _Watchdog:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        with self._lock:
-            self._done.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        if self._done.wait(self._timeout):
-            return
-        while True:
-            with self._lock:
-                if self._done.is_set():
-                    return
-                pid = _read_pid(self._pid_file)
-                if pid is not None:
-                    self.fired = True
-                    log.debug("tor (pid %d) did not bootstrap in %g s: killing it", pid, self._timeout)
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                    return
-            if self._done.wait(_POLL):  # tor has not even written its PID file yet
-                return
-
-
-def _read_pid(pid_file: Path) -> int | None:
-    try:
-        text = pid_file.read_text().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
