@@ -299,3 +299,17 @@ def test_two_runs_on_one_output_directory_fetch_each_video_once(run, fake_youtub
     fetched = [r["video_id"] for r in records if r["event"] == "video" and r["status"] == "fetched"]
     assert sorted(fetched) == sorted(ids)
     assert set(run.notes()) == set(ids)
+
+
+# -- a long URL file --------------------------------------------------------------------------
+
+def test_planning_benchmark_runs_and_reports_every_step(tmp_path):
+    # Linearity itself is measured by the benchmark (benchmarks/planning.py), not asserted here.
+    out = tmp_path / "planning.json"
+    done = subprocess.run([sys.executable, "-m", "benchmarks.planning", "--sizes", "20", "200", "--repeat", "1",
+                           "--json", str(out)], cwd=Path(__file__).resolve().parent.parent,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert set(report["ratios"]) == {"read", "done", "plan", "run", "claim"}
+    assert done.stdout.splitlines()[0] == "| step | 20 lines s | 200 lines s | ratio |"
