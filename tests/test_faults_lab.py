@@ -313,3 +313,50 @@ def test_planning_benchmark_runs_and_reports_every_step(tmp_path):
     report = json.loads(out.read_text())
     assert set(report["ratios"]) == {"read", "done", "plan", "run", "claim"}
     assert done.stdout.splitlines()[0] == "| step | 20 lines s | 200 lines s | ratio |"
+
+
+# -- claims and the run log, below the CLI ----------------------------------------------------
+
+def test_a_claim_held_by_another_process_is_refused_and_freed_when_it_dies(tmp_path):
+    from yt_study_buddy.run_log import VideoClaims
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from yt_study_buddy.run_log import VideoClaims\n"
+        "claim = VideoClaims(Path(sys.argv[1])).try_claim('claimedvid1'); print('held', flush=True)\n"
+        "time.sleep(60)"), str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        claims = VideoClaims(tmp_path)
+        assert claims.try_claim("claimedvid1") is None
+        other = claims.try_claim("anothervid1")  # other videos are free
+        assert other is not None
+        other.release()
+        holder.kill()  # SIGKILL: no clean-up ran, the kernel dropped the lock
+        holder.wait(timeout=10)
+        claim = claims.try_claim("claimedvid1")
+        assert claim is not None
+        claim.release()
+        assert not (tmp_path / "claimedvid1.lock").exists()
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+        holder.stdout.close()
+
+
+def test_done_tracker_sees_what_another_run_appends_and_force_ignores_the_past(tmp_path):
+    from yt_study_buddy.run_log import DoneTracker
+
+    log = RunLog(tmp_path / "runs.jsonl")
+    note = tmp_path / "old [oldvideo001].md"
+    note.write_text("# old\n")
+    log.append(VideoResult("oldvideo001", "fetched", files=[str(note)]), "run-1")
+    tracker, forced = DoneTracker(log.path, tmp_path), DoneTracker(log.path, tmp_path, since_now=True)
+    assert tracker.done() == {"oldvideo001"} and forced.done() == set()
+    new = tmp_path / "new [newvideo001].md"
+    new.write_text("# new\n")
+    log.append(VideoResult("newvideo001", "fetched", files=[str(new)]), "run-2")  # another run, meanwhile
+    for each in (tracker, forced):
+        assert not each.is_done("newvideo001")
+        each.refresh()
+        assert each.is_done("newvideo001")
+    assert not forced.is_done("oldvideo001") and tracker.is_done("oldvideo001")

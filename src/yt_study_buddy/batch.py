@@ -117,6 +117,8 @@ class BatchRunner:
     def run(self, video_ids: Sequence[str]) -> Summary:
         with self._ctrl_c_stops():
             self.summary = self._run(video_ids)
+        if self._ctrl_c and self.stopped_because is None:  # pressed after the last video: still a stop
+            self.stopped_because = "the run was interrupted"
         return self.summary
 
     def _run(self, video_ids: Sequence[str]) -> Summary:
