@@ -245,25 +245,33 @@ def run_batch(ids: list[str], options: BatchOptions, *, endpoint: TorEndpoint, l
     from .tor._client import RotatingTorClient
     from .app._run_log import RunLog
 
-    with ExitStack() as stack:
-        if not control_port_answers(endpoint):
-            where = f"{endpoint.control_host}:{endpoint.control_port}"
-            if not launch:
-                raise TorUnavailable(f"no tor answers on its control port {where}, and --no-launch-tor forbids "
-                                     "starting one: start tor, point --tor-control at it, or drop --no-launch-tor")
-            from .tor._launcher import launch_tor
-            log.info("no tor answers on %s; starting a tor of our own (--no-launch-tor to refuse)", where)
-            endpoint = stack.enter_context(launch_tor()).endpoint
-        client = stack.enter_context(RotatingTorClient(
-            cooldown_hours, endpoint=endpoint, strategy=rotation, ip_check_url=ip_check_url,
-            ledger_path=state_dir / "exit-ledger.sqlite3", quarantine_hours=quarantine_hours,
-            ca_bundle=ca_bundle))
-        runner = BatchRunner(client, options, reporter=cli_reporter(verbose, quiet),
-                             run_log=RunLog(options.output_dir / ".yt-study-buddy" / "runs.jsonl"))
-        summary = runner.run(ids)
+    runner: BatchRunner | None = None
+    try:
+        with ExitStack() as stack:
+            if not control_port_answers(endpoint):
+                where = f"{endpoint.control_host}:{endpoint.control_port}"
+                if not launch:
+                    raise TorUnavailable(f"no tor answers on its control port {where}, and --no-launch-tor forbids "
+                                         "starting one: start tor, point --tor-control at it, or drop --no-launch-tor")
+                from .tor._launcher import launch_tor
+                log.info("no tor answers on %s; starting a tor of our own (--no-launch-tor to refuse)", where)
+                endpoint = stack.enter_context(launch_tor()).endpoint
+            client = stack.enter_context(RotatingTorClient(
+                cooldown_hours, endpoint=endpoint, strategy=rotation, ip_check_url=ip_check_url,
+                ledger_path=state_dir / "exit-ledger.sqlite3", quarantine_hours=quarantine_hours,
+                ca_bundle=ca_bundle))
+            runner = BatchRunner(client, options, reporter=cli_reporter(verbose, quiet),
+                                 run_log=RunLog(options.output_dir / ".yt-study-buddy" / "runs.jsonl"))
+            runner.run(ids)  # handles Ctrl-C itself: it always writes run_end
+    except KeyboardInterrupt:
+        if runner is None or runner.summary is None:
+            raise  # before the batch began: nothing to report
+        runner.stopped_because = runner.stopped_because or "interrupted while closing down"
+    assert runner is not None and runner.summary is not None
     if as_json:
-        click.echo(json.dumps(summary_json(summary), indent=2))
-    return summary.exit_code
+        click.echo(json.dumps(summary_json(runner.summary), indent=2))
+    # A batch stopped early (Ctrl-C, tor, the ledger, the disk) exits 1 even if nothing was left.
+    return EXIT_FAILED if runner.stopped_because else runner.summary.exit_code
 
 
 @main.command()

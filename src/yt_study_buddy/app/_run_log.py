@@ -6,7 +6,12 @@ also the audit trail of which Tor exits each video went through.
 
 Worker threads and even concurrent runs append to one file, and a run can die at any moment, so
 every line is one ``write()`` with ``O_APPEND`` (whole lines, never interleaved) under an
-advisory file lock, followed by ``fsync``. The reader skips the one thing a crash can leave behind, a torn line, and never raises.
+advisory file lock, followed by ``fsync``; an append the disk cannot take is cut off again, so a
+full disk leaves no half line. The reader skips the one thing a crash can leave behind, a torn
+line, and never raises.
+
+Two runs may share an output directory: ``VideoClaims`` keeps them from fetching one video at
+the same time, and ``DoneTracker`` tells each run what the other finished meanwhile.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .._exceptions import StudyBuddyError
+
 try:
     import fcntl
 except ImportError:  # Windows
@@ -34,6 +41,10 @@ FAILED = "failed"
 #: Not reached: the run was interrupted first.
 PENDING = "pending"
 STATUSES = frozenset({FETCHED, SKIPPED, FAILED, PENDING})
+
+
+class RunLogError(StudyBuddyError):
+    """The run log cannot be written (a full disk, a read-only directory)."""
 
 
 @dataclass
@@ -97,19 +108,31 @@ class RunLog:
         # A lone surrogate (seen in scraped titles) becomes a JSON \udXXX escape instead of an error.
         data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace")
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
-            fd = os.open(self.path, flags, 0o666)
             try:
-                _lock_exclusively(fd)  # released by close(); makes the torn-tail check exact
-                if _ends_torn(fd):
-                    # A crash left half a line: end it, or this record would be glued onto it and lost.
-                    data = b"\n" + data
+                self._append(data)
+            except OSError as exc:
+                raise RunLogError(f"cannot write the run log {self.path}: {exc.strerror or exc}") from exc
+
+    def _append(self, data: bytes) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+        fd = os.open(self.path, flags, 0o666)
+        try:
+            _lock_exclusively(fd)  # released by close(); makes the torn-tail check exact
+            size = os.fstat(fd).st_size
+            if _ends_torn(fd):
+                # A crash left half a line: end it, or this record would be glued onto it and lost.
+                data = b"\n" + data
+            try:
                 while data:  # one write in practice; a short write only happens on a full disk
                     data = data[os.write(fd, data):]
                 os.fsync(fd)
-            finally:
-                os.close(fd)
+            except OSError:
+                # The disk took part of the line: cut it off, so the log keeps whole lines only.
+                _truncate(fd, size, self.path)
+                raise
+        finally:
+            os.close(fd)
 
     @staticmethod
     def read(path: Path) -> list[dict[str, Any]]:
@@ -145,6 +168,19 @@ def _lock_exclusively(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX)
 
 
+def _lock_shared(fd: int) -> None:
+    """Wait for an append in progress, so a reader never sees half of another run's line."""
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+
+
+def _truncate(fd: int, size: int, path: Path) -> None:
+    try:
+        os.ftruncate(fd, size)
+    except OSError as exc:  # the next append ends the torn line; the reader skips it
+        log.warning("%s: could not cut off a failed append: %s", path, exc.strerror or exc)
+
+
 def _ends_torn(fd: int) -> bool:
     """True if the file behind ``fd`` is non-empty and does not end with a newline.
 
@@ -175,20 +211,138 @@ def done_video_ids(path: Path, output_dir: Path) -> set[str]:
     new about the notes. Notes are looked up by file name in ``output_dir``, so moving the
     folder or running from another directory does not refetch. Deleting a note refetches it.
     """
-    latest: dict[str, dict[str, Any]] = {}
-    for record in RunLog.read(path):
+    return DoneTracker(path, output_dir).done()
+
+
+class DoneTracker:
+    """``done_video_ids``, kept up to date with what other runs append to the log meanwhile.
+
+    ``refresh()`` reads only the lines appended since the last read, so a run that checks again
+    before each video (another run may have fetched it since) stays linear in the log's size.
+    With ``since_now`` the records already in the log are ignored (``--force``), but those
+    appended later still count. Safe to share between threads.
+    """
+
+    def __init__(self, path: Path, output_dir: Path, *, since_now: bool = False) -> None:
+        self.path = Path(path)
+        self.output_dir = Path(output_dir)
+        self._latest: dict[str, dict[str, Any]] = {}
+        self._offset = 0
+        self._line = 0
+        self._lock = threading.Lock()
+        if since_now:
+            try:
+                self._offset = self.path.stat().st_size
+            except FileNotFoundError:
+                pass
+        else:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Take in the whole lines appended since the last call."""
+        with self._lock:
+            try:
+                fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            except FileNotFoundError:
+                return
+            try:
+                _lock_shared(fd)
+                os.lseek(fd, self._offset, os.SEEK_SET)
+                chunks = []
+                while chunk := os.read(fd, 1 << 20):
+                    chunks.append(chunk)
+            finally:
+                os.close(fd)
+            data = b"".join(chunks)
+            end = data.rfind(b"\n") + 1  # a torn tail stays unread until it is ended
+            self._offset += end
+            for line in data[:end].split(b"\n")[:-1]:
+                self._line += 1
+                if line.strip():
+                    record = _parse(line, self.path, self._line)
+                    if record is not None:
+                        self._take(record)
+
+    def _take(self, record: dict[str, Any]) -> None:
         if record.get("event") == "video" and record.get("status") in (FETCHED, FAILED):
             video_id = record.get("video_id")
             if isinstance(video_id, str):
-                latest[video_id] = record
-    return {
-        video_id
-        for video_id, record in latest.items()
-        if record["status"] == FETCHED and _notes_exist(record.get("files"), Path(output_dir))
-    }
+                self._latest[video_id] = record
+
+    def is_done(self, video_id: str) -> bool:
+        with self._lock:
+            record = self._latest.get(video_id)
+        return record is not None and record["status"] == FETCHED and _notes_exist(record.get("files"), self.output_dir)
+
+    def done(self) -> set[str]:
+        with self._lock:
+            latest = list(self._latest.items())
+        return {
+            video_id
+            for video_id, record in latest
+            if record["status"] == FETCHED and _notes_exist(record.get("files"), self.output_dir)
+        }
 
 
 def _notes_exist(files: object, output_dir: Path) -> bool:
     if not isinstance(files, list) or not files:
         return False  # nothing to check: fetch again rather than trust it
     return all(isinstance(name, str) and (output_dir / Path(name).name).is_file() for name in files)
+
+
+class VideoClaims:
+    """One lock file per video under ``directory``, so two runs on one output directory never
+    fetch the same video at once.
+
+    A claim is an ``flock`` on ``<video id>.lock``, held while the video is fetched and recorded.
+    The kernel drops it when its process dies, however it dies, so a crashed run leaves no stale
+    claim behind (the file may stay; an unlocked file claims nothing). Where there is no
+    ``flock`` (Windows) every claim succeeds at once.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def try_claim(self, video_id: str) -> Claim | None:
+        """The video's claim, or None while another process holds it; OSError if none can be made."""
+        path = self.directory / f"{video_id}.lock"
+        if fcntl is None:
+            return Claim(None, path)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            except BaseException:
+                os.close(fd)
+                raise
+            try:  # the holder before us may have removed the file after we opened it
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                return Claim(fd, path)
+            os.close(fd)
+
+
+class Claim:
+    """A held ``VideoClaims`` claim; ``release()`` ends it."""
+
+    def __init__(self, fd: int | None, path: Path) -> None:
+        self._fd = fd
+        self.path = path
+
+    def release(self) -> None:
+        """Remove the lock file, then unlock: whoever opened it meanwhile sees it gone and retries."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            os.unlink(self.path)
+        except OSError as exc:  # an unlocked file left behind claims nothing
+            log.debug("could not remove %s: %s", self.path, exc)
+        finally:
+            os.close(fd)
