@@ -10,6 +10,8 @@ raise (research §1.6).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import itertools
 import json
 import logging
@@ -49,9 +51,11 @@ _XML = "text/xml; charset=UTF-8"
 
 @dataclass(frozen=True)
 class LoggedRequest:
-    """One request as the fake saw it. ``time`` is ``time.monotonic()`` at arrival; ``visitor``
-    is the VISITOR_INFO1_LIVE cookie it carried (set by earlier watch pages: a cookie seen from
-    two exits means a Session was reused across them)."""
+    """One request as the fake saw it. ``time`` is ``time.monotonic()`` at arrival and
+    ``answered`` once the reply was written (None while pending, and for ever for a stalled or
+    cut-off one): two requests whose intervals overlap were served at once. ``visitor`` is the
+    VISITOR_INFO1_LIVE cookie it carried (set by earlier watch pages: a cookie seen from two
+    exits means a Session was reused across them)."""
 
     time: float
     client_ip: str
@@ -60,6 +64,7 @@ class LoggedRequest:
     video_id: str | None
     outcome: str
     visitor: str | None = None
+    answered: float | None = None
 
 
 class FakeYouTube:
@@ -272,7 +277,16 @@ class FakeYouTube:
         with self._lock:
             self._log.append(entry)
         logger.debug("%s %s %s -> %s", request.client_ip, request.method, request.path, entry)
-        return reply
+        return dataclasses.replace(reply, sent=functools.partial(self._answered, entry))
+
+    def _answered(self, entry: LoggedRequest) -> None:
+        """Stamp the reply's end on the logged request (gone from the log after a reset)."""
+        answered = time.monotonic()
+        with self._lock:
+            for index in range(len(self._log) - 1, -1, -1):  # recent requests are at the end
+                if self._log[index] is entry:
+                    self._log[index] = dataclasses.replace(entry, answered=answered)
+                    return
 
     def _watch(self, request: Request) -> Reply:
         video_id = request.query.get("v")

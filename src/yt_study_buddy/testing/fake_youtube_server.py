@@ -48,7 +48,8 @@ class Request:
 class Reply:
     """The answer, plus what the log records and how long to hold it back.
 
-    ``stall`` means: never answer (until the server stops or ``STALL_LIMIT``)."""
+    ``stall`` means: never answer (until the server stops or ``STALL_LIMIT``). ``sent`` is
+    called once the reply is written (not for a stalled or cut-off one)."""
 
     status: int
     body: bytes
@@ -58,6 +59,7 @@ class Reply:
     headers: tuple[tuple[str, str], ...] = ()
     delay: float = 0.0
     stall: bool = False
+    sent: Callable[[], None] | None = None
 
 
 def _cookies(header: str | None) -> dict[str, str]:
@@ -129,6 +131,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(reply.body)
+        if reply.sent is not None:
+            reply.sent()
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib's name)
         logger.debug("%s " + format, self.client_address[0], *args)
