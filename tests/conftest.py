@@ -1,12 +1,57 @@
 """Shared fixtures. Lab fixtures start real tor processes: they run only inside a loopback-only
-network namespace (the test command enters one), and one lab serves the whole test session."""
+network namespace (the test command enters one), and one lab serves the whole test session.
+
+Every test is bounded by pytest-timeout (see pyproject.toml); the hooks below add a backstop,
+and ``readline_within`` bounds reading a child's output."""
 
 from __future__ import annotations
+
+import faulthandler
+import os
+import threading
+from typing import IO, Any
 
 import pytest
 
 #: The control password of the session lab (cookie authentication works too).
 LAB_PASSWORD = "lab-control-password"
+
+#: Seconds past a test's timeout after which the backstop dumps every thread and exits.
+TIMEOUT_BACKSTOP = 60.0
+
+
+_stderr_fd = 2
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the real stderr for the backstop: during a test, fd 2 is pytest's capture file."""
+    global _stderr_fd
+    _stderr_fd = os.dup(2)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> None:
+    """pytest-timeout's signal method fails a hung test, but only once the main thread runs
+    Python again; should it not (stuck in C code, or a teardown that hangs too), faulthandler
+    dumps every thread's stack and ends the run. Returning None lets the plugin set its timer."""
+    faulthandler.dump_traceback_later(settings.timeout + TIMEOUT_BACKSTOP, exit=True, file=_stderr_fd)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_timeout_cancel_timer(item: pytest.Item) -> None:
+    faulthandler.cancel_dump_traceback_later()
+
+
+def readline_within(stream: IO[str], timeout: float, what: str) -> str:
+    """One line from a child's pipe, or a test failure naming ``what`` after ``timeout`` s. The
+    reader thread is a daemon: it ends when the caller kills the child (its pipe closes)."""
+    line: list[str] = []
+    reader = threading.Thread(target=lambda: line.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not line:
+        pytest.fail(f"{what}: no line within {timeout:g} s")
+    return line[0]
 
 
 @pytest.fixture(scope="session")

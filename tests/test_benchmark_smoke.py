@@ -15,6 +15,7 @@ pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.timeout(240)  # its own lab and four designs (the run allows 180 s)
 def test_smoke_scenario_fetches_everything_through_distinct_exits(tmp_path):
     out = tmp_path / "smoke.json"
     # Its own lab beside the session's: other client ports, relay ports and fake YouTube address.

@@ -10,7 +10,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import platformdirs
 import pytest
+from conftest import readline_within
 
 from yt_study_buddy._exceptions import LedgerError
 from yt_study_buddy.tor._ledger import ABANDONED, QUARANTINED, ExitLease, ExitLedger
@@ -344,7 +344,7 @@ def test_processes_racing_on_one_file_never_share_an_exit(path: Path) -> None:
     ]
     try:
         for child in children:
-            assert child.stdout is not None and child.stdout.readline() == "ready\n"
+            assert child.stdout is not None and readline_within(child.stdout, CHILD_TIMEOUT, "a racer") == "ready\n"
         for child in children:  # all start together, each walking the same addresses in order
             assert child.stdin is not None
             child.stdin.write("go\n")
@@ -378,11 +378,11 @@ def test_lock_held_by_another_process_gives_ledger_error_not_a_hang(path: Path) 
         text=True,
     )
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
-        started = time.monotonic()
+        assert holder.stdout is not None and readline_within(holder.stdout, CHILD_TIMEOUT, "the holder") == "locked\n"
+        # busy_timeout bounds the wait; without it sqlite would wait for the holder (and the
+        # test's timeout would end it).
         with pytest.raises(LedgerError, match="is locked: another process") as raised:
             ledger.try_reserve("10.0.0.2", holder="a")
-        assert time.monotonic() - started < 10
         assert str(path) in str(raised.value)
         assert ledger.state("10.0.0.1") is not None  # readers are not blocked (WAL)
     finally:

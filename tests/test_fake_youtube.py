@@ -36,7 +36,7 @@ from youtube_transcript_api import (
 )
 
 from yt_study_buddy.testing import TorLab
-from yt_study_buddy.testing.fake_youtube import Behavior, FakeYouTube
+from yt_study_buddy.testing.fake_youtube import Behavior, FakeYouTube, LoggedRequest
 from yt_study_buddy.testing.fake_youtube._pages import (
     API_KEY,
     FakeTrack,
@@ -323,21 +323,41 @@ def test_script_rejects_nonsense_counts(fake_youtube: FakeYouTube) -> None:
 
 
 # --- timing: slow, latency, stall, stop ---------------------------------------------------
+# Proved by what the server did (each request's arrival and reply in its log, threads that ended),
+# never by how long the test took.
+
+
+def held_back(entry: LoggedRequest) -> float:
+    """Seconds from a request's arrival to its written reply, on the server's side."""
+    assert entry.answered is not None, f"{entry.path} was never answered"
+    return entry.answered - entry.time
+
+
+def peak_concurrency(entries: list[LoggedRequest]) -> int:
+    """The most requests that were in progress on the server at one moment."""
+    edges = sorted(
+        [(held.time, 1) for held in entries] + [(held.answered or float("inf"), -1) for held in entries]
+    )  # at a tie the end sorts first: touching intervals do not overlap
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    return peak
 
 
 def test_slow_delays_every_request(fake_youtube: FakeYouTube, api: YouTubeTranscriptApi) -> None:
     fake_youtube.script(Behavior.SLOW, video_id=VIDEO, delay=0.3)
-    began = time.monotonic()
     api.fetch(VIDEO)
-    assert time.monotonic() - began >= 0.9
     assert [o for _, o in outcomes(fake_youtube)] == ["slow"] * 3
+    assert all(held_back(entry) >= 0.3 for entry in fake_youtube.requests)
 
 
 def test_latency_is_spread_over_a_videos_three_requests() -> None:
     with FakeYouTube(port=0, latency=0.6) as fake, direct_session(fake) as session:
-        began = time.monotonic()
         YouTubeTranscriptApi(http_client=session).fetch(VIDEO)
-        assert 0.6 <= time.monotonic() - began < 3.0
+        logged = fake.requests
+    assert [entry.path for entry in logged] == ["/watch", "/youtubei/v1/player", "/api/timedtext"]
+    assert all(held_back(entry) >= 0.6 / 3 for entry in logged)
 
 
 def test_parallel_fetches_are_served_concurrently() -> None:
@@ -350,32 +370,34 @@ def test_parallel_fetches_are_served_concurrently() -> None:
 
     with FakeYouTube(port=0, latency=0.6) as fake:
         threads = [threading.Thread(target=fetch, args=(fake, v.video_id)) for v in videos]
-        began = time.monotonic()
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(10)
-        elapsed = time.monotonic() - began
+            thread.join(30)
+        logged = fake.requests
+    assert not any(thread.is_alive() for thread in threads), "a fetch never ended"
 
     assert results == {v.video_id: len(v.snippets()) for v in videos}
-    assert elapsed < 8 * 0.6 / 2  # serial would take 4.8 s
+    assert len(logged) == 3 * 8 and all(entry.answered is not None for entry in logged)
+    # A server answering one request at a time never holds two at once.
+    assert peak_concurrency(logged) >= 2
 
 
 def test_stall_is_bounded_by_the_clients_timeout(fake_youtube: FakeYouTube) -> None:
     fake_youtube.script(Behavior.STALL, video_id=VIDEO)
     with direct_session(fake_youtube, timeout=0.5) as session:
-        began = time.monotonic()
         with pytest.raises(requests.exceptions.ReadTimeout):
             YouTubeTranscriptApi(http_client=session).fetch(VIDEO)
-        assert time.monotonic() - began < 3.0
     assert outcomes(fake_youtube) == [("/watch", "stall")]
+    assert fake_youtube.requests[0].answered is None  # the client gave up: nothing was sent
 
 
 def test_stop_ends_stalled_and_idle_connections_quickly() -> None:
+    threads_before = set(threading.enumerate())
     fake = FakeYouTube(port=0).start()
     errors: list[BaseException] = []
     idle = direct_session(fake)
-    stalled = direct_session(fake, timeout=60.0)
+    stalled = direct_session(fake, timeout=60.0)  # far beyond the bounded waits below
     try:
         idle.get("https://www.youtube.com/oembed?url=https://youtu.be/" + VIDEO)  # stays pooled
         fake.script(Behavior.STALL)
@@ -391,14 +413,19 @@ def test_stop_ends_stalled_and_idle_connections_quickly() -> None:
         deadline = time.monotonic() + 5
         while not fake.served(video_id=VIDEO)[1:] and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert fake.requests[-1].outcome == "stall"
+        assert fake.requests[-1].outcome == "stall", "the stalled request never arrived"
+        connections = [
+            thread for thread in threading.enumerate()
+            if thread not in threads_before and thread.name.startswith("fake-youtube 127.")
+        ]  # fmt: skip
+        assert len(connections) == 2  # the idle one and the stalled one
 
-        began = time.monotonic()
-        fake.stop()
-        assert time.monotonic() - began < 2.0
+        fake.stop()  # waits for its connection threads, but only 5 s: it must cut them
+        assert not any(thread.is_alive() for thread in connections)
         client.join(5)
         assert not client.is_alive()
         assert len(errors) == 1 and isinstance(errors[0], requests.ConnectionError)
+        assert fake.requests[-1].answered is None
     finally:
         fake.stop()
         idle.close()

@@ -13,7 +13,6 @@ import textwrap
 import threading
 import time
 import uuid
-from datetime import datetime
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -171,28 +170,52 @@ def test_usernames_reach_a_local_server_from_exit_ips_that_stem_reports(lab: Tor
             assert ctrl.get_network_status(fingerprint).address == ip
 
 
-def no_exit_windows(client_log: str) -> list[float]:
-    """Seconds the client spent saying its consensus has no exit nodes; an open window ends now."""
-    windows, began = [], None
+NO_EXITS = "The current consensus has no exit nodes"
+HAS_EXITS = "The current consensus contains exit nodes"
+
+
+def no_exit_windows(client_log: str) -> list[tuple[str, str | None]]:
+    """(start, end) stamps of each time the client said its consensus has no exit nodes; end is
+    None for a window still open."""
+    windows: list[tuple[str, str | None]] = []
+    began: str | None = None
     for line in client_log.splitlines():
-        if "has no exit nodes" in line or "contains exit nodes" in line:
-            stamp = datetime.strptime(f"{datetime.now().year} {line[:19]}", "%Y %b %d %H:%M:%S.%f")
-            if "has no exit nodes" in line:
-                began = began or stamp
-            elif began is not None:
-                windows.append((stamp - began).total_seconds())
-                began = None
-    if began is not None:
-        windows.append((datetime.now() - began).total_seconds())
-    return windows
+        if NO_EXITS in line:
+            began = began or line[:19]
+        elif HAS_EXITS in line and began is not None:
+            windows.append((began, line[:19]))
+            began = None
+    return windows + ([(began, None)] if began is not None else [])
+
+
+def stale_exit_descriptors(ctrl: Controller) -> list[str]:
+    """Exits whose descriptor, as the client's consensus names it, the client does not hold."""
+    held = {desc.fingerprint: desc.digest() for desc in ctrl.get_server_descriptors([])}
+    return [
+        status.fingerprint for status in ctrl.get_network_statuses([])
+        if stem.Flag.EXIT in status.flags and held.get(status.fingerprint) != status.digest
+    ]  # fmt: skip
 
 
 @pytest.mark.lab
-def test_the_client_never_goes_long_without_exit_descriptors(lab: TorLab) -> None:
-    """Relays republish their descriptors while the lab is young; without fetching them early
-    the client had no usable exit for up to 54 s at a time, and streams waited."""
-    windows = no_exit_windows((lab.workdir / "client" / "notice.log").read_text())
-    assert all(seconds < 5 for seconds in windows), windows
+def test_the_client_fetches_new_exit_descriptors_early(lab: TorLab) -> None:
+    """Relays republish their descriptors while the lab is young; fetching them on tor's lazy
+    schedule left the client without a usable exit for up to 54 s, and streams waited. How long
+    the windows last is measured by ``python -m benchmarks.descriptors``; here: the setting that
+    closes them is in force, the log shows windows as this tor words them (else the benchmark,
+    and this check, would see none whatever happened), and the client holds the descriptor its
+    consensus names for every exit."""
+    with lab.controller() as ctrl:
+        assert ctrl.get_conf("FetchDirInfoEarly") == "1" and ctrl.get_conf("FetchDirInfoExtraEarly") == "1"
+        windows = no_exit_windows((lab.workdir / "client" / "notice.log").read_text())
+        # Bootstrapping always makes one: the consensus comes before any descriptor.
+        assert windows and windows[0][1] is not None, f"no closed {NO_EXITS!r} window in the log"
+        deadline = time.monotonic() + 30
+        while stale := stale_exit_descriptors(ctrl):
+            assert time.monotonic() < deadline, f"the client never fetched the descriptors of {stale}"
+            time.sleep(0.5)
+        exits = [s for s in ctrl.get_network_statuses([]) if stem.Flag.EXIT in s.flags]
+        assert len(exits) == len(lab.exit_ips)
 
 
 @pytest.mark.lab
@@ -231,6 +254,7 @@ def test_password_lab_authenticates_both_ways_and_stops_every_tor() -> None:
 
 
 @pytest.mark.lab
+@pytest.mark.timeout(240)  # a lab of its own (150 s allowed), then 45 s for its tors to go
 def test_tor_processes_die_with_their_owner_after_sigkill(tmp_path: Path) -> None:
     workdir = tmp_path / "owned-lab"
     code = textwrap.dedent(

@@ -143,7 +143,8 @@ def test_concurrent_reports_give_whole_lines(reporter_type: type[PlainReporter])
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(30)
+    assert not any(thread.is_alive() for thread in threads), "a worker never finished"
 
     assert errors == []
     expected = {f"failed  w{w:02d}n{n:02d}xxxx timeout: {'x' * 300}" for w in range(16) for n in range(50)}
@@ -188,7 +189,8 @@ def test_rich_reporter_survives_concurrent_reports() -> None:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(30)
+    assert not any(thread.is_alive() for thread in threads), "a worker never finished"
     reporter.batch_finished(summarize([], 1.0))
 
     text = out.getvalue()

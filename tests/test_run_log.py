@@ -107,7 +107,8 @@ def test_concurrent_appends_from_threads_are_whole_lines(tmp_path: Path) -> None
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(30)
+    assert not any(thread.is_alive() for thread in threads), "a worker never finished"
 
     assert errors == []
     records = _assert_whole_json_lines(path)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import socketserver
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -66,23 +65,25 @@ def endpoint_of(server: ScriptedControlPort, password: str | None = None) -> Tor
     return TorEndpoint(control_port=server.server_address[1], control_password=password)
 
 
+# The peer never closes a stalled connection: only our watchdog ends these waits (the message says
+# which bound fired), and a wait without one would hang until the test's timeout fails it.
+
+
+@pytest.mark.timeout(30)
 @pytest.mark.parametrize("control_port", [("PROTOCOLINFO",)], indirect=True)
 def test_a_control_port_that_never_answers_is_a_clear_bounded_error(control_port):
-    began = time.monotonic()
     with pytest.raises(TorUnavailable, match=r"did not answer within 0\.5 s"):
         open_controller(endpoint_of(control_port), reply_timeout=0.5)
-    assert time.monotonic() - began < 10
     assert set(control_port.received) == {"PROTOCOLINFO 1"}  # stem asks twice, then gives up
 
 
+@pytest.mark.timeout(30)
 @pytest.mark.parametrize("control_port", [("GETINFO traffic/read",)], indirect=True)
 def test_a_reply_that_never_comes_closes_the_controller(control_port, caplog):
     controller = open_controller(endpoint_of(control_port), reply_timeout=0.5)
     try:
-        began = time.monotonic()
         with pytest.raises(stem.SocketClosed):
             controller.get_info("traffic/read")
-        assert time.monotonic() - began < 10
         assert not controller.is_alive()
     finally:
         controller.close()

@@ -29,7 +29,8 @@ def check_exit_ip(session: requests.Session, url: str = DEFAULT_IP_CHECK_URL) ->
     except ValueError:
         payload = response.text.strip()
     if isinstance(payload, dict):
-        if payload.get("IsTor") is False:
+        # Fail closed: an IsTor that is there but not true ("false", 0, null) is not a yes.
+        if "IsTor" in payload and payload["IsTor"] is not True:
             raise ExitCheckError(f"{url} says this connection does not come from Tor")
         payload = payload.get("IP", payload.get("ip"))
     try:

@@ -53,7 +53,8 @@ class Reply:
     """The answer, plus what the log records and how long to hold it back.
 
     ``stall`` means: never answer (until the server stops or ``STALL_LIMIT``); ``chunked``:
-    send the body with ``Transfer-Encoding: chunked`` (HTTP/1.1 clients only)."""
+    send the body with ``Transfer-Encoding: chunked`` (HTTP/1.1 clients only). ``sent`` is
+    called once the reply is written (not for a stalled or cut-off one)."""
 
     status: int
     body: bytes
@@ -64,6 +65,7 @@ class Reply:
     delay: float = 0.0
     stall: bool = False
     chunked: bool = False
+    sent: Callable[[], None] | None = None
 
 
 def _cookies(header: str | None) -> dict[str, str]:
@@ -140,6 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(chunked_body(reply.body) if chunked else reply.body)
+        if reply.sent is not None:
+            reply.sent()
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib's name)
         logger.debug("%s " + format, self.client_address[0], *args)

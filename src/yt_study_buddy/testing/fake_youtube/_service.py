@@ -18,6 +18,7 @@ script's ``body`` serves a recorded error answer as-is where its behaviour acts.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import json
 import logging
@@ -63,11 +64,13 @@ _XML = "text/xml; charset=UTF-8"
 
 @dataclass(frozen=True)
 class LoggedRequest:
-    """One request as the fake saw it. ``time`` is ``time.monotonic()`` at arrival; ``visitor``
-    is the VISITOR_INFO1_LIVE cookie it carried (set by earlier watch pages: a cookie seen from
-    two exits means a Session was reused across them). ``content_encoding`` and ``chunked``
-    say how the answer went out; ``size`` is the length of the body it was answered with,
-    before any gzip (tells a recorded answer from the synthetic one)."""
+    """One request as the fake saw it. ``time`` is ``time.monotonic()`` at arrival and
+    ``answered`` once the reply was written (None while pending, and for ever for a stalled or
+    cut-off one): two requests whose intervals overlap were served at once. ``visitor`` is the
+    VISITOR_INFO1_LIVE cookie it carried (set by earlier watch pages: a cookie seen from two
+    exits means a Session was reused across them). ``content_encoding`` and ``chunked`` say how
+    the answer went out; ``size`` is the length of the body it was answered with, before any
+    gzip (tells a recorded answer from the synthetic one)."""
 
     time: float
     client_ip: str
@@ -79,6 +82,7 @@ class LoggedRequest:
     content_encoding: str | None = None
     chunked: bool = False
     size: int = 0
+    answered: float | None = None
 
 
 class FakeYouTube:
@@ -353,7 +357,16 @@ class FakeYouTube:
         with self._lock:
             self._log.append(entry)
         logger.debug("%s %s %s -> %s", request.client_ip, request.method, request.path, entry)
-        return reply
+        return dataclasses.replace(reply, sent=functools.partial(self._answered, entry))
+
+    def _answered(self, entry: LoggedRequest) -> None:
+        """Stamp the reply's end on the logged request (gone from the log after a reset)."""
+        answered = time.monotonic()
+        with self._lock:
+            for index in range(len(self._log) - 1, -1, -1):  # recent requests are at the end
+                if self._log[index] is entry:
+                    self._log[index] = dataclasses.replace(entry, answered=answered)
+                    return
 
     def _watch(self, request: Request) -> Reply:
         video_id = request.query.get("v")
