@@ -10,7 +10,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from yt_study_buddy import TorEndpoint, TorError, TorSession
-from yt_study_buddy.tor._session import DEFAULT_TIMEOUT
+from yt_study_buddy.tor._session import _VERIFIED_POOLS, DEFAULT_TIMEOUT
 from yt_study_buddy.tor._endpoint import parse_host_port
 
 
@@ -136,3 +136,20 @@ def test_a_refused_exit_closes_the_connection_before_the_error_propagates(monkey
     with pytest.raises(ExitRefused):
         connection._new_conn()
     assert opened.closed
+
+
+def test_socks_pools_stay_ours_after_yt_dlp_replaced_requests_socks_manager():
+    # Importing yt-dlp swaps requests.adapters.SOCKSProxyManager for its own class, whose
+    # options our verified connections cannot read: the adapter must not pick it up.
+    import urllib3.contrib.socks
+    import yt_dlp  # noqa: F401
+    import requests.adapters
+
+    assert requests.adapters.SOCKSProxyManager is not urllib3.contrib.socks.SOCKSProxyManager
+    session = TorSession(TorEndpoint(socks_port=9999), username="ytsb-test-ytdlp")
+    manager = session.get_adapter("https://www.youtube.com/").proxy_manager_for(session.proxies["https"])
+    assert type(manager) is urllib3.contrib.socks.SOCKSProxyManager
+    options = manager.connection_pool_kw["_socks_options"]
+    assert (options["proxy_host"], options["proxy_port"], options["rdns"]) == ("127.0.0.1", 9999, True)
+    assert options["username"] == "ytsb-test-ytdlp" and callable(options["stream_verifier"])
+    assert set(manager.pool_classes_by_scheme.values()) == set(_VERIFIED_POOLS.values())

@@ -16,11 +16,13 @@ import certifi
 import platformdirs
 import requests
 from requests.adapters import HTTPAdapter
+from requests.utils import get_auth_from_url
 from urllib3.contrib.socks import (
     SOCKSConnection,
     SOCKSHTTPConnectionPool,
     SOCKSHTTPSConnection,
     SOCKSHTTPSConnectionPool,
+    SOCKSProxyManager,
 )
 from urllib3.exceptions import NewConnectionError
 
@@ -96,7 +98,17 @@ class TorOnlyAdapter(HTTPAdapter):
         super().__init__()
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        """urllib3's own SOCKS manager, built here: ``requests`` looks its class up in a module
+        global that other libraries replace (importing yt-dlp swaps in its own, whose options
+        our verified connections cannot read)."""
+        if proxy not in self.proxy_manager:
+            if not proxy.lower().startswith("socks"):
+                raise TorError("refusing a proxy that is not tor's SOCKS port")
+            username, password = get_auth_from_url(proxy)
+            self.proxy_manager[proxy] = SOCKSProxyManager(
+                proxy, username=username, password=password, num_pools=self._pool_connections,
+                maxsize=self._pool_maxsize, block=self._pool_block, **proxy_kwargs)
+        manager = self.proxy_manager[proxy]
         manager.pool_classes_by_scheme = _VERIFIED_POOLS
         manager.connection_pool_kw["_socks_options"]["stream_verifier"] = self._verifier
         return manager
