@@ -32,6 +32,7 @@ from types import TracebackType
 import trustme
 
 from . import _pages as pages
+from ._courses import CourseCatalog, FakeCourse
 from ._pages import FakeTrack, FakeVideo, default_video
 from ._scripts import Behavior, RateLimit, RateLimiter, Script, Step
 from ._server import Reply, Request, TLSServer
@@ -109,6 +110,8 @@ class FakeYouTube:
         self._limiter = RateLimiter(rate_limit, clock) if rate_limit is not None else None
         self._lock = threading.Lock()
         self._videos: dict[str, FakeVideo] = {}
+        #: Playlists and channels (``_courses``): their pages and InnerTube browse calls.
+        self.courses = CourseCatalog()
         self._scripts: list[Script] = []
         self._log: list[LoggedRequest] = []
         self._visitors = itertools.count(1)
@@ -181,6 +184,11 @@ class FakeYouTube:
         """Register (or replace) a video; unregistered well-formed ids get ``default_video``."""
         with self._lock:
             self._videos[video.video_id] = video
+
+    def add_course(self, course: FakeCourse) -> None:
+        """Register (or replace) a playlist or channel; its videos are served as registered or
+        default videos (register them with ``add_video`` to change their transcripts)."""
+        self.courses.add(course)
 
     def video(self, video_id: str) -> FakeVideo:
         """The video served under this id."""
@@ -304,6 +312,8 @@ class FakeYouTube:
             reply = self._timedtext(request)
         elif request.method == "GET" and request.path == "/oembed":
             reply = self._oembed(request)
+        elif (course_reply := self.courses.answer(request, self._claim)) is not None:
+            reply = course_reply
         else:
             reply = _not_found()
         reply = self._encoded(request, reply)
