@@ -47,7 +47,8 @@ UCID = "UC38IQsAvIsxxjztdMZQtwHA"
         (f"https://youtu.be/{VIDEO}?list={PLAYLIST}", "playlist", PLAYLIST, None),
         (f"https://www.youtube.com/watch?list={PLAYLIST}", "playlist", PLAYLIST, None),
         (f"https://www.youtube.com/embed/videoseries?list={PLAYLIST}", "playlist", PLAYLIST, None),
-        ("https://www.youtube.com/@SomeChannel", "channel", "@SomeChannel", "https://www.youtube.com/@SomeChannel/videos"),
+        ("https://www.youtube.com/@SomeChannel", "channel", "@SomeChannel",
+         "https://www.youtube.com/@SomeChannel/videos"),
         ("https://www.youtube.com/@SomeChannel/videos", "channel", "@SomeChannel", None),
         ("www.youtube.com/@Some.Channel/", "channel", "@Some.Channel", None),
         (f"https://www.youtube.com/channel/{UCID}", "channel", UCID,
@@ -68,7 +69,8 @@ def test_course_inputs(text: str, kind: str, course_id: str, url: str | None) ->
 
 
 def test_no_playlist_makes_a_watch_url_with_a_list_its_video() -> None:
-    for text in (f"https://www.youtube.com/watch?v={VIDEO}&list={PLAYLIST}", f"https://youtu.be/{VIDEO}?list={PLAYLIST}"):
+    for text in (f"https://www.youtube.com/watch?v={VIDEO}&list={PLAYLIST}",
+                 f"https://youtu.be/{VIDEO}?list={PLAYLIST}"):
         assert parse_input(text, playlists=False) == VIDEO
     # Like yt-dlp's --no-playlist: a URL that is only a playlist stays the playlist.
     assert parse_input(f"https://www.youtube.com/playlist?list={PLAYLIST}", playlists=False) == \
@@ -186,7 +188,8 @@ def test_a_channel_means_its_uploads_by_every_url_form(fake, session, form):
     channel = fake_channel(70, seed="unit-channel", handle="@unitprof", name="Unit Professor",
                            custom_url="UnitProf", user_name="unitprof")
     fake.add_course(channel)
-    text = {"handle": "https://www.youtube.com/@unitprof", "handle/videos": "https://www.youtube.com/@unitprof/videos",
+    text = {"handle": "https://www.youtube.com/@unitprof",
+            "handle/videos": "https://www.youtube.com/@unitprof/videos",
             "channel": f"https://www.youtube.com/channel/{channel.channel_id}",
             "c": "https://www.youtube.com/c/UnitProf", "user": "https://www.youtube.com/user/unitprof"}[form]
     ref = parse_input(text)
@@ -277,3 +280,12 @@ def test_a_stalled_page_times_out_as_retryable(fake, session):
     with pytest.raises(FetchFailure) as caught:
         expand_course(session, CourseRef(CourseKind.PLAYLIST, playlist.course_id), timeout=1.0)
     assert (caught.value.kind, caught.value.reason) == (FailureKind.RETRYABLE, "timeout")
+
+
+def test_a_bad_selection_is_a_usage_error_before_tor_is_asked() -> None:
+    from test_cli import run_cli
+
+    done = run_cli("fetch", PLAYLIST, "-I", "1,,3", "--tor-control", "127.0.0.1:9", "--no-launch-tor")
+    assert done.returncode == 2
+    assert "Invalid value for '-I' / '--playlist-items': There is two or more consecutive commas" in done.stderr
+    assert "tor" not in done.stderr.lower()
