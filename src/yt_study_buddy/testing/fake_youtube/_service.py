@@ -1,6 +1,7 @@
 """An in-process fake YouTube over TLS that speaks youtube-transcript-api 1.2.x's protocol.
 
-It answers the library's three requests (watch page, InnerTube player, timedtext) plus oEmbed and
+It answers the library's three requests (watch page, InnerTube player, timedtext) plus oEmbed,
+playlists and channels as yt-dlp reads them (``_courses``) and
 check.torproject.org's ``/api/ip`` exit echo, so the real library and the real Tor client can run
 offline. Failures are scripted per video id and/or per client IP (the Tor exit the request came
 from), optionally for a limited number of uses, and every request is logged with the exit it came
