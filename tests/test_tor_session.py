@@ -4,6 +4,9 @@ only on loopback, by recording listeners that show what (nothing) reached them."
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from typing import Any
 
 import pytest
@@ -15,7 +18,7 @@ from youtube_transcript_api.proxies import GenericProxyConfig, WebshareProxyConf
 
 from yt_study_buddy import TorEndpoint, TorError, TorSession
 from yt_study_buddy.testing.recorders import ConnectionRecorder
-from yt_study_buddy.tor._session import DEFAULT_TIMEOUT, TorOnlyAdapter
+from yt_study_buddy.tor._session import _VERIFIED_POOLS, DEFAULT_TIMEOUT, TorOnlyAdapter
 from yt_study_buddy.tor._endpoint import parse_host_port
 
 
@@ -209,8 +212,9 @@ def test_a_foreign_proxy_is_refused_before_any_connection(listeners, target, sch
         _get(session, proxy, how)
     assert {name: listener.connections for name, listener in listeners.items()} == \
         {"own": [], "other_port": [], "other_host": []}
-    # The control: a plain session with the same override does reach that listener.
-    with requests.Session() as plain, pytest.raises(requests.ConnectionError):
+    # The control: a plain session with the same override does reach that listener (how it then
+    # fails depends on whose SOCKS manager requests uses: importing yt-dlp replaces it).
+    with requests.Session() as plain, pytest.raises(Exception):  # noqa: B017, PT011
         _get(plain, proxy, how)
     assert listeners["own" if target == "own_other_credentials" else target].connections
 
@@ -237,3 +241,29 @@ def test_the_adapter_refuses_a_foreign_proxy_manager_too():
                   "socks5h://u:p@127.0.0.2:9050", "http://u:p@127.0.0.1:9050"):
         with pytest.raises(TorError, match="would not go through Tor"):
             adapter.proxy_manager_for(proxy)
+
+
+def test_socks_pools_stay_ours_after_yt_dlp_replaced_requests_socks_manager(monkeypatch):
+    # Importing yt-dlp swaps requests.adapters.SOCKSProxyManager for its own class, whose
+    # options our verified connections cannot read: the adapter must not pick it up.
+    import requests.adapters
+    import urllib3.contrib.socks
+    from yt_dlp.networking._requests import SocksProxyManager
+
+    monkeypatch.setattr(requests.adapters, "SOCKSProxyManager", SocksProxyManager)  # what its import does
+    session = TorSession(TorEndpoint(socks_port=9999), username="ytsb-test-ytdlp")
+    manager = session.get_adapter("https://www.youtube.com/").proxy_manager_for(session.proxies["https"])
+    assert type(manager) is urllib3.contrib.socks.SOCKSProxyManager
+    options = manager.connection_pool_kw["_socks_options"]
+    assert (options["proxy_host"], options["proxy_port"], options["rdns"]) == ("127.0.0.1", 9999, True)
+    assert options["username"] == "ytsb-test-ytdlp" and callable(options["stream_verifier"])
+    assert set(manager.pool_classes_by_scheme.values()) == set(_VERIFIED_POOLS.values())
+
+
+def test_importing_our_yt_dlp_driver_leaves_requests_socks_manager_alone():
+    # In a fresh interpreter: nothing may have imported yt-dlp before.
+    code = ("import requests.adapters, requests.utils, urllib3.contrib.socks, yt_study_buddy.youtube._ytdlp,"
+            " yt_dlp.networking._requests;"
+            "assert requests.adapters.SOCKSProxyManager is urllib3.contrib.socks.SOCKSProxyManager;"
+            "assert requests.adapters.select_proxy is requests.utils.select_proxy")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

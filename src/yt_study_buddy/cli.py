@@ -25,6 +25,7 @@ from .tor._endpoint import TorEndpoint, parse_host_port
 
 if TYPE_CHECKING:
     from .app._batch import BatchOptions
+    from .youtube._courses import CourseRef
 
 log = logging.getLogger("yt_study_buddy")
 
@@ -134,6 +135,7 @@ def main() -> None:
     \b
       yt-study-buddy https://youtube.com/watch?v=xyz
       yt-study-buddy --parallel --workers 3 --file urls.txt
+      yt-study-buddy -p "https://www.youtube.com/playlist?list=PL..."   # a whole course
       yt-study-buddy doctor      # check the whole chain
       yt-study-buddy demo        # everything, offline, on a private Tor network
     """
@@ -143,10 +145,12 @@ def main() -> None:
 class Inputs:
     ids: list[str]
     invalid: int
+    #: Videos and courses (playlists, channels) in input order.
+    items: list[str | CourseRef]
 
 
-def read_inputs(urls: tuple[str, ...], file: str | None) -> Inputs:
-    """Arguments and file lines to unique video ids; bad ones are reported with their place."""
+def read_inputs(urls: tuple[str, ...], file: str | None, *, playlists: bool = True) -> Inputs:
+    """Arguments and file lines to unique videos and courses; bad ones are reported with their place."""
     from .youtube._video_ids import read_video_list
 
     lines: list[str] = list(urls)
@@ -159,12 +163,12 @@ def read_inputs(urls: tuple[str, ...], file: str | None) -> Inputs:
         file_lines = text.splitlines()
         lines += file_lines
         sources += [f"{'stdin' if file == '-' else file}:{n}" for n in range(1, len(file_lines) + 1)]
-    videos = read_video_list(lines)
+    videos = read_video_list(lines, playlists=playlists)
     for number, raw, message in videos.errors:
         click.echo(f"yt-study-buddy: skipping {sources[number - 1]}: {message}", err=True)
     if videos.duplicates:
         log.info("%d duplicate video(s) will be fetched once", len(videos.duplicates))
-    return Inputs(videos.ids, len(videos.errors))
+    return Inputs(videos.ids, len(videos.errors), videos.items)
 
 
 def check_writable(directory: Path) -> None:
@@ -204,18 +208,24 @@ def check_writable(directory: Path) -> None:
 @click.option("--no-launch-tor", is_flag=True, envvar="YTSB_NO_LAUNCH_TOR",
               help="Never start a tor of our own when none answers.")
 @click.option("--json", "as_json", is_flag=True, envvar="YTSB_JSON", help="Print a JSON summary on stdout.")
+@click.option("--yes-playlist/--no-playlist", "playlists", default=True, show_default=True,
+              help="A watch URL with list= means the playlist (or only the video), as in yt-dlp.")
+@click.option("-I", "--playlist-items", "playlist_items", metavar="ITEMS",
+              callback=lambda _ctx, _param, value: checked_items(value),
+              help="Videos of each playlist or channel to fetch, as in yt-dlp: 1-10,15 or -5: (the last 5).")
 @tor_options
 def fetch(urls: tuple[str, ...], file: str | None, parallel: bool, workers: int, output: Path,
           formats: tuple[str, ...], languages: tuple[str, ...], translate: str | None, cooldown_hours: float,
           quarantine_hours: float, rotation: str, max_attempts: int, state_dir: Path | None, force: bool,
-          no_launch_tor: bool, as_json: bool, tor_socks: tuple[str, int], tor_control: tuple[str, int],
-          tor_password: str | None, ip_check_url: str, ca_bundle: str | None, verbose: int, quiet: bool) -> None:
-    """Fetch the transcripts of videos (URLs or ids) into study notes."""
+          no_launch_tor: bool, as_json: bool, playlists: bool, playlist_items: str | None,
+          tor_socks: tuple[str, int], tor_control: tuple[str, int], tor_password: str | None, ip_check_url: str,
+          ca_bundle: str | None, verbose: int, quiet: bool) -> None:
+    """Fetch the transcripts of videos, playlists and channels (URLs or ids) into study notes."""
     setup_logging(verbose, quiet)
     if not urls and file is None:
         fail("no videos given: pass URLs or ids, or --file FILE (see --help)", EXIT_USAGE)
-    inputs = read_inputs(urls, file)
-    if not inputs.ids:
+    inputs = read_inputs(urls, file, playlists=playlists)
+    if not inputs.items:
         fail("no valid video URLs or ids to fetch", EXIT_USAGE)
     check_writable(output)
     from .app._batch import BatchOptions
@@ -225,10 +235,10 @@ def fetch(urls: tuple[str, ...], file: str | None, parallel: bool, workers: int,
     endpoint = endpoint_from(tor_socks, tor_control, tor_password)
     state = state_dir or platformdirs.user_state_path("yt-study-buddy")
     try:
-        code = run_batch(inputs.ids, options, endpoint=endpoint, launch=not no_launch_tor, state_dir=state,
+        code = run_batch(inputs.items, options, endpoint=endpoint, launch=not no_launch_tor, state_dir=state,
                          cooldown_hours=cooldown_hours, quarantine_hours=quarantine_hours, rotation=rotation,
                          ip_check_url=ip_check_url, ca_bundle=ca_bundle, verbose=verbose, quiet=quiet,
-                         as_json=as_json)
+                         as_json=as_json, playlist_items=playlist_items)
     except StudyBuddyError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -236,11 +246,24 @@ def fetch(urls: tuple[str, ...], file: str | None, parallel: bool, workers: int,
     sys.exit(EXIT_FAILED if inputs.invalid and code == EXIT_OK else code)
 
 
-def run_batch(ids: list[str], options: BatchOptions, *, endpoint: TorEndpoint, launch: bool, state_dir: Path,
-              cooldown_hours: float, quarantine_hours: float, rotation: str, ip_check_url: str,
-              ca_bundle: str | None, verbose: int, quiet: bool, as_json: bool) -> int:
-    """Connect to (or launch) tor, run the batch, report; returns the exit status."""
+def checked_items(spec: str | None) -> str | None:
+    """``-I``, checked like yt-dlp checks it, before tor is asked for anything."""
+    if spec is None:
+        return None
+    from .youtube._courses import check_playlist_items
+    try:
+        return check_playlist_items(spec)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def run_batch(items: list[str | CourseRef], options: BatchOptions, *, endpoint: TorEndpoint, launch: bool,
+              state_dir: Path, cooldown_hours: float, quarantine_hours: float, rotation: str, ip_check_url: str,
+              ca_bundle: str | None, verbose: int, quiet: bool, as_json: bool,
+              playlist_items: str | None = None) -> int:
+    """Connect to (or launch) tor, expand the courses, run the batch, report; returns the exit status."""
     from .app._batch import BatchRunner
+    from .app._courses import course_json, expand_inputs, failure_json
     from .app._progress import summary_json
     from .tor._client import RotatingTorClient
     from .app._run_log import RunLog
@@ -260,18 +283,27 @@ def run_batch(ids: list[str], options: BatchOptions, *, endpoint: TorEndpoint, l
                 cooldown_hours, endpoint=endpoint, strategy=rotation, ip_check_url=ip_check_url,
                 ledger_path=state_dir / "exit-ledger.sqlite3", quarantine_hours=quarantine_hours,
                 ca_bundle=ca_bundle))
+            expanded = expand_inputs(client, items, playlist_items=playlist_items, max_attempts=options.max_attempts)
+            for failed in expanded.failures:
+                click.echo(f"yt-study-buddy: skipping {failed.ref}: {failed.message}", err=True)
             runner = BatchRunner(client, options, reporter=cli_reporter(verbose, quiet),
                                  run_log=RunLog(options.output_dir / ".yt-study-buddy" / "runs.jsonl"))
-            runner.run(ids)  # handles Ctrl-C itself: it always writes run_end
+            runner.run(expanded.video_ids)  # handles Ctrl-C itself: it always writes run_end
     except KeyboardInterrupt:
         if runner is None or runner.summary is None:
             raise  # before the batch began: nothing to report
         runner.stopped_because = runner.stopped_because or "interrupted while closing down"
     assert runner is not None and runner.summary is not None
-    if as_json:
-        click.echo(json.dumps(summary_json(runner.summary), indent=2))
+    summary = runner.summary
     # A batch stopped early (Ctrl-C, tor, the ledger, the disk) exits 1 even if nothing was left.
-    return EXIT_FAILED if runner.stopped_because else runner.summary.exit_code
+    code = summary.exit_code
+    if runner.stopped_because or (expanded.failures and code == EXIT_OK):
+        code = EXIT_FAILED
+    if as_json:
+        click.echo(json.dumps({**summary_json(summary), "exit_code": code,
+                               "courses": [course_json(c) for c in expanded.courses],
+                               "failed_courses": [failure_json(f) for f in expanded.failures]}, indent=2))
+    return code
 
 
 @main.command()

@@ -5,6 +5,7 @@ wires and reports."""
 from __future__ import annotations
 
 from ._batch import BatchOptions, BatchRunner
+from ._courses import CourseFailure, ExpandedInputs, expand_inputs
 from ._fetcher import SingleTorCoordinator, TorExitNodePool, TorTranscriptFetcher
 from ._progress import PlainReporter, QuietReporter, Reporter, RichReporter, Summary, make_reporter
 from ._run_log import RunLog, VideoResult
@@ -12,6 +13,8 @@ from ._run_log import RunLog, VideoResult
 __all__ = [
     "BatchOptions",
     "BatchRunner",
+    "CourseFailure",
+    "ExpandedInputs",
     "PlainReporter",
     "QuietReporter",
     "Reporter",
@@ -22,5 +25,6 @@ __all__ = [
     "TorExitNodePool",
     "TorTranscriptFetcher",
     "VideoResult",
+    "expand_inputs",
     "make_reporter",
 ]

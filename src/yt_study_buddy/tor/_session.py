@@ -16,12 +16,13 @@ import certifi
 import platformdirs
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
-from requests.utils import select_proxy
+from requests.utils import get_auth_from_url, select_proxy
 from urllib3.contrib.socks import (
     SOCKSConnection,
     SOCKSHTTPConnectionPool,
     SOCKSHTTPSConnection,
     SOCKSHTTPSConnectionPool,
+    SOCKSProxyManager,
 )
 from urllib3.exceptions import LocationParseError, NewConnectionError
 from urllib3.util import parse_url
@@ -127,8 +128,16 @@ class TorOnlyAdapter(HTTPAdapter):
         raise TorError(f"refusing a {scheme} request that would not go through Tor ({why})")
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        """urllib3's own SOCKS manager, built here: ``requests`` looks its class up in a module
+        global that other libraries replace (importing yt-dlp swaps in its own, whose options
+        our verified connections cannot read)."""
         self._require_own(proxy, "proxied")  # send() checked already; this guards every other way in
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if proxy not in self.proxy_manager:
+            username, password = get_auth_from_url(proxy)
+            self.proxy_manager[proxy] = SOCKSProxyManager(
+                proxy, username=username, password=password, num_pools=self._pool_connections,
+                maxsize=self._pool_maxsize, block=self._pool_block, **proxy_kwargs)
+        manager = self.proxy_manager[proxy]
         manager.pool_classes_by_scheme = _VERIFIED_POOLS
         manager.connection_pool_kw["_socks_options"]["stream_verifier"] = self._verifier
         return manager

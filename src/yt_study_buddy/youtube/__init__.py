@@ -1,24 +1,33 @@
-"""The YouTube layer: video ids, transcripts and the classification of failed fetches.
+"""The YouTube layer: video ids, courses (playlists, channels), transcripts and the
+classification of failed fetches.
 
 It knows only the ``requests.Session`` it is handed, never how that session reaches YouTube.
 """
 
 from __future__ import annotations
 
+from ._courses import Course, CourseEntry, CourseKind, CourseRef, check_playlist_items, expand_course
 from ._failures import FailureKind, FetchFailure, classify_failure
 from ._transcripts import Snippet, Transcript, VideoInfo, fetch_transcript, fetch_video_info
-from ._video_ids import VideoList, parse_video_id, read_video_list, watch_url
+from ._video_ids import VideoList, parse_input, parse_video_id, read_video_list, watch_url
 
 __all__ = [
+    "Course",
+    "CourseEntry",
+    "CourseKind",
+    "CourseRef",
     "FailureKind",
     "FetchFailure",
     "Snippet",
     "Transcript",
     "VideoInfo",
     "VideoList",
+    "check_playlist_items",
     "classify_failure",
+    "expand_course",
     "fetch_transcript",
     "fetch_video_info",
+    "parse_input",
     "parse_video_id",
     "read_video_list",
     "watch_url",

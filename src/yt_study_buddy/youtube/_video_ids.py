@@ -1,7 +1,9 @@
-"""Turn what users paste (URLs of every YouTube form, bare ids, lists of them) into video ids.
+"""Turn what users paste (URLs of every YouTube form, bare ids, lists of them) into video ids
+and courses (playlists and channels, expanded later by ``_courses``).
 
 Strict on purpose: the old project accepted any URL with a ``v=`` and missed ``/shorts/`` and
-``/live/``, so bad input either vanished or fetched the wrong thing.
+``/live/``, so bad input either vanished or fetched the wrong thing. A watch URL with ``list=``
+follows yt-dlp: the playlist, unless ``playlists=False`` (``--no-playlist``) asks for the video.
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from .._exceptions import InvalidVideoInput
+from ._courses import PLAYLIST_ID_RE, CourseKind, CourseRef
 
 _ID = re.compile(r"[A-Za-z0-9_-]{11}")
 _ID_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
@@ -32,6 +35,15 @@ _SHORT_HOSTS = frozenset({"youtu.be", "www.youtu.be"})
 _ID_PATH_PREFIXES = frozenset({"shorts", "embed", "live", "v", "e"})
 
 _WATCH_URL = "https://www.youtube.com/watch?v={video_id}"
+#: A channel's uploads: its page or its Videos tab, by handle, id, custom or legacy name.
+_CHANNEL_PATH = re.compile(
+    r"/(?:(?P<handle>@[^/]+)|channel/(?P<ucid>UC[A-Za-z0-9_-]{22})|(?P<named>(?:c|user)/[^/@]+))(?:/videos|/featured)?/?"
+)
+#: Any other tab of a channel, for a clear message.
+_CHANNEL_TAB = re.compile(r"/(?:@[^/]+|channel/[^/]+|c/[^/]+|user/[^/]+)/(?P<tab>[^/]+)/?")
+
+#: A parsed input line: a video id, or a course to expand.
+Input = str | CourseRef
 
 
 @dataclass
@@ -39,6 +51,8 @@ class VideoList:
     """The videos of an input list, plus what was skipped and why (line numbers are 1-based)."""
 
     ids: list[str] = field(default_factory=list)
+    #: Videos and courses in input order (``ids`` holds only the videos).
+    items: list[Input] = field(default_factory=list)
     duplicates: list[tuple[int, str]] = field(default_factory=list)
     errors: list[tuple[int, str, str]] = field(default_factory=list)
 
@@ -57,16 +71,76 @@ def parse_video_id(text: str) -> str:
     return _id_from_url(text)
 
 
-def _id_from_url(text: str) -> str:
+def parse_input(text: str, *, playlists: bool = True) -> Input:
+    """A video id, or the course (playlist, channel) a URL or bare playlist id names.
+
+    ``playlists=False`` is yt-dlp's ``--no-playlist``: a watch URL with ``list=`` is its video.
+    Raises `InvalidVideoInput` for anything else.
+    """
+    stripped = text.strip()
+    if PLAYLIST_ID_RE.fullmatch(stripped):
+        return CourseRef(CourseKind.PLAYLIST, stripped)
+    if not stripped or _ID_ALPHABET.fullmatch(stripped):
+        return parse_video_id(text)
+    parts, host = _split_youtube_url(stripped)
+    query = parse_qs(parts.query)
+    segments = [s for s in parts.path.split("/") if s]
+    video_id = _video_in(parts.path, segments, query, host)
+    list_id = query.get("list", [""])[0]
+    # Like yt-dlp, a list= that is no playlist id leaves a watch URL meaning its video.
+    if list_id and (video_id is None or (playlists and PLAYLIST_ID_RE.fullmatch(list_id))):
+        return CourseRef(CourseKind.PLAYLIST, _checked_playlist(list_id, stripped))
+    if video_id is not None:
+        return _checked(video_id, stripped)
+    channel = _channel_in(parts.path) if host in _YOUTUBE_HOSTS else None
+    if channel is not None:
+        return channel
+    tab = _CHANNEL_TAB.fullmatch(parts.path)
+    if tab is not None:
+        raise InvalidVideoInput(f"only a channel's uploads (its page or /videos) can be fetched, "
+                                f"not its {tab.group('tab')!r} tab: {stripped!r}")
+    return parse_video_id(text)  # its message says what is wrong
+
+
+def _video_in(path: str, segments: list[str], query: dict[str, list[str]], host: str) -> str | None:
+    """The (unchecked) video id a URL names, if it names one."""
+    if host in _SHORT_HOSTS:
+        return segments[0] if len(segments) == 1 else None
+    if segments == ["watch"] and "v" in query:
+        return query["v"][0]
+    if len(segments) == 2 and segments[0] in _ID_PATH_PREFIXES and segments[1] != "videoseries":
+        return segments[1]
+    return None
+
+
+def _channel_in(path: str) -> CourseRef | None:
+    match = _CHANNEL_PATH.fullmatch(path)
+    if match is None:
+        return None
+    name = match.group("handle") or match.group("ucid") or match.group("named")
+    return CourseRef(CourseKind.CHANNEL, name)
+
+
+def _checked_playlist(candidate: str, text: str) -> str:
+    if not PLAYLIST_ID_RE.fullmatch(candidate):
+        raise InvalidVideoInput(f"invalid playlist id {candidate!r} in URL {text!r}")
+    return candidate
+
+
+def _split_youtube_url(text: str) -> tuple[SplitResult, str]:
     url = text if "://" in text else "https://" + text.removeprefix("//")
     try:
         parts = urlsplit(url)
-        host = (parts.hostname or "").rstrip(".")
+        host = (parts.hostname or "").rstrip(".").lower()
     except ValueError as exc:  # e.g. an unclosed "[" in the host
         raise InvalidVideoInput(f"not a YouTube URL: {text!r} ({exc})") from exc
     if parts.scheme not in ("http", "https") or not (host in _YOUTUBE_HOSTS or host in _SHORT_HOSTS):
         raise InvalidVideoInput(f"not a YouTube URL: {text!r}")
+    return parts, host
 
+
+def _id_from_url(text: str) -> str:
+    parts, host = _split_youtube_url(text)
     segments = [s for s in parts.path.split("/") if s]
     query = parse_qs(parts.query)
     if host in _SHORT_HOSTS:
@@ -78,9 +152,7 @@ def _id_from_url(text: str) -> str:
     if len(segments) == 2 and segments[0] in _ID_PATH_PREFIXES and segments[1] != "videoseries":
         return _checked(segments[1], text)
     if "list" in query:
-        raise InvalidVideoInput(
-            f"playlist URLs are not supported yet; list the videos instead: {text!r}"
-        )
+        raise InvalidVideoInput(f"a playlist URL, not a video URL: {text!r}")
     raise InvalidVideoInput(f"not a video URL: {text!r}")
 
 
@@ -92,13 +164,14 @@ def _checked(candidate: str, text: str) -> str:
     return candidate
 
 
-def read_video_list(lines: Iterable[str]) -> VideoList:
-    """Parse a list of videos, one per line; ``#`` comments and blank lines are skipped.
+def read_video_list(lines: Iterable[str], *, playlists: bool = True) -> VideoList:
+    """Parse a list of videos and courses, one per line; ``#`` comments and blank lines are
+    skipped (``playlists`` as in `parse_input`).
 
     Bad lines are collected rather than raised, so one typo does not hide the other errors.
     """
     result = VideoList()
-    seen: set[str] = set()
+    seen: set[Input] = set()
     for number, raw in enumerate(lines, start=1):
         raw = raw.rstrip("\r\n")
         # A comment needs whitespace before "#", so URL fragments like "#t=30" survive.
@@ -106,15 +179,17 @@ def read_video_list(lines: Iterable[str]) -> VideoList:
         if not text or text.startswith("#"):
             continue
         try:
-            video_id = parse_video_id(text)
+            item = parse_input(text, playlists=playlists)
         except InvalidVideoInput as exc:
             result.errors.append((number, raw, str(exc)))
             continue
-        if video_id in seen:
-            result.duplicates.append((number, video_id))
-        else:
-            seen.add(video_id)
-            result.ids.append(video_id)
+        if item in seen:
+            result.duplicates.append((number, str(item)))
+            continue
+        seen.add(item)
+        result.items.append(item)
+        if isinstance(item, str):
+            result.ids.append(item)
     return result
 
 

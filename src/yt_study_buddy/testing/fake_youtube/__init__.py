@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._courses import FakeCourse, FakeCourseKind, fake_channel, fake_playlist
 from ._pages import FakeTrack, FakeVideo, RecordedVideo, default_video, sample_videos
 from ._scripts import Behavior, RateLimit, Script, Step
 from ._service import HOSTNAMES, FakeYouTube, LoggedRequest
@@ -9,6 +10,8 @@ from ._service import HOSTNAMES, FakeYouTube, LoggedRequest
 __all__ = [
     "HOSTNAMES",
     "Behavior",
+    "FakeCourse",
+    "FakeCourseKind",
     "FakeTrack",
     "FakeVideo",
     "FakeYouTube",
@@ -18,5 +21,7 @@ __all__ = [
     "Script",
     "Step",
     "default_video",
+    "fake_channel",
+    "fake_playlist",
     "sample_videos",
 ]

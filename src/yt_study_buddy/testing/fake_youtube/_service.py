@@ -1,6 +1,7 @@
 """An in-process fake YouTube over TLS that speaks youtube-transcript-api 1.2.x's protocol.
 
-It answers the library's three requests (watch page, InnerTube player, timedtext) plus oEmbed and
+It answers the library's three requests (watch page, InnerTube player, timedtext) plus oEmbed,
+playlists and channels as yt-dlp reads them (``_courses``) and
 check.torproject.org's ``/api/ip`` exit echo, so the real library and the real Tor client can run
 offline. Failures are scripted per video id and/or per client IP (the Tor exit the request came
 from), optionally for a limited number of uses, and every request is logged with the exit it came
@@ -36,6 +37,7 @@ from types import TracebackType
 import trustme
 
 from . import _pages as pages
+from ._courses import CourseCatalog, FakeCourse
 from ._pages import FakeTrack, FakeVideo, RecordedVideo, default_video
 from ._scripts import Behavior, RateLimit, RateLimiter, Script, Step
 from ._server import Reply, Request, TLSServer
@@ -123,6 +125,8 @@ class FakeYouTube:
         self._api_keys: set[str] = {pages.API_KEY}
         #: Consent values of the walls served so far; ``CONSENT=YES+<v>`` passes with any of them.
         self._consent_values: set[str] = {pages.CONSENT_VALUE}
+        #: Playlists and channels (``_courses``): their pages and InnerTube browse calls.
+        self.courses = CourseCatalog()
         self._scripts: list[Script] = []
         self._log: list[LoggedRequest] = []
         self._visitors = itertools.count(1)
@@ -210,6 +214,10 @@ class FakeYouTube:
         """The recorded video served under this id, if any."""
         with self._lock:
             return self._recorded.get(video_id)
+    def add_course(self, course: FakeCourse) -> None:
+        """Register (or replace) a playlist or channel; its videos are served as registered or
+        default videos (register them with ``add_video`` to change their transcripts)."""
+        self.courses.add(course)
 
     def video(self, video_id: str) -> FakeVideo:
         """The video served under this id."""
@@ -338,6 +346,8 @@ class FakeYouTube:
             reply = self._timedtext(request)
         elif request.method == "GET" and request.path == "/oembed":
             reply = self._oembed(request)
+        elif (course_reply := self.courses.answer(request, self._claim)) is not None:
+            reply = course_reply
         else:
             reply = _not_found()
         size = len(reply.body)  # before gzip: what was answered, not how it travelled
