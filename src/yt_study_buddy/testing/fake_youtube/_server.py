@@ -54,7 +54,7 @@ class Reply:
 
     ``stall`` means: never answer (until the server stops or ``STALL_LIMIT``); ``chunked``:
     send the body with ``Transfer-Encoding: chunked`` (HTTP/1.1 clients only). ``sent`` is
-    called once the reply is written (not for a stalled or cut-off one)."""
+    called as the reply's body goes out (not for a stalled one)."""
 
     status: int
     body: bytes
@@ -141,9 +141,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(chunked_body(reply.body) if chunked else reply.body)
+        # Stamped as the body goes out: stamped after it, a fast client could read the whole
+        # answer (and a test the log) before the stamp.
         if reply.sent is not None:
             reply.sent()
+        self.wfile.write(chunked_body(reply.body) if chunked else reply.body)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib's name)
         logger.debug("%s " + format, self.client_address[0], *args)
