@@ -20,9 +20,9 @@ from stem.connection import AuthMethod
 from stem.control import EventType, Listener, Signal
 from stem.response.events import SignalEvent
 
-from .._exceptions import TorAuthError, TorError, TorUnavailable
-from ..tor._changes import TorChanges, TorChangesError, identify, read_setting
-from ..tor._exit_check import ExitCheckError, check_exit_ip
+from .._exceptions import ExitCheckError, TorAuthError, TorChangesError, TorError, TorUnavailable
+from ..tor._changes import TorChanges, identify, read_setting
+from ..tor._exit_check import check_exit_ip
 from ..tor._stream_monitor import StreamMonitor
 from ..tor._control import CONNECT_TIMEOUT, BoundedController, open_controller, probe_socks_port
 from ..tor._session import TorSession
