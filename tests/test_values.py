@@ -97,3 +97,26 @@ def test_no_exception_class_is_defined_outside_the_exceptions_module() -> None:
                     and name not in private):
                 stray.append(f"{info.name}.{name}")
     assert stray == []
+
+
+def test_the_tor_layer_names_no_command_line_option() -> None:
+    import re
+    from pathlib import Path
+
+    from yt_study_buddy import tor
+
+    found = [f"{path.name}: {match.group()}" for path in Path(tor.__file__).parent.glob("*.py")
+             for match in re.finditer(r"--(?:tor-|no-launch)[\w-]*|YTSB_\w+", path.read_text())]
+    assert found == []
+
+
+def test_the_cli_spells_the_settings_the_tor_layer_names() -> None:
+    from yt_study_buddy.app._hints import with_cli_hints
+    from yt_study_buddy.tor._endpoint import CONTROL_PASSWORD_SETTING, CONTROL_PORT_SETTING, SOCKS_PORT_SETTING
+
+    assert with_cli_hints(f"needs a password: pass {CONTROL_PASSWORD_SETTING}") == (
+        "needs a password: pass --tor-password (or set YTSB_TOR_PASSWORD)")
+    assert with_cli_hints(f"(drop {CONTROL_PASSWORD_SETTING}, or fix it)") == (
+        "(drop --tor-password / YTSB_TOR_PASSWORD, or fix it)")
+    assert with_cli_hints(f"point {CONTROL_PORT_SETTING} at it; point {SOCKS_PORT_SETTING} at it") == (
+        "point --tor-control at it; point --tor-socks at it")
