@@ -120,3 +120,4 @@ def test_the_cli_spells_the_settings_the_tor_layer_names() -> None:
         "(drop --tor-password / YTSB_TOR_PASSWORD, or fix it)")
     assert with_cli_hints(f"point {CONTROL_PORT_SETTING} at it; point {SOCKS_PORT_SETTING} at it") == (
         "point --tor-control at it; point --tor-socks at it")
+    assert with_cli_hints(f"tor refused {CONTROL_PASSWORD_SETTING}") == "tor refused the control password"

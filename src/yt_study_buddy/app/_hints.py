@@ -11,11 +11,10 @@ import logging
 
 from ..tor._endpoint import CONTROL_PASSWORD_SETTING, CONTROL_PORT_SETTING, SOCKS_PORT_SETTING
 
-# Longest first: "pass the control password" before "the control password".
+# The password only with its verb: "tor refused the control password" stays as it is.
 _SPELLINGS = (
     (f"pass {CONTROL_PASSWORD_SETTING}", "pass --tor-password (or set YTSB_TOR_PASSWORD)"),
     (f"drop {CONTROL_PASSWORD_SETTING}", "drop --tor-password / YTSB_TOR_PASSWORD"),
-    (CONTROL_PASSWORD_SETTING, "--tor-password"),
     (CONTROL_PORT_SETTING, "--tor-control"),
     (SOCKS_PORT_SETTING, "--tor-socks"),
 )
