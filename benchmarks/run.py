@@ -24,7 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from yt_study_buddy import RotatingTorClient
+from yt_study_buddy import RotatingTorClient, SessionOutcome
 from yt_study_buddy.tor._rotation import NEWNYM_INTERVAL
 from yt_study_buddy.testing.fake_youtube import FakeYouTube
 from yt_study_buddy.testing.fake_youtube._pages import sample_videos
@@ -57,7 +57,7 @@ def measure_circuit_build(lab: TorLab, fake: FakeYouTube) -> float:
             began = time.monotonic()
             session = client.new_session()
             samples.append(time.monotonic() - began)
-            session.outcome = "cancelled"  # unused: no cooldown
+            session.end_as(SessionOutcome.CANCELLED)  # unused: no cooldown
             session.close()
     return statistics.median(samples)
 

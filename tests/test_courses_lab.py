@@ -64,7 +64,7 @@ def test_a_250_video_playlist_expanded_through_tor_past_a_blocked_exit_then_fetc
         uses = ledger.history(exit_ip=blocked)
     assert state is not None and state.quarantined_until is not None
     assert state.quarantined_until > datetime.now(timezone.utc) + timedelta(hours=5)
-    assert any(use.video_id == f"playlist {playlist.course_id}" and use.outcome == "blocked:too_many_requests"
+    assert any(use.label == f"playlist {playlist.course_id}" and use.outcome == "blocked:too_many_requests"
                for use in uses)
     assert blocked not in {result["exit_ip"] for result in summary["results"]}  # quarantined: not used again
 

@@ -81,7 +81,7 @@ def test_cooldown_runs_from_release_not_from_reservation(
     lease = reserve(ledger, "10.0.0.1")
     assert lease.reserved_at == T0
     clock.advance(timedelta(minutes=30))
-    ledger.release(lease, outcome="ok", video_id="dQw4w9WgXcQ")
+    ledger.release(lease, outcome="ok", label="dQw4w9WgXcQ")
 
     clock.advance(timedelta(minutes=40))  # 70 min after reserving, 40 after the last use
     assert ledger.try_reserve("10.0.0.1", holder="b") is None
@@ -95,7 +95,7 @@ def test_cooldown_runs_from_release_not_from_reservation(
     assert ledger.try_reserve("10.0.0.1", holder="b") is not None
 
     [record] = ledger.history()
-    assert (record.exit_ip, record.video_id, record.outcome) == ("10.0.0.1", "dQw4w9WgXcQ", "ok")
+    assert (record.exit_ip, record.label, record.outcome) == ("10.0.0.1", "dQw4w9WgXcQ", "ok")
     assert (record.reserved_at, record.ended_at, record.lease_id) == (
         T0,
         T0 + timedelta(minutes=30),
@@ -116,7 +116,7 @@ def test_reserved_exit_is_not_given_to_anyone_else(ledger: ExitLedger, clock: Fa
 
 def test_quarantine_outlasts_the_cooldown(ledger: ExitLedger, clock: FakeClock) -> None:
     lease = reserve(ledger, "10.0.0.1")
-    ledger.release(lease, outcome="blocked", video_id="dQw4w9WgXcQ")
+    ledger.release(lease, outcome="blocked", label="dQw4w9WgXcQ")
     ledger.quarantine("10.0.0.1", reason="RequestBlocked")
 
     clock.advance(2 * HOUR)
@@ -153,7 +153,7 @@ def test_cancel_leaves_no_cooldown_and_no_history(ledger: ExitLedger) -> None:
 
 
 def test_record_use_without_a_lease(ledger: ExitLedger, clock: FakeClock) -> None:
-    ledger.record_use("10.0.0.9", "ABCDEF0123", outcome="drifted", video_id="dQw4w9WgXcQ")
+    ledger.record_use("10.0.0.9", "ABCDEF0123", outcome="drifted", label="dQw4w9WgXcQ")
     assert ledger.try_reserve("10.0.0.9", holder="a") is None
     state = ledger.state("10.0.0.9")
     assert state is not None
@@ -270,7 +270,7 @@ def test_lease_older_than_ttl_is_stale_and_late_release_still_counts(
 
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="yt_study_buddy.tor._ledger"):
-        ledger.release(slow, outcome="ok", video_id="dQw4w9WgXcQ")
+        ledger.release(slow, outcome="ok", label="dQw4w9WgXcQ")
     assert "ended as stale before its release" in caplog.text
     state = ledger.state("10.0.0.1")
     assert state is not None and state.reserved_by == "b" and state.last_used_at == clock.now
@@ -406,7 +406,7 @@ def test_garbage_file_is_refused_and_left_untouched(path: Path) -> None:
 def test_truncated_database_is_refused_and_left_untouched(path: Path) -> None:
     with ExitLedger(path, cooldown=HOUR) as ledger:
         for i in range(300):
-            ledger.record_use(f"10.2.{i // 200}.{i % 200}", outcome="ok", video_id="dQw4w9WgXcQ")
+            ledger.record_use(f"10.2.{i // 200}.{i % 200}", outcome="ok", label="dQw4w9WgXcQ")
     whole = path.read_bytes()
     truncated = whole[: len(whole) // 2]
     path.write_bytes(truncated)

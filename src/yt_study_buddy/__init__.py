@@ -8,23 +8,32 @@ The public API, importable from the package root::
 from __future__ import annotations
 
 from .app._batch import BatchOptions, BatchRunner
+from .app._run_log import ErrorKind, VideoResult, VideoStatus
 from ._exceptions import (
+    ExitCheckError,
+    ExitRefused,
     ExitsExhausted,
+    ExitWaitTimeout,
+    FailureKind,
+    FetchFailure,
     InvalidVideoInput,
     LedgerError,
+    QueueStopped,
+    RunLogError,
     StudyBuddyError,
     TorAuthError,
+    TorChangesError,
     TorError,
     TorUnavailable,
 )
 from .tor._exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
 from .tor._ledger import ExitLease, ExitLedger, ExitState
-from .youtube._failures import FailureKind, FetchFailure, classify_failure
+from .youtube._failures import classify_failure
 from .notes._formatters import FORMATS, Provenance, render
 from .tor._client import RotatingTorClient
 from .tor._rotation import IsolateStrategy, NewnymStrategy, PinStrategy, RotationStrategy
-from .tor._queue import QueueStopped, TorIPQueue
-from .tor._session import ExitInfo, TorSession
+from .tor._queue import TorIPQueue
+from .tor._session import ExitInfo, SessionOutcome, TorSession
 from .tor._endpoint import TorEndpoint
 from .app._fetcher import SingleTorCoordinator, TorExitNodePool, TorTranscriptFetcher
 from .youtube._transcripts import Snippet, Transcript, VideoInfo, fetch_transcript, fetch_video_info
@@ -35,10 +44,14 @@ __all__ = [
     "FORMATS",
     "BatchOptions",
     "BatchRunner",
+    "ErrorKind",
+    "ExitCheckError",
     "ExitInfo",
     "ExitLease",
     "ExitLedger",
+    "ExitRefused",
     "ExitState",
+    "ExitWaitTimeout",
     "ExitsExhausted",
     "FailureKind",
     "FetchFailure",
@@ -51,10 +64,13 @@ __all__ = [
     "QueueStopped",
     "RotatingTorClient",
     "RotationStrategy",
+    "RunLogError",
+    "SessionOutcome",
     "SingleTorCoordinator",
     "Snippet",
     "StudyBuddyError",
     "TorAuthError",
+    "TorChangesError",
     "TorEndpoint",
     "TorError",
     "TorExitNodePool",
@@ -64,6 +80,8 @@ __all__ = [
     "TorUnavailable",
     "Transcript",
     "VideoInfo",
+    "VideoResult",
+    "VideoStatus",
     "check_exit_ip",
     "classify_failure",
     "fetch_transcript",

@@ -1,8 +1,31 @@
-"""The package's exception hierarchy: one base class, so callers can catch everything we raise."""
+"""Every exception this package raises on purpose, in one place, under one base class.
+
+The tree::
+
+    StudyBuddyError
+    ├── TorError                 tor cannot be used as asked (the package fails closed)
+    │   ├── TorUnavailable       nothing usable answers at the SOCKS or control port
+    │   ├── TorAuthError         the control port refused us
+    │   ├── ExitRefused          a new circuit's exit is in use, cooling down or quarantined
+    │   ├── ExitsExhausted       no exit is free right now
+    │   └── ExitCheckError       the echo service answered, but not with a trustworthy address
+    ├── ExitWaitTimeout          (also a TimeoutError) no checked exit became ready in time
+    ├── QueueStopped             the exit queue was stopped, or handed out all it had
+    ├── LedgerError              the exit ledger is corrupt, locked too long, or not writable
+    ├── TorChangesError          the record of what we changed in tor cannot be read or written
+    ├── FetchFailure             a classified failed transcript fetch (see ``FailureKind``)
+    ├── InvalidVideoInput        (also a ValueError) neither a video URL nor a video id
+    └── RunLogError              the run log cannot be written
+
+Two exceptions stay private to their module, as control flow that never reaches a caller:
+the course expansion's ``_CourseExpansionFailed`` (app) and yt-dlp's ``ExtractionStopped``
+(a yt-dlp ``RequestError``, raised inside yt-dlp's own request handler).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 
 class StudyBuddyError(Exception):
@@ -34,9 +57,51 @@ class ExitsExhausted(TorError):
         self.earliest_free_at = earliest_free_at
 
 
+class ExitCheckError(TorError):
+    """The echo service answered, but not with an address we can trust."""
+
+
+class ExitWaitTimeout(StudyBuddyError, TimeoutError):
+    """No checked exit was ready within the time the caller gave the queue."""
+
+
+class QueueStopped(StudyBuddyError):
+    """The queue was stopped (or has handed out all it was asked for)."""
+
+
 class LedgerError(StudyBuddyError):
     """The exit ledger is corrupt, locked for too long, or not writable. Never reset silently."""
 
 
+class TorChangesError(StudyBuddyError):
+    """The record of what we changed in tor cannot be read or written."""
+
+
+class FailureKind(StrEnum):
+    """What the caller should do about a failed attempt."""
+
+    #: YouTube blocks this exit: retry the video on a fresh exit and quarantine this one.
+    BLOCKED = "blocked"
+    #: Transport trouble or a flaky answer: retry on a fresh exit, do not quarantine.
+    RETRYABLE = "retryable"
+    #: About the video itself: retrying cannot help.
+    PERMANENT = "permanent"
+
+
+class FetchFailure(StudyBuddyError):
+    """A classified failed fetch; the original exception is the ``__cause__``."""
+
+    def __init__(self, kind: FailureKind, reason: str, video_id: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        #: Short stable slug for logs, JSON and summaries, e.g. ``"ip_blocked"``.
+        self.reason = reason
+        self.video_id = video_id
+
+
 class InvalidVideoInput(StudyBuddyError, ValueError):
     """A line or argument that is neither a YouTube video URL nor an 11-character video id."""
+
+
+class RunLogError(StudyBuddyError):
+    """The run log cannot be written (a full disk, a read-only directory)."""

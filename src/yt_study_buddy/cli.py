@@ -19,6 +19,7 @@ from rich.console import Console
 from ._exceptions import StudyBuddyError, TorUnavailable
 from .notes._formatters import FORMATS
 from .app._progress import Reporter, RichReporter, make_reporter
+from .app._hints import CliHints, with_cli_hints
 from .tor._rotation import STRATEGIES
 from .tor._control import control_port_answers
 from .tor._endpoint import TorEndpoint, parse_host_port
@@ -78,6 +79,7 @@ def setup_logging(verbose: int, quiet: bool, console: Console | None = None) -> 
     else:
         handler = RichHandler(console=console, show_time=bool(verbose), show_path=False)
     protect(handler)
+    handler.addFilter(CliHints())  # the Tor layer names settings in words; say our options
     protect_stem()
     stem_log = logging.getLogger("stem")
     for old in log.handlers:
@@ -240,7 +242,7 @@ def fetch(urls: tuple[str, ...], file: str | None, parallel: bool, workers: int,
                          ip_check_url=ip_check_url, ca_bundle=ca_bundle, verbose=verbose, quiet=quiet,
                          as_json=as_json, playlist_items=playlist_items)
     except StudyBuddyError as exc:
-        fail(str(exc))
+        fail(with_cli_hints(str(exc)))
     except KeyboardInterrupt:
         fail("interrupted", EXIT_INTERRUPTED)
     sys.exit(EXIT_FAILED if inputs.invalid and code == EXIT_OK else code)
@@ -353,7 +355,7 @@ def demo(output: Path, videos: int, workers: int, exits: int | None, blocked: in
         code = run_demo(output=output.resolve(), videos=videos, workers=workers, exits=exits, blocked=blocked,
                         rotation=rotation, verbose=verbose, quiet=quiet, reporter=cli_reporter(verbose, quiet))
     except StudyBuddyError as exc:
-        fail(str(exc))
+        fail(with_cli_hints(str(exc)))
     except KeyboardInterrupt:
         fail("interrupted", EXIT_INTERRUPTED)
     sys.exit(code)

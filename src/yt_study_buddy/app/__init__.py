@@ -8,23 +8,27 @@ from ._batch import BatchOptions, BatchRunner
 from ._courses import CourseFailure, ExpandedInputs, expand_inputs
 from ._fetcher import SingleTorCoordinator, TorExitNodePool, TorTranscriptFetcher
 from ._progress import PlainReporter, QuietReporter, Reporter, RichReporter, Summary, make_reporter
-from ._run_log import RunLog, VideoResult
+from .._exceptions import RunLogError
+from ._run_log import ErrorKind, RunLog, VideoResult, VideoStatus
 
 __all__ = [
     "BatchOptions",
     "BatchRunner",
     "CourseFailure",
+    "ErrorKind",
     "ExpandedInputs",
     "PlainReporter",
     "QuietReporter",
     "Reporter",
     "RichReporter",
     "RunLog",
+    "RunLogError",
     "SingleTorCoordinator",
     "Summary",
     "TorExitNodePool",
     "TorTranscriptFetcher",
     "VideoResult",
+    "VideoStatus",
     "expand_inputs",
     "make_reporter",
 ]

@@ -26,18 +26,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 
-from .._exceptions import ExitsExhausted, LedgerError, TorError
+from .._exceptions import (ExitsExhausted, ExitWaitTimeout, FailureKind, FetchFailure, LedgerError, QueueStopped,
+                           RunLogError, TorError)
 from ..notes._files import note_stem, write_atomic
 from ..notes._formatters import Provenance, render
 from ..tor._client import RotatingTorClient
-from ..tor._queue import QueueStopped, TorIPQueue
+from ..tor._queue import TorIPQueue
 from ..tor._session import TorSession
-from ..youtube._failures import FailureKind, FetchFailure
 from ..youtube._transcripts import Transcript
 from ._fetcher import TorTranscriptFetcher
 from ._progress import Reporter, Summary, summarize
-from ._run_log import (FAILED, FETCHED, PENDING, SKIPPED, Claim, DoneTracker, RunLog, RunLogError, VideoClaims,
-                       VideoResult, default_run_id)
+from ._run_log import Claim, DoneTracker, ErrorKind, RunLog, VideoClaims, VideoResult, VideoStatus, default_run_id
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +137,7 @@ class BatchRunner:
             self._run_workers(todo, workers)
         pending = [vid for vid in todo if vid not in self._results]
         for vid in pending:
-            self._results[vid] = VideoResult(vid, PENDING, error_kind="interrupted",
+            self._results[vid] = VideoResult(vid, VideoStatus.PENDING, error_kind=ErrorKind.INTERRUPTED,
                                              error=f"not fetched: {self._stop_reason}")
         summary = summarize([self._results[vid] for vid in video_ids], time.monotonic() - started)
         try:
@@ -155,7 +154,7 @@ class BatchRunner:
         the list and the run log (``benchmarks/planning.py``)."""
         self._done = DoneTracker(self.run_log.path, self.options.output_dir, since_now=self.options.force)
         done = self._done.done()
-        self._results = {vid: VideoResult(vid, SKIPPED) for vid in video_ids if vid in done}
+        self._results = {vid: VideoResult(vid, VideoStatus.SKIPPED) for vid in video_ids if vid in done}
         return [vid for vid in video_ids if vid not in done]
 
     # -- Ctrl-C ------------------------------------------------------------------------------
@@ -233,7 +232,7 @@ class BatchRunner:
                     result = self._claimed(vid, number)
                 finally:
                     claim.release()
-                if result.status == PENDING:
+                if result.status == VideoStatus.PENDING:
                     return
                 self.reporter.video_finished(result)
 
@@ -292,7 +291,7 @@ class BatchRunner:
         assert self._done is not None
         self._done.refresh()
         if self._done.is_done(vid):
-            result = VideoResult(vid, SKIPPED)
+            result = VideoResult(vid, VideoStatus.SKIPPED)
             with self._record_lock:
                 self._results[vid] = result
             return result
@@ -300,13 +299,13 @@ class BatchRunner:
             return self._process(vid, worker)
         except Exception as exc:  # a bug must cost one video, not the whole batch
             log.exception("unexpected error on %s", vid)
-            return self._finish(self._failed(VideoResult(vid, FAILED, worker=worker), "internal",
+            return self._finish(self._failed(VideoResult(vid, VideoStatus.FAILED, worker=worker), ErrorKind.INTERNAL,
                                              type(exc).__name__, str(exc)))
 
     def _process(self, vid: str, worker: int) -> VideoResult:
         opts = self.options
         assert self._exit_queue is not None
-        result = VideoResult(vid, FAILED, worker=worker, started_at=_now())
+        result = VideoResult(vid, VideoStatus.FAILED, worker=worker, started_at=_now())
         timings = {"wait_exit": 0.0, "fetch": 0.0, "write": 0.0}
         result.timings = timings
         for attempt in range(1, opts.max_attempts + 1):
@@ -316,9 +315,9 @@ class BatchRunner:
             except QueueStopped:
                 return _pending(result)
             except ExitsExhausted as exc:
-                return self._finish(self._failed(result, "exhausted", "no_fresh_exit", str(exc)))
-            except TimeoutError as exc:
-                return self._finish(self._failed(result, "exhausted", "exit_wait_timeout", str(exc)))
+                return self._finish(self._failed(result, ErrorKind.EXHAUSTED, "no_fresh_exit", str(exc)))
+            except ExitWaitTimeout as exc:
+                return self._finish(self._failed(result, ErrorKind.EXHAUSTED, "exit_wait_timeout", str(exc)))
             except LedgerError as exc:
                 self._fault(str(exc))
                 return _pending(result)
@@ -341,7 +340,7 @@ class BatchRunner:
                 self._close(session)
                 result.exits_used.extend(ip for ip in used if ip not in result.exits_used)
                 result.error_kind, result.error_reason, result.error = (
-                    failure.kind.value, failure.reason, str(failure))
+                    ErrorKind(failure.kind), failure.reason, str(failure))
                 if failure.kind is FailureKind.PERMANENT:
                     result.finished_at = _now()
                     return self._finish(result)
@@ -356,7 +355,7 @@ class BatchRunner:
             used = session.exits_used()
             self._close(session)  # the transcript is in hand: the exit's cooldown starts now
             result.exits_used.extend(ip for ip in used if ip not in result.exits_used)
-            result.status, result.title = FETCHED, transcript.title
+            result.status, result.title = VideoStatus.FETCHED, transcript.title
             result.error_kind = result.error_reason = result.error = None
             return self._finish(result, (transcript, Provenance(exit_ip, datetime.now(timezone.utc), attempt)))
         result.finished_at = _now()
@@ -380,8 +379,8 @@ class BatchRunner:
                     if exc.errno in _DISK_ERRORS:  # every later note would fail the same way
                         self._fault(f"cannot write notes in {self.options.output_dir}: {exc.strerror or exc}")
                         return _pending(result)
-                    result.status = FAILED
-                    self._failed(result, "output", "write_failed", f"cannot write the note: {exc}")
+                    result.status = VideoStatus.FAILED
+                    self._failed(result, ErrorKind.OUTPUT, "write_failed", f"cannot write the note: {exc}")
                 else:
                     result.timings["write"] = time.monotonic() - written
                     result.finished_at = _now()
@@ -419,7 +418,7 @@ class BatchRunner:
             self.reporter.notice(f"stopping: {message}")
 
     @staticmethod
-    def _failed(result: VideoResult, kind: str, reason: str, message: str) -> VideoResult:
+    def _failed(result: VideoResult, kind: ErrorKind, reason: str, message: str) -> VideoResult:
         result.error_kind, result.error_reason, result.error = kind, reason, message
         result.finished_at = _now()
         return result
@@ -435,5 +434,5 @@ class BatchRunner:
 
 
 def _pending(result: VideoResult) -> VideoResult:
-    result.status = PENDING
+    result.status = VideoStatus.PENDING
     return result

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._exceptions import ExitsExhausted
+from .._exceptions import ExitsExhausted, FailureKind, FetchFailure
 from ..tor._client import RotatingTorClient
 from ..youtube._courses import Course, CourseRef, expand_course
-from ..youtube._failures import FailureKind, FetchFailure
+from ._fetcher import end_on_failure
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def expand_inputs(client: RotatingTorClient, items: Sequence[str | CourseRef], *
             try:
                 course = expand_on_fresh_exits(client, item, playlist_items=playlist_items,
                                                max_attempts=max_attempts)
-            except CourseExpansionFailed as failed:
+            except _CourseExpansionFailed as failed:
                 result.failures.append(failed.failure)
                 continue
             result.courses.append(course)
@@ -66,7 +66,7 @@ def expand_inputs(client: RotatingTorClient, items: Sequence[str | CourseRef], *
     return result
 
 
-class CourseExpansionFailed(Exception):
+class _CourseExpansionFailed(Exception):
     def __init__(self, failure: CourseFailure) -> None:
         super().__init__(failure.message)
         self.failure = failure
@@ -74,7 +74,7 @@ class CourseExpansionFailed(Exception):
 
 def expand_on_fresh_exits(client: RotatingTorClient, ref: CourseRef, *, playlist_items: str | None = None,
                           max_attempts: int = 3) -> Course:
-    """The course, expanded on a fresh exit per attempt; `CourseExpansionFailed` when it is
+    """The course, expanded on a fresh exit per attempt; `_CourseExpansionFailed` when it is
     missing, when no exit is left, or after ``max_attempts`` blocks or transport failures.
     ``TorError`` (tor itself unusable) propagates."""
     exits: list[str] = []
@@ -83,16 +83,16 @@ def expand_on_fresh_exits(client: RotatingTorClient, ref: CourseRef, *, playlist
         try:
             session = client.new_session()
         except ExitsExhausted as exc:
-            raise CourseExpansionFailed(CourseFailure(ref, "no_fresh_exit", str(exc), attempt - 1, tuple(exits)))
-        session.video_id = str(ref)  # what the exit ledger records this use as
+            raise _CourseExpansionFailed(CourseFailure(ref, "no_fresh_exit", str(exc), attempt - 1, tuple(exits)))
+        session.label = str(ref)  # what the exit ledger records this use as
         exits.append(session.exit_ip or "?")
         try:
             course = expand_course(session, ref, playlist_items=playlist_items)
         except FetchFailure as caught:
             failure = caught
-            _mark(session, caught)
+            end_on_failure(session, caught)
             if caught.kind is FailureKind.PERMANENT:
-                raise CourseExpansionFailed(CourseFailure(ref, caught.reason, str(caught), attempt, tuple(exits)))
+                raise _CourseExpansionFailed(CourseFailure(ref, caught.reason, str(caught), attempt, tuple(exits)))
             log.info("%s: %s on exit %s (attempt %d)%s", ref, caught.reason, session.exit_ip, attempt,
                      "; trying a fresh exit" if attempt < max_attempts else "")
             continue
@@ -103,16 +103,8 @@ def expand_on_fresh_exits(client: RotatingTorClient, ref: CourseRef, *, playlist
                  len(course.entries), session.exit_ip)
         return course
     assert failure is not None
-    raise CourseExpansionFailed(CourseFailure(ref, failure.reason, f"{failure} (after {max_attempts} attempts)",
+    raise _CourseExpansionFailed(CourseFailure(ref, failure.reason, f"{failure} (after {max_attempts} attempts)",
                                               max_attempts, tuple(exits)))
-
-
-def _mark(session: Any, failure: FetchFailure) -> None:
-    """Tell the exit ledger: a block quarantines the exit when the session closes."""
-    if failure.kind is FailureKind.BLOCKED:
-        session.mark_blocked(failure.reason)
-    else:
-        session.outcome = f"{failure.kind.value}:{failure.reason}"
 
 
 def course_json(course: Course) -> dict[str, Any]:

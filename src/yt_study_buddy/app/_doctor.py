@@ -20,13 +20,14 @@ from stem.connection import AuthMethod
 from stem.control import EventType, Listener, Signal
 from stem.response.events import SignalEvent
 
-from .._exceptions import TorAuthError, TorError, TorUnavailable
-from ..tor._changes import TorChanges, TorChangesError, identify, read_setting
-from ..tor._exit_check import ExitCheckError, check_exit_ip
+from .._exceptions import ExitCheckError, TorAuthError, TorChangesError, TorError, TorUnavailable
+from ..tor._changes import TorChanges, identify, read_setting
+from ..tor._exit_check import check_exit_ip
 from ..tor._stream_monitor import StreamMonitor
 from ..tor._control import CONNECT_TIMEOUT, BoundedController, open_controller, probe_socks_port
 from ..tor._session import TorSession
 from ..tor._endpoint import TorEndpoint
+from ._hints import with_cli_hints
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,10 @@ class Check:
     detail: str
     fix: str | None = None
     skipped: bool = False
+
+    def __post_init__(self) -> None:
+        # Details quote the Tor layer's errors, which name settings in plain words.
+        object.__setattr__(self, "detail", with_cli_hints(self.detail))
 
 
 def run_checks(

@@ -17,13 +17,18 @@ from typing import Any
 
 import requests
 
-from .._exceptions import TorError
-from ..youtube._failures import FailureKind, FetchFailure
+from .._exceptions import FailureKind, FetchFailure, TorError
 from ..tor._client import RotatingTorClient
-from ..tor._session import TorSession
+from ..tor._session import SessionOutcome, TorSession
 from ..youtube._transcripts import Transcript, fetch_transcript
 
 log = logging.getLogger(__name__)
+
+
+def end_on_failure(session: TorSession, failure: FetchFailure) -> None:
+    """Tell the exit ledger how the fetch went: a block quarantines the exit when the session
+    closes. A fetch's ``FailureKind`` is the session outcome of the same name."""
+    session.end_as(SessionOutcome(failure.kind), failure.reason)
 
 
 def _require_tor_proxies(session: requests.Session, proxies: dict[str, str] | None) -> None:
@@ -91,17 +96,14 @@ class TorTranscriptFetcher:
                  translate_to: str | None) -> Transcript:
         self.attempts += 1
         if isinstance(session, TorSession):
-            session.video_id = video_id
+            session.label = video_id
             if session.exit_ip:
                 self.exits_tried.append(session.exit_ip)
         try:
             return fetch_transcript(session, video_id, languages=languages, translate_to=translate_to)
         except FetchFailure as failure:
             if isinstance(session, TorSession):
-                if failure.kind is FailureKind.BLOCKED:
-                    session.mark_blocked(failure.reason)
-                else:
-                    session.outcome = f"{failure.kind.value}:{failure.reason}"
+                end_on_failure(session, failure)
             raise
 
     def close(self) -> None:

@@ -24,7 +24,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from ._run_log import FAILED, FETCHED, PENDING, SKIPPED, VideoResult
+from ._run_log import ErrorKind, VideoResult, VideoStatus
 
 #: How many current exits the bar names before it just counts the rest.
 _SHOWN_EXITS = 3
@@ -67,14 +67,14 @@ class Summary:
 
 def summarize(results: list[VideoResult], wall_time: float) -> Summary:
     statuses = Counter(result.status for result in results)
-    failed_by_reason = Counter(_reason(result) for result in results if result.status == FAILED)
+    failed_by_reason = Counter(_reason(result) for result in results if result.status == VideoStatus.FAILED)
     exits = {ip for result in results for ip in result.exits_used}
     exits.update(result.exit_ip for result in results if result.exit_ip)
     return Summary(
-        fetched=statuses[FETCHED],
-        skipped=statuses[SKIPPED],
-        failed=statuses[FAILED],
-        pending=statuses[PENDING],
+        fetched=statuses[VideoStatus.FETCHED],
+        skipped=statuses[VideoStatus.SKIPPED],
+        failed=statuses[VideoStatus.FAILED],
+        pending=statuses[VideoStatus.PENDING],
         failed_by_reason=dict(failed_by_reason.most_common()),
         exits_used=len(exits),
         wall_time=wall_time,
@@ -110,9 +110,9 @@ def format_summary(summary: Summary) -> str:
 
 def format_result(result: VideoResult) -> tuple[str, str]:
     """The label ("fetched", "failed", "blocked", ...) and the one line shown for a finished video."""
-    label = "blocked" if result.status == FAILED and result.error_kind == "blocked" else result.status
+    label = "blocked" if result.status == VideoStatus.FAILED and result.error_kind == ErrorKind.BLOCKED else result.status
     vid = result.video_id
-    if result.status == FETCHED:
+    if result.status == VideoStatus.FETCHED:
         title = f' "{result.title}"' if result.title else ""
         details = [_plural(result.attempts, "attempt")]
         if result.timings:
@@ -122,11 +122,11 @@ def format_result(result: VideoResult) -> tuple[str, str]:
             text += " -> " + ", ".join(result.files)
     elif label == "blocked":
         text = f"{vid} {_reason(result)} after {_plural(result.attempts, 'attempt')}"
-    elif result.status == FAILED:
+    elif result.status == VideoStatus.FAILED:
         text = f"{vid} {_reason(result)}" + (f": {result.error}" if result.error else "")
-        if result.error_kind == "permanent":
+        if result.error_kind == ErrorKind.PERMANENT:
             text += " (not retried)"
-    elif result.status == PENDING:
+    elif result.status == VideoStatus.PENDING:
         text = f"{vid} not reached: {result.error or 'the run stopped'}"
     else:
         text = f"{vid} already fetched"
@@ -168,7 +168,7 @@ class QuietReporter(PlainReporter):
         """Not shown in quiet mode."""
 
     def video_finished(self, result: VideoResult) -> None:
-        if result.status in (FAILED, PENDING):
+        if result.status in (VideoStatus.FAILED, VideoStatus.PENDING):
             super().video_finished(result)
 
     def notice(self, message: str) -> None:
@@ -217,7 +217,7 @@ class RichReporter:
         label, line = format_result(result)
         with self._lock:
             self._active.pop(result.video_id, None)
-            if result.status in (FAILED, PENDING):
+            if result.status in (VideoStatus.FAILED, VideoStatus.PENDING):
                 self._failed += 1
             self._print(line, style=_STYLES.get(label))
             self._update(advance=1)

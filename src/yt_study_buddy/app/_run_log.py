@@ -22,11 +22,12 @@ import os
 import secrets
 import threading
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import StudyBuddyError
+from .._exceptions import RunLogError
 
 try:
     import fcntl
@@ -35,16 +36,33 @@ except ImportError:  # Windows
 
 log = logging.getLogger(__name__)
 
-FETCHED = "fetched"
-SKIPPED = "skipped"
-FAILED = "failed"
-#: Not reached: the run was interrupted first.
-PENDING = "pending"
-STATUSES = frozenset({FETCHED, SKIPPED, FAILED, PENDING})
+class VideoStatus(StrEnum):
+    """What became of a video in a run; the value is what the log stores."""
+
+    FETCHED = "fetched"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    #: Not reached: the run was interrupted first.
+    PENDING = "pending"
 
 
-class RunLogError(StudyBuddyError):
-    """The run log cannot be written (a full disk, a read-only directory)."""
+class ErrorKind(StrEnum):
+    """Why a video was not fetched; the value is what the log stores.
+
+    The first three are the fetch's own ``FailureKind``s (``ErrorKind(failure.kind)``).
+    """
+
+    BLOCKED = "blocked"
+    RETRYABLE = "retryable"
+    PERMANENT = "permanent"
+    #: No fresh exit was free, or none became ready in time.
+    EXHAUSTED = "exhausted"
+    #: The notes could not be written.
+    OUTPUT = "output"
+    #: The run was interrupted before the video was reached.
+    INTERRUPTED = "interrupted"
+    #: A bug: an exception nobody expected.
+    INTERNAL = "internal"
 
 
 @dataclass
@@ -52,12 +70,12 @@ class VideoResult:
     """The outcome of one video in one run: one "video" line in the log, one line on screen."""
 
     video_id: str
-    status: str  # one of STATUSES
+    status: VideoStatus
     worker: int | None = None
     exit_ip: str | None = None  # exit of the successful (or last) attempt
     exits_used: list[str] = field(default_factory=list)  # every exit tor actually used, all attempts
     attempts: int = 0
-    error_kind: str | None = None  # "blocked" | "retryable" | "permanent" | "tor" | "exhausted" | "interrupted"
+    error_kind: ErrorKind | None = None
     error_reason: str | None = None  # short slug, e.g. "ip_blocked", "no_transcript", "timeout"
     error: str | None = None  # one human line
     title: str | None = None
@@ -68,8 +86,13 @@ class VideoResult:
 
     def __post_init__(self) -> None:
         # A typo here would silently miscount summaries and break skipping on the next run.
-        if self.status not in STATUSES:
-            raise ValueError(f"unknown video status {self.status!r}; expected one of {sorted(STATUSES)}")
+        try:
+            self.status = VideoStatus(self.status)
+        except ValueError:
+            raise ValueError(f"unknown video status {self.status!r}; "
+                             f"expected one of {sorted(map(str, VideoStatus))}") from None
+        if self.error_kind is not None:
+            self.error_kind = ErrorKind(self.error_kind)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -264,7 +287,7 @@ class DoneTracker:
                         self._take(record)
 
     def _take(self, record: dict[str, Any]) -> None:
-        if record.get("event") == "video" and record.get("status") in (FETCHED, FAILED):
+        if record.get("event") == "video" and record.get("status") in (VideoStatus.FETCHED, VideoStatus.FAILED):
             video_id = record.get("video_id")
             if isinstance(video_id, str):
                 self._latest[video_id] = record
@@ -272,7 +295,7 @@ class DoneTracker:
     def is_done(self, video_id: str) -> bool:
         with self._lock:
             record = self._latest.get(video_id)
-        return record is not None and record["status"] == FETCHED and _notes_exist(record.get("files"), self.output_dir)
+        return record is not None and record["status"] == VideoStatus.FETCHED and _notes_exist(record.get("files"), self.output_dir)
 
     def done(self) -> set[str]:
         with self._lock:
@@ -280,7 +303,7 @@ class DoneTracker:
         return {
             video_id
             for video_id, record in latest
-            if record["status"] == FETCHED and _notes_exist(record.get("files"), self.output_dir)
+            if record["status"] == VideoStatus.FETCHED and _notes_exist(record.get("files"), self.output_dir)
         }
 
 

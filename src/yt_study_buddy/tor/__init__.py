@@ -9,12 +9,14 @@ from __future__ import annotations
 from ._client import RotatingTorClient
 from ._control import BoundedController, open_controller
 from ._endpoint import TorEndpoint, parse_host_port
-from ._exit_check import DEFAULT_IP_CHECK_URL, ExitCheckError, check_exit_ip
+from .._exceptions import (ExitCheckError, ExitRefused, ExitsExhausted, ExitWaitTimeout, LedgerError, QueueStopped,
+                           TorAuthError, TorChangesError, TorError, TorUnavailable)
+from ._exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
 from ._launcher import LaunchedTor, launch_tor
 from ._ledger import ExitLease, ExitLedger, ExitState, UseRecord
-from ._queue import QueueStopped, TorIPQueue
+from ._queue import TorIPQueue
 from ._rotation import STRATEGIES, IsolateStrategy, NewnymStrategy, PinStrategy, RotationStrategy
-from ._session import ExitInfo, TorSession
+from ._session import ExitInfo, SessionOutcome, TorSession
 from ._stream_monitor import StreamMonitor
 
 __all__ = [
@@ -25,18 +27,27 @@ __all__ = [
     "ExitInfo",
     "ExitLease",
     "ExitLedger",
+    "ExitRefused",
     "ExitState",
+    "ExitWaitTimeout",
+    "ExitsExhausted",
     "IsolateStrategy",
     "LaunchedTor",
+    "LedgerError",
     "NewnymStrategy",
     "PinStrategy",
     "QueueStopped",
     "RotatingTorClient",
     "RotationStrategy",
+    "SessionOutcome",
     "StreamMonitor",
+    "TorAuthError",
+    "TorChangesError",
     "TorEndpoint",
+    "TorError",
     "TorIPQueue",
     "TorSession",
+    "TorUnavailable",
     "UseRecord",
     "check_exit_ip",
     "launch_tor",

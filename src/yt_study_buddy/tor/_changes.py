@@ -30,7 +30,7 @@ import platformdirs
 import stem.response
 from stem.control import Controller
 
-from .._exceptions import StudyBuddyError
+from .._exceptions import TorChangesError
 from ._endpoint import TorEndpoint
 
 log = logging.getLogger(__name__)
@@ -56,10 +56,6 @@ CREATE TABLE IF NOT EXISTS changes (
 """
 _COLUMNS = ("control, tor_pid, tor_started, setting, original, was_default, ours, holder, holder_host, "
             "holder_pid, changed_at")
-
-
-class TorChangesError(StudyBuddyError):
-    """The record of what we changed in tor cannot be read or written."""
 
 
 @dataclass(frozen=True)

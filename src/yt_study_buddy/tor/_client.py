@@ -21,13 +21,13 @@ import requests
 import stem
 
 from .._exceptions import ExitRefused, ExitsExhausted, TorError, TorUnavailable
-from ._changes import Change, TorChanges, TorChangesError, identify
+from ._changes import Change, TorChanges, identify
 from ._exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
 from ._ledger import ExitLease, ExitLedger
 from ._rotation import Identity, RotationStrategy, make_strategy
 from ._stream_monitor import StreamMonitor
 from ._control import close_circuit, open_controller, probe_socks_port
-from ._session import DEFAULT_TIMEOUT, ExitInfo, TorSession
+from ._session import DEFAULT_TIMEOUT, ExitInfo, SessionOutcome, TorSession
 from ._endpoint import TorEndpoint
 
 log = logging.getLogger(__name__)
@@ -291,7 +291,7 @@ class RotatingTorClient:
             exit_info = self._check(session, identity)
         except requests.RequestException as exc:
             log.debug("session %s lost its exit %s: %s", session.socks_username, session.exit_ip, exc)
-            session.outcome = "cancelled"
+            session.end_as(SessionOutcome.CANCELLED)
             session.close()
             return False
         session.bind(ExitInfo(session.exit.ip, session.exit.fingerprint, session.exit.circuit_id,
@@ -353,7 +353,7 @@ class RotatingTorClient:
         if lease is None or identity is None:
             return
         try:
-            if session.outcome == "cancelled":
+            if session.outcome == SessionOutcome.CANCELLED:
                 self.ledger.cancel(lease)
                 return
             for ip in self.exits_used(session):
@@ -361,10 +361,10 @@ class RotatingTorClient:
                     self._count("drifted")
                     log.warning("session %s also left from exit %s (not the checked %s); recorded",
                                 username, ip, lease.exit_ip)
-                    self.ledger.record_use(ip, None, outcome="drift", video_id=session.video_id)
-            if session.outcome.startswith("blocked"):
-                self.ledger.quarantine(lease.exit_ip, lease.fingerprint, reason=session.outcome)
-            self.ledger.release(lease, outcome=session.outcome, video_id=session.video_id)
+                    self.ledger.record_use(ip, None, outcome=str(SessionOutcome.DRIFT), label=session.label)
+            if session.outcome == SessionOutcome.BLOCKED:
+                self.ledger.quarantine(lease.exit_ip, lease.fingerprint, reason=session.outcome_text)
+            self.ledger.release(lease, outcome=session.outcome_text, label=session.label)
         finally:
             self._forget(identity)
 

@@ -13,7 +13,7 @@ import stem.socket
 from stem.control import Controller
 
 from .._exceptions import TorAuthError, TorUnavailable
-from ._endpoint import TorEndpoint
+from ._endpoint import CONTROL_PASSWORD_SETTING, CONTROL_PORT_SETTING, SOCKS_PORT_SETTING, TorEndpoint
 from ._redaction import protect_stem, redact
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def open_controller(
     except OSError as exc:
         raise TorUnavailable(
             f"nothing answers on tor's control port {where} ({exc.strerror or exc}); "
-            "start tor with a ControlPort, or point --tor-control at it"
+            f"start tor with a ControlPort, or point {CONTROL_PORT_SETTING} at it"
         ) from None
     try:
         control_socket = stem.socket.ControlPort(address=endpoint.control_host, port=endpoint.control_port)
@@ -102,8 +102,7 @@ def _authenticate(controller: BoundedController, endpoint: TorEndpoint, where: s
         controller.authenticate(password=endpoint.control_password)
     except stem.connection.MissingPassword:
         raise TorAuthError(
-            f"tor's control port {where} needs a password: pass --tor-password "
-            "(or set YTSB_TOR_PASSWORD)"
+            f"tor's control port {where} needs a password: pass {CONTROL_PASSWORD_SETTING}"
         ) from None
     except stem.connection.IncorrectPassword:
         raise TorAuthError(f"tor's control port {where} refused the control password") from None
@@ -121,7 +120,7 @@ def _authenticate(controller: BoundedController, endpoint: TorEndpoint, where: s
     controller.password_accepted = password_accepted(endpoint, password, timeout=timeout)
     if not controller.password_accepted:
         log.warning("warning: tor refused the control password; authenticated with its cookie instead "
-                    "(drop --tor-password / YTSB_TOR_PASSWORD, or fix it)")
+                    f"(drop {CONTROL_PASSWORD_SETTING}, or fix it)")
 
 
 def probe_socks_port(endpoint: TorEndpoint, *, timeout: float = CONNECT_TIMEOUT) -> None:
@@ -131,7 +130,7 @@ def probe_socks_port(endpoint: TorEndpoint, *, timeout: float = CONNECT_TIMEOUT)
     except OSError as exc:
         raise TorUnavailable(
             f"nothing answers on tor's SOCKS port {endpoint.socks_host}:{endpoint.socks_port} "
-            f"({exc.strerror or exc}); point --tor-socks at it"
+            f"({exc.strerror or exc}); point {SOCKS_PORT_SETTING} at it"
         ) from None
 
 

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# How the Tor layer's messages name the settings a user may have to change. A front end that
+# spells them its own way (a command-line option, say) replaces these phrases where it reports.
+#: The control port, as in "point the control port setting at it".
+CONTROL_PORT_SETTING = "the control port setting"
+#: The SOCKS port.
+SOCKS_PORT_SETTING = "the SOCKS port setting"
+#: The control password, as in "pass the control password".
+CONTROL_PASSWORD_SETTING = "the control password"
+
 
 def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
     """Parse ``HOST:PORT``, ``HOST`` or ``:PORT``; ``[::1]:9050`` style IPv6 is accepted."""

@@ -6,14 +6,10 @@ import ipaddress
 
 import requests
 
-from .._exceptions import TorError
+from .._exceptions import ExitCheckError
 
 #: The Tor Project's own echo; any service answering {"IP": ...} or {"ip": ...} or a bare IP works.
 DEFAULT_IP_CHECK_URL = "https://check.torproject.org/api/ip"
-
-
-class ExitCheckError(TorError):
-    """The echo service answered, but not with an address we can trust."""
 
 
 def check_exit_ip(session: requests.Session, url: str = DEFAULT_IP_CHECK_URL) -> str:

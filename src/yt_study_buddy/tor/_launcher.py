@@ -24,7 +24,7 @@ from stem.control import Controller, Listener
 
 from .._exceptions import TorUnavailable
 from ._control import open_controller
-from ._endpoint import TorEndpoint
+from ._endpoint import CONTROL_PORT_SETTING, TorEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ _CRASH_NOISE = re.compile(r"=+ T= \d+|\S+\[0x[0-9a-f]+\]")
 _TIMESTAMP = re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? ")
 _INSTALL_HINT = (
     "install tor (Debian/Ubuntu: sudo apt install tor; macOS: brew install tor) "
-    "or start one and point --tor-control at it"
+    f"or start one and point {CONTROL_PORT_SETTING} at it"
 )
 
 

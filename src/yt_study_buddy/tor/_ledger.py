@@ -1,6 +1,6 @@
 """Which Tor exit IPs were used when, in one SQLite file shared by every thread and process.
 
-Each video is fetched through an exit that nobody else holds and that is not cooling down or
+Each session leaves through an exit that nobody else holds and that is not cooling down or
 quarantined. Several worker threads and several runs on one tor daemon reserve exits from the
 same file, so a reservation is one ``BEGIN IMMEDIATE`` transaction: SQLite's file lock makes it
 atomic across threads and processes, with no hand-made lock that could deadlock or be bypassed
@@ -64,6 +64,8 @@ _SCHEMA = (
     )""",
     # The database itself refuses a second live lease on one exit, whatever the code above does.
     "CREATE UNIQUE INDEX one_live_lease_per_exit ON leases (exit_ip) WHERE ended_at IS NULL",
+    # video_id holds the use's label (what the caller used the exit for): the name is schema 1's,
+    # kept so that ledgers written before still open.
     """CREATE TABLE history (
         record_id INTEGER PRIMARY KEY AUTOINCREMENT,
         exit_ip TEXT NOT NULL,
@@ -86,7 +88,7 @@ _STATE_QUERY = """
 _HISTORY_FIELDS = (
     "exit_ip",
     "fingerprint",
-    "video_id",
+    "video_id",  # the label column (see the schema)
     "lease_id",
     "reserved_at",
     "ended_at",
@@ -131,7 +133,8 @@ class UseRecord:
     record_id: int
     exit_ip: str
     fingerprint: str | None
-    video_id: str | None
+    #: What the exit was used for, as the caller labelled the session.
+    label: str | None
     lease_id: int | None
     reserved_at: datetime | None
     ended_at: datetime
@@ -268,7 +271,7 @@ class ExitLedger:
         log.debug("lease %d: %s reserved by %s", lease_id, exit_ip, holder)
         return ExitLease(lease_id, exit_ip, fingerprint, holder, _at(now))
 
-    def release(self, lease: ExitLease, *, outcome: str, video_id: str | None = None) -> None:
+    def release(self, lease: ExitLease, *, outcome: str, label: str | None = None) -> None:
         """End a lease whose exit was used: its cooldown starts now, and a history row is added.
 
         A lease already ended as stale (its holder took longer than lease_ttl) is still
@@ -305,7 +308,7 @@ class ExitLedger:
                 lease.fingerprint,
                 now,
                 outcome=outcome,
-                video_id=video_id,
+                label=label,
                 lease_id=lease.lease_id,
                 reserved_at=reserved_at,
             )
@@ -330,14 +333,14 @@ class ExitLedger:
         fingerprint: str | None = None,
         *,
         outcome: str,
-        video_id: str | None = None,
+        label: str | None = None,
     ) -> None:
         """Record a use without a lease (say a stream that drifted onto another exit)."""
         exit_ip = _normalise_ip(exit_ip)
         _require_text("outcome", outcome)
         with self._write() as conn:
             self._record(
-                conn, exit_ip, fingerprint, self._now_us(), outcome=outcome, video_id=video_id
+                conn, exit_ip, fingerprint, self._now_us(), outcome=outcome, label=label
             )
 
     def quarantine(
@@ -413,7 +416,7 @@ class ExitLedger:
                 record_id=row[0],
                 exit_ip=row[1],
                 fingerprint=row[2],
-                video_id=row[3],
+                label=row[3],
                 lease_id=row[4],
                 reserved_at=_maybe_at(row[5]),
                 ended_at=_at(row[6]),
@@ -601,7 +604,7 @@ class ExitLedger:
         now: int,
         *,
         outcome: str,
-        video_id: str | None,
+        label: str | None,
         lease_id: int | None = None,
         reserved_at: int | None = None,
     ) -> None:
@@ -617,7 +620,7 @@ class ExitLedger:
             fingerprint,
             now,
             outcome=outcome,
-            video_id=video_id,
+            label=label,
             lease_id=lease_id,
             reserved_at=reserved_at,
         )
@@ -630,7 +633,7 @@ class ExitLedger:
         ended_at: int,
         *,
         outcome: str,
-        video_id: str | None = None,
+        label: str | None = None,
         detail: str | None = None,
         lease_id: int | None = None,
         reserved_at: int | None = None,
@@ -638,5 +641,5 @@ class ExitLedger:
         conn.execute(
             f"INSERT INTO history ({', '.join(_HISTORY_FIELDS)}) "
             f"VALUES ({', '.join('?' * len(_HISTORY_FIELDS))})",
-            (exit_ip, fingerprint, video_id, lease_id, reserved_at, ended_at, outcome, detail),
+            (exit_ip, fingerprint, label, lease_id, reserved_at, ended_at, outcome, detail),
         )

@@ -16,9 +16,9 @@ from collections import deque
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from .._exceptions import ExitsExhausted, StudyBuddyError
+from .._exceptions import ExitsExhausted, ExitWaitTimeout, QueueStopped
 from ._client import RotatingTorClient
-from ._session import TorSession
+from ._session import SessionOutcome, TorSession
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +32,6 @@ DEFAULT_ALLOCATORS = 3
 _POLL = 0.5
 
 
-class QueueStopped(StudyBuddyError):
-    """The queue was stopped (or has handed out all it was asked for)."""
-
-
 class TorIPQueue:
     """Hands out ``target_size`` sessions in all, each on its own unique, checked exit.
 
@@ -43,8 +39,8 @@ class TorIPQueue:
     returns at once); ``get_next_connection()`` returns ``(exit_ip, session, proxies)``. When no
     exit is free, ``on_exhausted="wait"`` waits (bounded by ``max_exhausted_wait``) for the
     first one to cool down, and ``"fail"`` hands the ``ExitsExhausted`` error to the workers.
-    ``allocators`` threads make sessions (3 by default; 1 with the NEWNYM strategy, whose every
-    signal would invalidate the sessions the other threads just made).
+    ``allocators`` threads make sessions (3 by default; 1 when the strategy cannot make
+    identities in parallel: NEWNYM's every signal would move the sessions the others just made).
     """
 
     def __init__(
@@ -79,7 +75,7 @@ class TorIPQueue:
         self._in_flight = 0  # sessions being made right now
         self._announced = False
         if allocators is None:
-            allocators = 1 if client.strategy.name == "newnym" else DEFAULT_ALLOCATORS
+            allocators = DEFAULT_ALLOCATORS if client.strategy.parallel_identities else 1
         self._threads = [threading.Thread(target=self._allocate, name=f"tor-ip-queue-{n}", daemon=True)
                          for n in range(1, max(1, allocators) + 1)]
         self._started = False
@@ -115,7 +111,7 @@ class TorIPQueue:
             with self._cond:
                 self._in_flight -= 1
                 if self._stopping:
-                    session.outcome = "cancelled"
+                    session.end_as(SessionOutcome.CANCELLED)
                     session.close()
                     return
                 self._ready.append(session)
@@ -172,7 +168,7 @@ class TorIPQueue:
                 if self._stopping:
                     raise QueueStopped("queue stopped")
                 if deadline is not None and time.monotonic() >= deadline:
-                    raise TimeoutError(f"only {len(self._ready)} of {wanted} exits ready after {timeout} s")
+                    raise ExitWaitTimeout(f"only {len(self._ready)} of {wanted} exits ready after {timeout} s")
                 self._cond.wait(_POLL)
 
     def get_next_connection(
@@ -182,7 +178,7 @@ class TorIPQueue:
 
         The caller owns the session and must ``close()`` it when its video is done (that
         starts the exit's cooldown). Raises the allocator's error if it failed, ``QueueStopped``
-        after ``stop()``, ``TimeoutError`` after ``timeout`` seconds.
+        after ``stop()``, ``ExitWaitTimeout`` (a ``TimeoutError``) after ``timeout`` seconds.
         """
         timeout = self.queue_timeout if timeout is None else timeout
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -197,7 +193,7 @@ class TorIPQueue:
                         raise QueueStopped(f"all {self._target} sessions were handed out")
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
-                        raise TimeoutError(f"no exit ready within {timeout} s")
+                        raise ExitWaitTimeout(f"no exit ready within {timeout} s")
                     self._cond.wait(_POLL if remaining is None else min(_POLL, remaining))
                 session = self._ready.popleft()
                 self._cond.notify_all()
@@ -245,7 +241,7 @@ class TorIPQueue:
             leftover = list(self._ready)
             self._ready.clear()
         for session in leftover:
-            session.outcome = "cancelled"
+            session.end_as(SessionOutcome.CANCELLED)
             session.close()
 
     def __enter__(self) -> TorIPQueue:

@@ -53,6 +53,9 @@ class RotationStrategy(ABC):
     """Makes fresh identities; the client verifies and accepts or discards them."""
 
     name: str = ""
+    #: Whether identities may be made at once. False when making one moves the circuits of
+    #: the others (a NEWNYM does), so the ones made meanwhile would have to be checked again.
+    parallel_identities: bool = True
 
     def attach(self, controller: Controller) -> None:
         self._controller = controller
@@ -88,6 +91,7 @@ class NewnymStrategy(RotationStrategy):
     """One confirmed NEWNYM per identity, never faster than tor honours them."""
 
     name = "newnym"
+    parallel_identities = False  # every signal moves the circuits of the identities made meanwhile
 
     def __init__(self) -> None:
         self._cond = threading.Condition()

@@ -8,6 +8,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -167,6 +168,24 @@ def trust_bundle(extra_ca: str) -> str:
     return str(path)
 
 
+class SessionOutcome(StrEnum):
+    """How a session's use of its exit ended. The exit ledger stores the value, followed by
+    the caller's reason if it gave one (``"blocked:ip_blocked"``)."""
+
+    #: Used as meant: the exit cools down.
+    OK = "ok"
+    #: Never used: the exit is free again at once, with no cooldown and no history.
+    CANCELLED = "cancelled"
+    #: The far end refuses this exit: it is quarantined, not just cooled down.
+    BLOCKED = "blocked"
+    #: Used, and failed in a way another exit may not: the exit cools down.
+    RETRYABLE = "retryable"
+    #: Used, and failed for a reason that has nothing to do with the exit: it cools down.
+    PERMANENT = "permanent"
+    #: Recorded for an exit a session's streams left from besides its checked one.
+    DRIFT = "drift"
+
+
 @dataclass(frozen=True)
 class ExitInfo:
     """The exit a session was checked on: its IP (as the echo saw it) and relay."""
@@ -218,9 +237,11 @@ class TorSession(requests.Session):
         self.mount("https://", self._adapter)
         self.mount("http://", self._adapter)
         self.exit: ExitInfo | None = None
-        #: What the session was used for, for the exit ledger (set by the caller).
-        self.video_id: str | None = None
-        self.outcome = "ok"
+        #: What the session was used for, as the exit ledger records it (set by the caller).
+        self.label: str | None = None
+        self.outcome = SessionOutcome.OK
+        #: The caller's short reason for the outcome, e.g. ``"ip_blocked"``.
+        self.outcome_reason: str | None = None
         self._owner = owner
 
     @property
@@ -244,9 +265,15 @@ class TorSession(requests.Session):
         owner = self._owner
         return owner is None or owner.verify_stream(self, local_port)
 
-    def mark_blocked(self, reason: str) -> None:
-        """YouTube blocked this exit: it is quarantined when the session closes."""
-        self.outcome = f"blocked:{reason}"
+    def end_as(self, outcome: SessionOutcome, reason: str | None = None) -> None:
+        """Say how the use went; the ledger records it when the session closes, and a
+        ``BLOCKED`` exit is quarantined then."""
+        self.outcome, self.outcome_reason = SessionOutcome(outcome), reason
+
+    @property
+    def outcome_text(self) -> str:
+        """The outcome as the ledger stores it: ``"ok"``, ``"blocked:ip_blocked"``."""
+        return f"{self.outcome}:{self.outcome_reason}" if self.outcome_reason else str(self.outcome)
 
     def exits_used(self) -> list[str]:
         """Every exit IP this session's streams actually left from, as tor reports them."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
@@ -21,34 +20,14 @@ import socks
 import urllib3.exceptions
 import youtube_transcript_api as yta
 
-from .._exceptions import StudyBuddyError
+from .._exceptions import FailureKind, FetchFailure
+
+__all__ = ["FailureKind", "FetchFailure", "classify_failure"]
 
 _LIBRARY_DIR = Path(yta.__file__).resolve().parent
 _STATUS = re.compile(r"^(\d{3}) ")
 # expat's "no element found" at line 1, column 0: the body was empty.
 _XML_NO_ELEMENTS = 3
-
-
-class FailureKind(StrEnum):
-    """What the caller should do about a failed attempt."""
-
-    #: YouTube blocks this exit: retry the video on a fresh exit and quarantine this one.
-    BLOCKED = "blocked"
-    #: Transport trouble or a flaky answer: retry on a fresh exit, do not quarantine.
-    RETRYABLE = "retryable"
-    #: About the video itself: retrying cannot help.
-    PERMANENT = "permanent"
-
-
-class FetchFailure(StudyBuddyError):
-    """A classified failed fetch; the original exception is the ``__cause__``."""
-
-    def __init__(self, kind: FailureKind, reason: str, video_id: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        #: Short stable slug for logs, JSON and summaries, e.g. ``"ip_blocked"``.
-        self.reason = reason
-        self.video_id = video_id
 
 
 def classify_failure(exc: BaseException, video_id: str) -> FetchFailure:
