@@ -12,15 +12,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from yt_study_buddy import RotatingTorClient, TorIPQueue
+from yt_study_buddy import TorIPQueue
+from yt_study_buddy.app import ClientSettings, Launch, open_client
 from yt_study_buddy.testing.fake_youtube import FakeYouTube
 from yt_study_buddy.testing.network import TorLab
 
 
 def allocate(lab: TorLab, fake: FakeYouTube, strategy: str, videos: int, ledger: Path) -> tuple[float, int]:
     """Seconds until ``videos`` sessions are ready, and how many distinct exits they hold."""
-    with RotatingTorClient(endpoint=lab.endpoint, strategy=strategy, ca_bundle=str(fake.ca_path),
-                           ledger_path=ledger) as client:
+    settings = ClientSettings(rotation=strategy, ca_bundle=str(fake.ca_path), ledger_path=ledger)
+    with open_client(lab.endpoint, settings, launch=Launch(False)) as client:
         started = time.monotonic()
         queue = TorIPQueue(client, target_size=videos, lookahead=videos)
         try:

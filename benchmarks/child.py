@@ -10,9 +10,11 @@ import json
 import resource
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from yt_study_buddy import RotatingTorClient, TorEndpoint
+from yt_study_buddy import TorEndpoint
+from yt_study_buddy.app import ClientSettings, Launch, open_client
 
 from .designs import DESIGNS, Outcome
 
@@ -24,21 +26,14 @@ def _peak_rss_kib() -> int:
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     design = DESIGNS[job["design"]]
-    client = RotatingTorClient(
-        job["cooldown_s"] / 3600,
-        endpoint=TorEndpoint(**job["endpoint"]),
-        strategy=design.strategy,
-        ledger_path=job["ledger_path"],
-        ca_bundle=job["ca_path"],
-    )
-    try:
+    settings = ClientSettings(cooldown_hours=job["cooldown_s"] / 3600, rotation=design.strategy,
+                              ledger_path=Path(job["ledger_path"]), ca_bundle=job["ca_path"])
+    with open_client(TorEndpoint(**job["endpoint"]), settings, launch=Launch(False)) as client:
         setup_rss = _peak_rss_kib()
         outcome = Outcome(started=time.monotonic())
         design.run(client, job["videos"], job["workers"], outcome)
         wall = time.monotonic() - outcome.started
         stats = client.get_status()
-    finally:
-        client.close()
     return {
         "wall": wall,
         "first_fetch": outcome.first_fetch,

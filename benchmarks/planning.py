@@ -28,6 +28,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from yt_study_buddy._settings import run_log_path
 from yt_study_buddy.app._batch import BatchOptions, BatchRunner
 from yt_study_buddy.cli import read_inputs
 from yt_study_buddy.notes._files import note_stem
@@ -64,7 +65,7 @@ def url_file(path: Path, lines: int) -> list[str]:
 
 def half_done(output: Path, ids: list[str]) -> RunLog:
     """A run log in which every other video was fetched (its note exists) or failed."""
-    log = RunLog(output / ".yt-study-buddy" / "runs.jsonl")
+    log = RunLog(run_log_path(output))
     lines = [json.dumps({"event": "run_start", "run_id": "bench", "settings": {}})]
     for n, vid in enumerate(ids):
         result = VideoResult(vid, "fetched" if n % 2 == 0 else "failed", worker=1, exit_ip="127.0.0.1",

@@ -24,7 +24,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from yt_study_buddy import RotatingTorClient, SessionOutcome
+from yt_study_buddy import SessionOutcome
+from yt_study_buddy.app import ClientSettings, Launch, open_client
+from yt_study_buddy._settings import DEFAULT_CONTROL_PORT, DEFAULT_SOCKS_PORT
 from yt_study_buddy.tor._rotation import NEWNYM_INTERVAL
 from yt_study_buddy.testing.fake_youtube import FakeYouTube
 from yt_study_buddy.testing.fake_youtube._pages import sample_videos
@@ -49,8 +51,9 @@ def _json_value(value: object) -> object:
 
 def measure_circuit_build(lab: TorLab, fake: FakeYouTube) -> float:
     """Median seconds for one fresh checked session: a circuit build plus the exit check."""
-    with tempfile.TemporaryDirectory() as tmp, RotatingTorClient(
-        1.0, endpoint=lab.endpoint, ledger_path=Path(tmp) / "ledger.sqlite3", ca_bundle=str(fake.ca_path)
+    with tempfile.TemporaryDirectory() as tmp, open_client(
+        lab.endpoint, ClientSettings(ledger_path=Path(tmp) / "ledger.sqlite3", ca_bundle=str(fake.ca_path)),
+        launch=Launch(False),
     ) as client:
         samples = []
         for _ in range(BUILD_SAMPLES):
@@ -124,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--design", action="append", choices=["before", "after", "default", "pin"],
                         help="run only this design (repeatable; default: each scenario's own)")
     parser.add_argument("--json", type=Path, help="also write every row and the lab timings here")
-    parser.add_argument("--socks-port", type=int, default=9050)
-    parser.add_argument("--control-port", type=int, default=9051)
+    parser.add_argument("--socks-port", type=int, default=DEFAULT_SOCKS_PORT)
+    parser.add_argument("--control-port", type=int, default=DEFAULT_CONTROL_PORT)
     parser.add_argument("--port-base", type=int, default=5000, help="TorLab relay ports")
     parser.add_argument("--target-ip", default="127.0.0.1", help="where the fake YouTube listens (:443)")
     args = parser.parse_args(argv)

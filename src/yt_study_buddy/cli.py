@@ -6,26 +6,25 @@ import json
 import logging
 import sys
 import tempfile
-from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-import platformdirs
 from rich.console import Console
 
-from ._exceptions import StudyBuddyError, TorUnavailable
+from . import _settings
+from ._exceptions import StudyBuddyError
 from .notes._formatters import FORMATS
 from .app._progress import Reporter, RichReporter, make_reporter
 from .app._hints import CliHints, with_cli_hints
 from .tor._rotation import STRATEGIES
-from .tor._control import control_port_answers
 from .tor._endpoint import TorEndpoint, parse_host_port
 
 if TYPE_CHECKING:
     from .app._batch import BatchOptions
+    from .app._wiring import ClientSettings
     from .youtube._courses import CourseRef
 
 log = logging.getLogger("yt_study_buddy")
@@ -99,38 +98,87 @@ def cli_reporter(verbose: int, quiet: bool) -> Reporter:
     return reporter
 
 
-def fail(message: str, code: int = EXIT_FAILED) -> None:
-    click.echo(f"yt-study-buddy: error: {message}", err=True)
-    sys.exit(code)
+class Failure(click.ClickException):
+    """A runtime failure: one ``yt-study-buddy: error: ...`` line, exit 1 (or ``code``)."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.exit_code = code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"yt-study-buddy: error: {self.format_message()}", err=True)
+
+
+class Usage(Failure):
+    """A usage error found after parsing (no videos, an unwritable output): exit 2, one line."""
+
+    exit_code = EXIT_USAGE
+
+
+def option(*decls: str, env: bool = True, **attrs: Any) -> Any:
+    """``click.option`` with its ``YTSB_`` variable named the same way for every option: after
+    its first long flag (``--tor-socks``: ``YTSB_TOR_SOCKS``)."""
+    if env:
+        long = next(d for d in decls if d.startswith("--")).split("/")[0]
+        attrs["envvar"] = "YTSB_" + long[2:].replace("-", "_").upper()
+    return click.option(*decls, **attrs)
+
+
+@dataclass
+class Shared:
+    """The options every command that talks to tor shares, gathered on the click context."""
+
+    tor_socks: tuple[str, int] = (_settings.DEFAULT_TOR_HOST, _settings.DEFAULT_SOCKS_PORT)
+    tor_control: tuple[str, int] = (_settings.DEFAULT_TOR_HOST, _settings.DEFAULT_CONTROL_PORT)
+    tor_password: str | None = field(default=None, repr=False)
+    ip_check_url: str = _settings.DEFAULT_IP_CHECK_URL
+    ca_bundle: str | None = None
+    verbose: int = 0
+    quiet: bool = False
+
+    @property
+    def endpoint(self) -> TorEndpoint:
+        return TorEndpoint(self.tor_socks[0], self.tor_socks[1], self.tor_control[0], self.tor_control[1],
+                           self.tor_password)
+
+
+pass_shared = click.make_pass_decorator(Shared, ensure=True)
+
+
+def _share(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    assert param.name is not None
+    setattr(ctx.ensure_object(Shared), param.name, value)
+    return value
 
 
 def tor_options(func: Any) -> Any:
-    """The options every command that talks to tor shares."""
+    """The options every command that talks to tor shares; the command takes them as ``Shared``."""
+    shared: dict[str, Any] = {"callback": _share, "expose_value": False}
+    socks, control = _settings.DEFAULT_SOCKS_PORT, _settings.DEFAULT_CONTROL_PORT
     options = [
-        click.option("--tor-socks", type=HostPort(9050), default="127.0.0.1:9050", show_default=True,
-                     envvar="YTSB_TOR_SOCKS", help="tor's SocksPort."),
-        click.option("--tor-control", type=HostPort(9051), default="127.0.0.1:9051", show_default=True,
-                     envvar="YTSB_TOR_CONTROL", help="tor's ControlPort."),
-        click.option("--tor-password", envvar="YTSB_TOR_PASSWORD", default=None,
-                     help="Control port password (cookie authentication needs none)."),
-        click.option("--ip-check-url", envvar="YTSB_IP_CHECK_URL", show_default=True,
-                     default="https://check.torproject.org/api/ip", help="Echo service that shows an exit's IP."),
-        click.option("--ca-bundle", envvar="YTSB_CA_BUNDLE", type=click.Path(exists=True, dir_okay=False),
-                     help="An extra CA certificate to trust (e.g. a TLS-inspecting proxy's)."),
-        click.option("-v", "--verbose", count=True, help="More diagnostics (-vv: stem's too)."),
-        click.option("-q", "--quiet", is_flag=True, envvar="YTSB_QUIET", help="Only failures and the summary."),
+        option("--tor-socks", type=HostPort(socks), default=f"{_settings.DEFAULT_TOR_HOST}:{socks}",
+               show_default=True, help="tor's SocksPort.", **shared),
+        option("--tor-control", type=HostPort(control), default=f"{_settings.DEFAULT_TOR_HOST}:{control}",
+               show_default=True, help="tor's ControlPort.", **shared),
+        option("--tor-password", default=None, help="Control port password (cookie authentication needs none).",
+               **shared),
+        option("--ip-check-url", show_default=True, default=_settings.DEFAULT_IP_CHECK_URL,
+               help="Echo service that shows an exit's IP.", **shared),
+        option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
+               help="An extra CA certificate to trust (e.g. a TLS-inspecting proxy's).", **shared),
+        option("-v", "--verbose", count=True, help="More diagnostics (-vv: stem's too).", **shared),
+        option("-q", "--quiet", is_flag=True, help="Only failures and the summary.", **shared),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def endpoint_from(tor_socks: tuple[str, int], tor_control: tuple[str, int], password: str | None) -> TorEndpoint:
-    return TorEndpoint(tor_socks[0], tor_socks[1], tor_control[0], tor_control[1], password)
+    for decorator in reversed(options):
+        func = decorator(func)
+    return pass_shared(func)
 
 
 @click.group(cls=DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(version("yt-study-buddy"), prog_name="yt-study-buddy")
+@click.version_option(version(_settings.APP_NAME), prog_name=_settings.APP_NAME)
 def main() -> None:
     """Turn YouTube videos into study notes, fetched through Tor, each video on a fresh exit.
 
@@ -161,7 +209,7 @@ def read_inputs(urls: tuple[str, ...], file: str | None, *, playlists: bool = Tr
         try:
             text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            fail(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}", EXIT_USAGE)
+            raise Usage(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from None
         file_lines = text.splitlines()
         lines += file_lines
         sources += [f"{'stdin' if file == '-' else file}:{n}" for n in range(1, len(file_lines) + 1)]
@@ -179,72 +227,68 @@ def check_writable(directory: Path) -> None:
         with tempfile.TemporaryFile(dir=directory):
             pass
     except OSError as exc:
-        fail(f"output directory {directory} is not writable: {exc.strerror or exc}", EXIT_USAGE)
+        raise Usage(f"output directory {directory} is not writable: {exc.strerror or exc}") from None
 
 
 @main.command()
 @click.argument("urls", nargs=-1)
-@click.option("-f", "--file", "file", envvar="YTSB_FILE",
-              help="Read URLs or ids from this file, one per line ('-' for stdin; # comments).")
-@click.option("-p", "--parallel", is_flag=True, envvar="YTSB_PARALLEL", help="Fetch several videos at once.")
-@click.option("-w", "--workers", type=click.IntRange(1, 32), default=3, show_default=True, envvar="YTSB_WORKERS",
-              help="Parallel workers (with --parallel).")
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("notes"),
-              show_default=True, envvar="YTSB_OUTPUT", help="Where notes are written.")
-@click.option("--format", "formats", type=click.Choice(FORMATS), multiple=True, envvar="YTSB_FORMAT",
-              help="Output format; repeat for several.  [default: md]")
-@click.option("--lang", "languages", multiple=True, envvar="YTSB_LANG",
-              help="Transcript language code, in priority order; repeatable.  [default: en]")
-@click.option("--translate", envvar="YTSB_TRANSLATE", help="Translate the transcript to this language code.")
-@click.option("--cooldown-hours", type=click.FloatRange(0), default=1.0, show_default=True,
-              envvar="YTSB_COOLDOWN_HOURS", help="An exit is not reused for this long after its last use.")
-@click.option("--quarantine-hours", type=click.FloatRange(0), default=6.0, show_default=True,
-              envvar="YTSB_QUARANTINE_HOURS", help="An exit YouTube blocked is avoided for this long.")
-@click.option("--rotation", type=click.Choice(sorted(STRATEGIES)), default="isolate", show_default=True,
-              envvar="YTSB_ROTATION", help="How fresh circuits are made (see docs/architecture.md).")
-@click.option("--max-attempts", type=click.IntRange(1, 20), default=3, show_default=True,
-              envvar="YTSB_MAX_ATTEMPTS", help="Attempts per video, each on a fresh exit.")
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), envvar="YTSB_STATE_DIR",
-              help="Where the exit ledger lives.  [default: the user state dir]")
-@click.option("--force", is_flag=True, envvar="YTSB_FORCE", help="Fetch again what is already done.")
-@click.option("--no-launch-tor", is_flag=True, envvar="YTSB_NO_LAUNCH_TOR",
-              help="Never start a tor of our own when none answers.")
-@click.option("--json", "as_json", is_flag=True, envvar="YTSB_JSON", help="Print a JSON summary on stdout.")
-@click.option("--yes-playlist/--no-playlist", "playlists", default=True, show_default=True,
-              help="A watch URL with list= means the playlist (or only the video), as in yt-dlp.")
-@click.option("-I", "--playlist-items", "playlist_items", metavar="ITEMS",
-              callback=lambda _ctx, _param, value: checked_items(value),
-              help="Videos of each playlist or channel to fetch, as in yt-dlp: 1-10,15 or -5: (the last 5).")
+@option("-f", "--file", "file", help="Read URLs or ids from this file, one per line ('-' for stdin; # comments).")
+@option("-p", "--parallel", is_flag=True, help="Fetch several videos at once.")
+@option("-w", "--workers", type=click.IntRange(1, 32), default=3, show_default=True,
+        help="Parallel workers (with --parallel).")
+@option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("notes"),
+        show_default=True, help="Where notes are written.")
+@option("--format", "formats", type=click.Choice(FORMATS), multiple=True,
+        help="Output format; repeat for several.  [default: md]")
+@option("--lang", "languages", multiple=True,
+        help="Transcript language code, in priority order; repeatable.  [default: en]")
+@option("--translate", help="Translate the transcript to this language code.")
+@option("--cooldown-hours", type=click.FloatRange(0), default=1.0, show_default=True,
+        help="An exit is not reused for this long after its last use.")
+@option("--quarantine-hours", type=click.FloatRange(0), default=6.0, show_default=True,
+        help="An exit YouTube blocked is avoided for this long.")
+@option("--rotation", type=click.Choice(sorted(STRATEGIES)), default="isolate", show_default=True,
+        help="How fresh circuits are made (see docs/architecture.md).")
+@option("--max-attempts", type=click.IntRange(1, 20), default=3, show_default=True,
+        help="Attempts per video, each on a fresh exit.")
+@option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
+        help="Where the exit ledger lives.  [default: the user state dir]")
+@option("--force", is_flag=True, help="Fetch again what is already done.")
+@option("--no-launch-tor", is_flag=True, help="Never start a tor of our own when none answers.")
+@option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@option("--yes-playlist/--no-playlist", "playlists", default=True, show_default=True,
+        help="A watch URL with list= means the playlist (or only the video), as in yt-dlp.")
+@option("-I", "--playlist-items", "playlist_items", metavar="ITEMS",
+        callback=lambda _ctx, _param, value: checked_items(value),
+        help="Videos of each playlist or channel to fetch, as in yt-dlp: 1-10,15 or -5: (the last 5).")
 @tor_options
-def fetch(urls: tuple[str, ...], file: str | None, parallel: bool, workers: int, output: Path,
+def fetch(shared: Shared, urls: tuple[str, ...], file: str | None, parallel: bool, workers: int, output: Path,
           formats: tuple[str, ...], languages: tuple[str, ...], translate: str | None, cooldown_hours: float,
           quarantine_hours: float, rotation: str, max_attempts: int, state_dir: Path | None, force: bool,
-          no_launch_tor: bool, as_json: bool, playlists: bool, playlist_items: str | None,
-          tor_socks: tuple[str, int], tor_control: tuple[str, int], tor_password: str | None, ip_check_url: str,
-          ca_bundle: str | None, verbose: int, quiet: bool) -> None:
+          no_launch_tor: bool, as_json: bool, playlists: bool, playlist_items: str | None) -> None:
     """Fetch the transcripts of videos, playlists and channels (URLs or ids) into study notes."""
-    setup_logging(verbose, quiet)
+    from .app._batch import BatchOptions
+    from .app._wiring import ClientSettings
+
+    setup_logging(shared.verbose, shared.quiet)
     if not urls and file is None:
-        fail("no videos given: pass URLs or ids, or --file FILE (see --help)", EXIT_USAGE)
+        raise Usage("no videos given: pass URLs or ids, or --file FILE (see --help)")
     inputs = read_inputs(urls, file, playlists=playlists)
     if not inputs.items:
-        fail("no valid video URLs or ids to fetch", EXIT_USAGE)
+        raise Usage("no valid video URLs or ids to fetch")
     check_writable(output)
-    from .app._batch import BatchOptions
     options = BatchOptions(output_dir=output, formats=formats or ("md",), languages=languages or ("en",),
                            translate_to=translate, workers=workers if parallel else 1,
                            max_attempts=max_attempts, force=force)
-    endpoint = endpoint_from(tor_socks, tor_control, tor_password)
-    state = state_dir or platformdirs.user_state_path("yt-study-buddy")
+    settings = ClientSettings(cooldown_hours=cooldown_hours, quarantine_hours=quarantine_hours, rotation=rotation,
+                              ip_check_url=shared.ip_check_url, ca_bundle=shared.ca_bundle, state_dir=state_dir)
     try:
-        code = run_batch(inputs.items, options, endpoint=endpoint, launch=not no_launch_tor, state_dir=state,
-                         cooldown_hours=cooldown_hours, quarantine_hours=quarantine_hours, rotation=rotation,
-                         ip_check_url=ip_check_url, ca_bundle=ca_bundle, verbose=verbose, quiet=quiet,
+        code = run_batch(inputs.items, options, shared=shared, settings=settings, launch=not no_launch_tor,
                          as_json=as_json, playlist_items=playlist_items)
     except StudyBuddyError as exc:
-        fail(with_cli_hints(str(exc)))
+        raise Failure(with_cli_hints(str(exc))) from None
     except KeyboardInterrupt:
-        fail("interrupted", EXIT_INTERRUPTED)
+        raise Failure("interrupted", EXIT_INTERRUPTED) from None
     sys.exit(EXIT_FAILED if inputs.invalid and code == EXIT_OK else code)
 
 
@@ -259,44 +303,31 @@ def checked_items(spec: str | None) -> str | None:
         raise click.BadParameter(str(exc)) from None
 
 
-def run_batch(items: list[str | CourseRef], options: BatchOptions, *, endpoint: TorEndpoint, launch: bool,
-              state_dir: Path, cooldown_hours: float, quarantine_hours: float, rotation: str, ip_check_url: str,
-              ca_bundle: str | None, verbose: int, quiet: bool, as_json: bool,
-              playlist_items: str | None = None) -> int:
+def run_batch(items: list[str | CourseRef], options: BatchOptions, *, shared: Shared, settings: ClientSettings,
+              launch: bool, as_json: bool, playlist_items: str | None = None) -> int:
     """Connect to (or launch) tor, expand the courses, run the batch, report; returns the exit status."""
-    from .app._batch import BatchRunner
     from .app._courses import course_json, expand_inputs, failure_json
     from .app._progress import summary_json
-    from .tor._client import RotatingTorClient
-    from .app._run_log import RunLog
+    from .app._wiring import Launch, Run, open_run
 
-    runner: BatchRunner | None = None
+    run: Run | None = None
+    policy = Launch(launch, refused_hint="--no-launch-tor forbids starting one: start tor, point --tor-control "
+                                         "at it, or drop --no-launch-tor", launch_hint="--no-launch-tor to refuse")
     try:
-        with ExitStack() as stack:
-            if not control_port_answers(endpoint):
-                where = f"{endpoint.control_host}:{endpoint.control_port}"
-                if not launch:
-                    raise TorUnavailable(f"no tor answers on its control port {where}, and --no-launch-tor forbids "
-                                         "starting one: start tor, point --tor-control at it, or drop --no-launch-tor")
-                from .tor._launcher import launch_tor
-                log.info("no tor answers on %s; starting a tor of our own (--no-launch-tor to refuse)", where)
-                endpoint = stack.enter_context(launch_tor()).endpoint
-            client = stack.enter_context(RotatingTorClient(
-                cooldown_hours, endpoint=endpoint, strategy=rotation, ip_check_url=ip_check_url,
-                ledger_path=state_dir / "exit-ledger.sqlite3", quarantine_hours=quarantine_hours,
-                ca_bundle=ca_bundle))
-            expanded = expand_inputs(client, items, playlist_items=playlist_items, max_attempts=options.max_attempts)
+        with open_run(options, endpoint=shared.endpoint, settings=settings, launch=policy) as run:
+            expanded = expand_inputs(run.client, items, playlist_items=playlist_items,
+                                     max_attempts=options.max_attempts)
             for failed in expanded.failures:
                 click.echo(f"yt-study-buddy: skipping {failed.ref}: {failed.message}", err=True)
-            runner = BatchRunner(client, options, reporter=cli_reporter(verbose, quiet),
-                                 run_log=RunLog(options.output_dir / ".yt-study-buddy" / "runs.jsonl"))
+            runner = run.make_runner(cli_reporter(shared.verbose, shared.quiet))
             runner.run(expanded.video_ids)  # handles Ctrl-C itself: it always writes run_end
     except KeyboardInterrupt:
-        if runner is None or runner.summary is None:
+        if run is None or run.runner is None or run.runner.summary is None:
             raise  # before the batch began: nothing to report
-        runner.stopped_because = runner.stopped_because or "interrupted while closing down"
-    assert runner is not None and runner.summary is not None
-    summary = runner.summary
+        run.runner.stopped_because = run.runner.stopped_because or "interrupted while closing down"
+    assert run is not None and run.runner is not None and run.runner.summary is not None
+    runner = run.runner
+    summary = run.runner.summary
     # A batch stopped early (Ctrl-C, tor, the ledger, the disk) exits 1 even if nothing was left.
     code = summary.exit_code
     if runner.stopped_because or (expanded.failures and code == EXIT_OK):
@@ -310,21 +341,22 @@ def run_batch(items: list[str | CourseRef], options: BatchOptions, *, endpoint: 
 
 @main.command()
 @click.option("--fix", is_flag=True, help="Undo what a crashed run left in tor (stream attachment, conflux).")
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), envvar="YTSB_STATE_DIR",
-              help="The runs' --state-dir, where they record what they change in tor.  [default: the user state dir]")
+@option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
+        help="The runs' --state-dir, where they record what they change in tor.  [default: the user state dir]")
 @tor_options
-def doctor(fix: bool, state_dir: Path | None, tor_socks: tuple[str, int], tor_control: tuple[str, int],
-           tor_password: str | None, ip_check_url: str, ca_bundle: str | None, verbose: int, quiet: bool) -> None:
+def doctor(shared: Shared, fix: bool, state_dir: Path | None) -> None:
     """Check each link of the chain: tor, its ports, an exit, YouTube; print the fix for what fails."""
     from .app._doctor import format_checks, run_checks
 
-    setup_logging(verbose, quiet)
-    checks = run_checks(endpoint_from(tor_socks, tor_control, tor_password), ip_check_url=ip_check_url,
-                        ca_bundle=ca_bundle, fix=fix, state_dir=state_dir)
+    setup_logging(shared.verbose, shared.quiet)
+    checks = run_checks(shared.endpoint, ip_check_url=shared.ip_check_url, ca_bundle=shared.ca_bundle, fix=fix,
+                        state_dir=state_dir)
     click.echo(format_checks(checks))
     sys.exit(EXIT_OK if all(check.ok for check in checks) else EXIT_FAILED)
 
 
+# The demo's options have no YTSB_ variables: a YTSB_OUTPUT meant for fetch must not send the
+# demo's notes into the user's own notes.
 @main.command()
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("notes-demo"),
               show_default=True, help="Where the demo's notes are written.")
@@ -348,14 +380,14 @@ def demo(output: Path, videos: int, workers: int, exits: int | None, blocked: in
     # while, so with exactly one exit per video the last free ones can go unpicked.
     exits = exits or videos + blocked + DEMO_SPARE_EXITS
     if exits < videos + blocked:  # each video needs a fresh exit, and the blocked ones are used up
-        fail(f"--exits {exits} is too few for {videos} videos with {blocked} blocked exits: "
-             f"give at least {videos + blocked}", EXIT_USAGE)
+        raise Usage(f"--exits {exits} is too few for {videos} videos with {blocked} blocked exits: "
+                    f"give at least {videos + blocked}")
     check_writable(output)
     try:
         code = run_demo(output=output.resolve(), videos=videos, workers=workers, exits=exits, blocked=blocked,
                         rotation=rotation, verbose=verbose, quiet=quiet, reporter=cli_reporter(verbose, quiet))
     except StudyBuddyError as exc:
-        fail(with_cli_hints(str(exc)))
+        raise Failure(with_cli_hints(str(exc))) from None
     except KeyboardInterrupt:
-        fail("interrupted", EXIT_INTERRUPTED)
+        raise Failure("interrupted", EXIT_INTERRUPTED) from None
     sys.exit(code)

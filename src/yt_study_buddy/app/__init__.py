@@ -10,17 +10,21 @@ from ._fetcher import SingleTorCoordinator, TorExitNodePool, TorTranscriptFetche
 from ._progress import PlainReporter, QuietReporter, Reporter, RichReporter, Summary, make_reporter
 from .._exceptions import RunLogError
 from ._run_log import ErrorKind, RunLog, VideoResult, VideoStatus
+from ._wiring import ClientSettings, Launch, Run, open_client, open_run
 
 __all__ = [
     "BatchOptions",
     "BatchRunner",
+    "ClientSettings",
     "CourseFailure",
     "ErrorKind",
     "ExpandedInputs",
+    "Launch",
     "PlainReporter",
     "QuietReporter",
     "Reporter",
     "RichReporter",
+    "Run",
     "RunLog",
     "RunLogError",
     "SingleTorCoordinator",
@@ -31,4 +35,6 @@ __all__ = [
     "VideoStatus",
     "expand_inputs",
     "make_reporter",
+    "open_client",
+    "open_run",
 ]

@@ -30,7 +30,7 @@ from .._exceptions import (ExitsExhausted, ExitWaitTimeout, FailureKind, FetchFa
                            RunLogError, TorError)
 from ..notes._files import note_stem, write_atomic
 from ..notes._formatters import Provenance, render
-from ..tor._client import RotatingTorClient
+from ..tor._protocols import SessionSource
 from ..tor._queue import TorIPQueue
 from ..tor._session import TorSession
 from ..youtube._transcripts import Transcript
@@ -74,7 +74,7 @@ class BatchRunner:
     (Ctrl-C, tor, the exit ledger, the disk): the CLI exits 1 then, even if nothing was left.
     """
 
-    def __init__(self, client: RotatingTorClient, options: BatchOptions, *,
+    def __init__(self, client: SessionSource, options: BatchOptions, *,
                  reporter: Reporter, run_log: RunLog) -> None:
         self.client = client
         self.options = options

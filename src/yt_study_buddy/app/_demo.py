@@ -11,11 +11,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ._batch import BatchOptions, BatchRunner
+from .. import _settings
 from .._exceptions import StudyBuddyError
+from ._batch import BatchOptions
 from ._progress import Reporter
-from ..tor._client import RotatingTorClient
-from ._run_log import RunLog
+from ._wiring import ClientSettings, Launch, open_run
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,11 @@ def run_demo(*, output: Path, videos: int, workers: int, exits: int, blocked: in
             log.info("the fake YouTube blocks exits %s, as YouTube blocks many Tor exits",
                      ", ".join(lab.exit_ips[:blocked]))
         options = BatchOptions(output_dir=output, workers=workers, force=True)
-        with RotatingTorClient(1.0, endpoint=lab.endpoint, strategy=rotation, ca_bundle=str(fake.ca_path),
-                               ledger_path=Path(tmp) / "exit-ledger.sqlite3") as client:
-            runner = BatchRunner(client, options, reporter=reporter,
-                                 run_log=RunLog(output / ".yt-study-buddy" / "runs.jsonl"))
-            summary = runner.run([video.video_id for video in sample_videos(videos)])
+        settings = ClientSettings(rotation=rotation, ca_bundle=str(fake.ca_path),
+                                  ledger_path=Path(tmp) / _settings.LEDGER_FILENAME)
+        with open_run(options, endpoint=lab.endpoint, settings=settings,
+                      launch=Launch(False, refused_hint="the demo's private network is gone")) as run:
+            summary = run.make_runner(reporter).run([video.video_id for video in sample_videos(videos)])
         seen = fake.exits_seen()
         log.info("the fake YouTube saw %d requests from %d distinct exits; notes are in %s",
                  len(fake.requests), len(set(seen)), output)

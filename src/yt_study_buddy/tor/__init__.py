@@ -7,6 +7,7 @@ unique, cooldown-checked exit, and is told afterwards whether that exit was bloc
 from __future__ import annotations
 
 from ._client import RotatingTorClient
+from ._connect import connect_or_launch
 from ._control import BoundedController, open_controller
 from ._endpoint import TorEndpoint, parse_host_port
 from .._exceptions import (ExitCheckError, ExitRefused, ExitsExhausted, ExitWaitTimeout, LedgerError, QueueStopped,
@@ -14,6 +15,7 @@ from .._exceptions import (ExitCheckError, ExitRefused, ExitsExhausted, ExitWait
 from ._exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
 from ._launcher import LaunchedTor, launch_tor
 from ._ledger import ExitLease, ExitLedger, ExitState, UseRecord
+from ._protocols import SessionSource
 from ._queue import TorIPQueue
 from ._rotation import STRATEGIES, IsolateStrategy, NewnymStrategy, PinStrategy, RotationStrategy
 from ._session import ExitInfo, SessionOutcome, TorSession
@@ -40,6 +42,7 @@ __all__ = [
     "RotatingTorClient",
     "RotationStrategy",
     "SessionOutcome",
+    "SessionSource",
     "StreamMonitor",
     "TorAuthError",
     "TorChangesError",
@@ -50,6 +53,7 @@ __all__ = [
     "TorUnavailable",
     "UseRecord",
     "check_exit_ip",
+    "connect_or_launch",
     "launch_tor",
     "open_controller",
     "parse_host_port",

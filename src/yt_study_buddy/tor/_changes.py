@@ -26,16 +26,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 import stem.response
 from stem.control import Controller
 
 from .._exceptions import TorChangesError
+from .._settings import TOR_CHANGES_FILENAME
+from .._settings import state_dir as default_state_dir
 from ._endpoint import TorEndpoint
 
 log = logging.getLogger(__name__)
 
-FILENAME = "tor-changes.sqlite3"
+FILENAME = TOR_CHANGES_FILENAME
 #: tor's start time is derived from its uptime (whole seconds) and our clock; allow for both.
 START_SLACK = 10
 _SCHEMA = """
@@ -150,7 +151,7 @@ class TorChanges:
 
     @staticmethod
     def default_path(state_dir: Path | None = None) -> Path:
-        return (state_dir or platformdirs.user_state_path("yt-study-buddy")) / FILENAME
+        return (state_dir or default_state_dir()) / FILENAME
 
     def apply(self, controller: Controller, tor: TorInstance, setting: str, ours: str, holder: str) -> Change | None:
         """Set ``setting`` to ``ours`` for ``holder``, recorded first; None when it was already

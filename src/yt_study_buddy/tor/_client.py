@@ -20,7 +20,8 @@ from typing import Any
 import requests
 import stem
 
-from .._exceptions import ExitRefused, ExitsExhausted, TorError, TorUnavailable
+from .._exceptions import ExitRefused, ExitsExhausted, TorChangesError, TorError, TorUnavailable
+from .._settings import DEFAULT_CONTROL_PORT, DEFAULT_SOCKS_PORT, DEFAULT_TOR_HOST
 from ._changes import Change, TorChanges, identify
 from ._exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
 from ._ledger import ExitLease, ExitLedger
@@ -59,9 +60,9 @@ class RotatingTorClient:
         self,
         cooldown_hours: float = 1.0,
         *,
-        tor_host: str = "127.0.0.1",
-        tor_port: int = 9050,
-        control_port: int = 9051,
+        tor_host: str = DEFAULT_TOR_HOST,
+        tor_port: int = DEFAULT_SOCKS_PORT,
+        control_port: int = DEFAULT_CONTROL_PORT,
         tor_password: str | None = None,
         endpoint: TorEndpoint | None = None,
         strategy: str | RotationStrategy = "isolate",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .._settings import DEFAULT_CONTROL_PORT, DEFAULT_SOCKS_PORT, DEFAULT_TOR_HOST
 # How the Tor layer's messages name the settings a user may have to change. A front end that
 # spells them its own way (a command-line option, say) replaces these phrases where it reports.
 #: The control port, as in "point the control port setting at it".
@@ -44,10 +45,10 @@ class TorEndpoint:
     PROTOCOLINFO. The password never appears in ``repr()`` or logs.
     """
 
-    socks_host: str = "127.0.0.1"
-    socks_port: int = 9050
-    control_host: str = "127.0.0.1"
-    control_port: int = 9051
+    socks_host: str = DEFAULT_TOR_HOST
+    socks_port: int = DEFAULT_SOCKS_PORT
+    control_host: str = DEFAULT_TOR_HOST
+    control_port: int = DEFAULT_CONTROL_PORT
     control_password: str | None = field(default=None, repr=False)
 
     def socks_url(self, username: str, password: str) -> str:

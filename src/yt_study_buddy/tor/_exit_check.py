@@ -7,9 +7,8 @@ import ipaddress
 import requests
 
 from .._exceptions import ExitCheckError
+from .._settings import DEFAULT_IP_CHECK_URL
 
-#: The Tor Project's own echo; any service answering {"IP": ...} or {"ip": ...} or a bare IP works.
-DEFAULT_IP_CHECK_URL = "https://check.torproject.org/api/ip"
 
 
 def check_exit_ip(session: requests.Session, url: str = DEFAULT_IP_CHECK_URL) -> str:

@@ -19,10 +19,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
-import platformdirs
 from stem.control import Controller, Listener
 
 from .._exceptions import TorUnavailable
+from .._settings import cache_dir
 from ._control import open_controller
 from ._endpoint import CONTROL_PORT_SETTING, TorEndpoint
 
@@ -50,7 +50,7 @@ _INSTALL_HINT = (
 
 def default_data_dir() -> Path:
     """Kept between runs: a cached consensus makes the next bootstrap take seconds."""
-    return platformdirs.user_cache_path("yt-study-buddy") / "tor"
+    return cache_dir() / "tor"
 
 
 class LaunchedTor:

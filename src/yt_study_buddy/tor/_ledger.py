@@ -30,9 +30,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import platformdirs
 
 from yt_study_buddy._exceptions import LedgerError
+from yt_study_buddy._settings import ledger_path
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +236,7 @@ class ExitLedger:
     @staticmethod
     def default_path() -> Path:
         """The per-user ledger, shared by every run of this user on this machine."""
-        return platformdirs.user_state_path("yt-study-buddy") / "exit-ledger.sqlite3"
+        return ledger_path()
 
     @staticmethod
     def make_holder(label: str = "") -> str:

@@ -1,10 +1,11 @@
 """TorIPQueue: fresh exits made ahead of the workers that use them.
 
-One background thread asks the ``RotatingTorClient`` for sessions and keeps a bounded lookahead
-of them ready; workers take one per video and never wait on rotation while one is ready. The
-lookahead is bounded (not all N up front) because tor moves a username to a new circuit once its
-circuit is older than MaxCircuitDirtiness (10 minutes): a session made long before use could
-silently leave from an exit nobody checked. Sessions that waited too long are checked again.
+One background thread asks the client (a ``SessionSource``: the ``RotatingTorClient``) for
+sessions and keeps a bounded lookahead of them ready; workers take one per video and never wait
+on rotation while one is ready. The lookahead is bounded (not all N up front) because tor moves
+a username to a new circuit once its circuit is older than MaxCircuitDirtiness (10 minutes): a
+session made long before use could silently leave from an exit nobody checked. Sessions that
+waited too long are checked again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from .._exceptions import ExitsExhausted, ExitWaitTimeout, QueueStopped
-from ._client import RotatingTorClient
+from ._protocols import SessionSource
 from ._session import SessionOutcome, TorSession
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class TorIPQueue:
 
     def __init__(
         self,
-        client: RotatingTorClient,
+        client: SessionSource,
         target_size: int,
         *,
         lookahead: int = DEFAULT_LOOKAHEAD,

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import certifi
-import platformdirs
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.utils import get_auth_from_url, select_proxy
@@ -29,6 +28,7 @@ from urllib3.exceptions import LocationParseError, NewConnectionError
 from urllib3.util import parse_url
 
 from .._exceptions import TorError
+from .._settings import cache_dir
 from ..notes._files import write_atomic
 from ._endpoint import TorEndpoint
 
@@ -161,7 +161,7 @@ def trust_bundle(extra_ca: str) -> str:
     """
     combined = Path(certifi.where()).read_text() + "\n" + Path(extra_ca).read_text()
     digest = hashlib.sha256(combined.encode()).hexdigest()[:16]
-    path = platformdirs.user_cache_path("yt-study-buddy") / f"ca-bundle-{digest}.pem"
+    path = cache_dir() / f"ca-bundle-{digest}.pem"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, combined)

@@ -1,0 +1,82 @@
+"""One way to wire a run: tor (found or launched), the client and its exit ledger, the run log,
+the runner. The CLI, the demo and the benchmarks all build their runs here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import _settings
+from ..tor._client import RotatingTorClient
+from ..tor._connect import connect_or_launch
+from ..tor._endpoint import TorEndpoint
+from ._batch import BatchOptions, BatchRunner
+from ._progress import Reporter
+from ._run_log import RunLog
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How the client picks and checks exits; the defaults are the CLI's."""
+
+    cooldown_hours: float = 1.0
+    quarantine_hours: float = 6.0
+    rotation: str = "isolate"
+    ip_check_url: str = _settings.DEFAULT_IP_CHECK_URL
+    ca_bundle: str | None = None
+    #: Where the exit ledger lives: ``ledger_path`` if given, else in ``state_dir`` (default:
+    #: the per-user state directory).
+    state_dir: Path | None = None
+    ledger_path: Path | None = None
+
+    def ledger(self) -> Path:
+        return self.ledger_path or _settings.ledger_path(self.state_dir)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Whether a tor of our own may be started when none answers, and the hints that say so."""
+
+    allowed: bool = True
+    refused_hint: str = "launching one is not allowed"
+    launch_hint: str = ""
+
+
+@contextmanager
+def open_client(endpoint: TorEndpoint, settings: ClientSettings = ClientSettings(), *,
+                launch: Launch = Launch()) -> Iterator[RotatingTorClient]:
+    """A client on the tor at ``endpoint``, or on one launched for it; tor is stopped after."""
+    with ExitStack() as stack:
+        endpoint, launched = connect_or_launch(endpoint, launch=launch.allowed, refused_hint=launch.refused_hint,
+                                               launch_hint=launch.launch_hint)
+        if launched is not None:
+            stack.enter_context(launched)
+        yield stack.enter_context(RotatingTorClient(
+            settings.cooldown_hours, endpoint=endpoint, strategy=settings.rotation,
+            ip_check_url=settings.ip_check_url, ledger_path=settings.ledger(),
+            quarantine_hours=settings.quarantine_hours, ca_bundle=settings.ca_bundle))
+
+
+@dataclass
+class Run:
+    """A wired run: the client is connected; ``make_runner`` builds the batch runner once the
+    caller knows how to report (after expanding courses, say)."""
+
+    client: RotatingTorClient
+    options: BatchOptions
+    run_log: RunLog
+    runner: BatchRunner | None = field(default=None, init=False)
+
+    def make_runner(self, reporter: Reporter) -> BatchRunner:
+        self.runner = BatchRunner(self.client, self.options, reporter=reporter, run_log=self.run_log)
+        return self.runner
+
+
+@contextmanager
+def open_run(options: BatchOptions, *, endpoint: TorEndpoint, settings: ClientSettings = ClientSettings(),
+             launch: Launch = Launch()) -> Iterator[Run]:
+    """Connect to (or launch) tor, open the client and its ledger, and the output's run log."""
+    with open_client(endpoint, settings, launch=launch) as client:
+        yield Run(client, options, RunLog(_settings.run_log_path(options.output_dir)))
