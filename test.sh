@@ -34,6 +34,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
+# Lint and types first: seconds, and a failure names the line.
+.venv/bin/ruff check --quiet src tests benchmarks
+.venv/bin/mypy
+
 # Recorded YouTube answers (youtube-transcript-api's sdist test assets) need PyPI: fetch before the jail.
 .venv/bin/python -m yt_study_buddy.testing.recordings fetch >/dev/null || true
 exec .venv/bin/python -m yt_study_buddy.testing jail -- .venv/bin/python -m pytest "$@"

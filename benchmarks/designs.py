@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from yt_study_buddy import RotatingTorClient, TorIPQueue, TorTranscriptFetcher
-from yt_study_buddy.youtube._failures import FetchFailure
 from yt_study_buddy.tor._session import TorSession
+from yt_study_buddy.youtube._failures import FetchFailure
 
 #: Takes the next session for a worker (by number).
 TakeSession = Callable[[int], TorSession]

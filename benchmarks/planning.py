@@ -30,10 +30,10 @@ from typing import Any
 
 from yt_study_buddy._settings import run_log_path
 from yt_study_buddy.app._batch import BatchOptions, BatchRunner
-from yt_study_buddy.cli import read_inputs
-from yt_study_buddy.notes._files import note_stem
 from yt_study_buddy.app._progress import PlainReporter
 from yt_study_buddy.app._run_log import DoneTracker, RunLog, VideoClaims, VideoResult, done_video_ids
+from yt_study_buddy.cli import read_inputs
+from yt_study_buddy.notes._files import note_stem
 
 FORMS = (
     "https://www.youtube.com/watch?v={id}&list=PL123&t=42s",

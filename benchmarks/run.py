@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from yt_study_buddy import SessionOutcome
-from yt_study_buddy.app import ClientSettings, Launch, open_client
 from yt_study_buddy._settings import DEFAULT_CONTROL_PORT, DEFAULT_SOCKS_PORT
-from yt_study_buddy.tor._rotation import NEWNYM_INTERVAL
+from yt_study_buddy.app import ClientSettings, Launch, open_client
 from yt_study_buddy.testing.fake_youtube import FakeYouTube
 from yt_study_buddy.testing.fake_youtube._pages import sample_videos
 from yt_study_buddy.testing.network import TorLab
+from yt_study_buddy.tor._rotation import NEWNYM_INTERVAL
 
 from .designs import DESIGNS
 from .report import COLUMNS, make_row, markdown_table

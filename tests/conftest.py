@@ -76,4 +76,4 @@ def fake_youtube_server():
 def fake_youtube(fake_youtube_server):
     """The session's fake YouTube with its scripts and request log cleared for each test."""
     fake_youtube_server.reset()
-    yield fake_youtube_server
+    return fake_youtube_server

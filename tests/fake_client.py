@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from yt_study_buddy._exceptions import ExitsExhausted
-from yt_study_buddy.tor._session import SessionOutcome
 from yt_study_buddy.tor._rotation import RotationStrategy, make_strategy
+from yt_study_buddy.tor._session import SessionOutcome
 
 #: Bound for every wait in these tests: they finish in milliseconds unless something is wrong.
 WAIT = 5.0

@@ -13,19 +13,19 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from conftest import LAB_PASSWORD
 from test_cli import run_cli
 from test_tor_launcher import lab_config  # a launched tor must join the lab, nothing else
-
-from yt_study_buddy.tor._ledger import ExitLedger
 from yt_study_buddy.app._run_log import RunLog
 from yt_study_buddy.testing.fake_youtube import Behavior
 from yt_study_buddy.testing.fake_youtube._pages import FakeTrack, FakeVideo, sample_videos
 from yt_study_buddy.testing.network import TorLab
+from yt_study_buddy.tor._ledger import ExitLedger
 
 pytestmark = pytest.mark.lab
 
@@ -240,7 +240,7 @@ def test_every_exit_cooling_down_says_when_one_frees_up(run, lab, fake_youtube):
     with ExitLedger(run.state / "exit-ledger.sqlite3", cooldown=timedelta(hours=1)) as ledger:
         for fingerprint, ip in lab.exit_fingerprints.items():
             ledger.record_use(ip, fingerprint, outcome="ok")
-    free_at = datetime.now(timezone.utc) + timedelta(hours=1)
+    free_at = datetime.now(UTC) + timedelta(hours=1)
     done = run("cooling0001")
     assert done.returncode == 1
     when = re.search(r"failed  cooling0001 no_fresh_exit: no fresh exit after \d+ tries; the first cooling exit "

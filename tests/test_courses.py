@@ -20,12 +20,12 @@ from yt_study_buddy.youtube import (
     CourseRef,
     FailureKind,
     FetchFailure,
+    _ytdlp,
     check_playlist_items,
     expand_course,
     parse_input,
     read_video_list,
 )
-from yt_study_buddy.youtube import _ytdlp
 
 VIDEO = "dQw4w9WgXcQ"
 PLAYLIST = "PLx0sYbCqOb8TBPRdmBHs5Iftvv9TPboYG"

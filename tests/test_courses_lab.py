@@ -5,11 +5,11 @@ shows where every expansion request came from."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from test_cli_lab import Run
 
+from test_cli_lab import Run
 from yt_study_buddy.testing.fake_youtube import Behavior, fake_channel, fake_playlist
 from yt_study_buddy.tor._ledger import ExitLedger
 
@@ -63,7 +63,7 @@ def test_a_250_video_playlist_expanded_through_tor_past_a_blocked_exit_then_fetc
         state = ledger.state(blocked)
         uses = ledger.history(exit_ip=blocked)
     assert state is not None and state.quarantined_until is not None
-    assert state.quarantined_until > datetime.now(timezone.utc) + timedelta(hours=5)
+    assert state.quarantined_until > datetime.now(UTC) + timedelta(hours=5)
     assert any(use.label == f"playlist {playlist.course_id}" and use.outcome == "blocked:too_many_requests"
                for use in uses)
     assert blocked not in {result["exit_ip"] for result in summary["results"]}  # quarantined: not used again
@@ -138,4 +138,4 @@ def test_no_playlist_on_a_watch_url_with_a_list(run, lab, fake_youtube):
     whole = run("-I", "2", url)
     assert whole.returncode == 0, whole.stderr
     assert set(run.notes()) == {first, second}
-    assert [p for _, _, p, _ in course_log(fake_youtube, playlist.course_id)][0] == "/playlist"
+    assert next(p for _, _, p, _ in course_log(fake_youtube, playlist.course_id)) == "/playlist"

@@ -11,13 +11,13 @@ from contextlib import contextmanager, suppress
 
 import pytest
 import stem
-from test_tor_launcher import lab_config  # the launched tor must join the lab, nothing else
 
+from test_tor_launcher import lab_config  # the launched tor must join the lab, nothing else
 from yt_study_buddy.app import _doctor as doctor
 from yt_study_buddy.app._doctor import BLOCKED, Check, format_checks, reset_stream_attachment, run_checks
 from yt_study_buddy.testing.fake_youtube import Behavior
-from yt_study_buddy.tor._launcher import launch_tor
 from yt_study_buddy.tor._endpoint import TorEndpoint
+from yt_study_buddy.tor._launcher import launch_tor
 
 IP_CHECK_URL = "https://check.torproject.org/api/ip"
 NAMES = [

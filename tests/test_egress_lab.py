@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import LAB_PASSWORD
 
+from conftest import LAB_PASSWORD
 from yt_study_buddy.testing.fake_youtube import HOSTNAMES
 from yt_study_buddy.testing.recorders import ConnectionRecorder, DNSRecorder, resolver_jail_argv
 
@@ -70,7 +70,7 @@ def proxy_trap():
 @pytest.fixture
 def dns_trap(fake_youtube):
     names = [name for name in HOSTNAMES if name not in ("localhost", "127.0.0.1")]
-    with DNSRecorder("127.0.0.53", answers={name: fake_youtube.host for name in names}) as trap:
+    with DNSRecorder("127.0.0.53", answers=dict.fromkeys(names, fake_youtube.host)) as trap:
         yield trap
 
 

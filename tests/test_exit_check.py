@@ -9,8 +9,8 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 
-from yt_study_buddy.tor._exit_check import ExitCheckError, check_exit_ip
 from yt_study_buddy._exceptions import TorError
+from yt_study_buddy.tor._exit_check import ExitCheckError, check_exit_ip
 
 URL = "https://check.torproject.org/api/ip"
 

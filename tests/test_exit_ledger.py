@@ -12,17 +12,17 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import platformdirs
 import pytest
-from conftest import readline_within
 
+from conftest import readline_within
 from yt_study_buddy._exceptions import LedgerError
 from yt_study_buddy.tor._ledger import ABANDONED, QUARANTINED, ExitLease, ExitLedger
 
-T0 = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 CHILD_TIMEOUT = 60  # seconds; generous, only there so a broken child cannot hang the suite
 

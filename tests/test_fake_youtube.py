@@ -385,9 +385,8 @@ def test_parallel_fetches_are_served_concurrently() -> None:
 
 def test_stall_is_bounded_by_the_clients_timeout(fake_youtube: FakeYouTube) -> None:
     fake_youtube.script(Behavior.STALL, video_id=VIDEO)
-    with direct_session(fake_youtube, timeout=0.5) as session:
-        with pytest.raises(requests.exceptions.ReadTimeout):
-            YouTubeTranscriptApi(http_client=session).fetch(VIDEO)
+    with direct_session(fake_youtube, timeout=0.5) as session, pytest.raises(requests.exceptions.ReadTimeout):
+        YouTubeTranscriptApi(http_client=session).fetch(VIDEO)
     assert outcomes(fake_youtube) == [("/watch", "stall")]
     assert fake_youtube.requests[0].answered is None  # the client gave up: nothing was sent
 

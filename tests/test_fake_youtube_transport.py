@@ -12,19 +12,18 @@ import gzip
 import socket
 import ssl
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from test_fake_youtube import VIDEO, direct_session
 from youtube_transcript_api import IpBlocked, YouTubeTranscriptApi
 
+from test_fake_youtube import VIDEO, direct_session
 from yt_study_buddy import FailureKind, RotatingTorClient, TorTranscriptFetcher
-from yt_study_buddy.youtube._failures import classify_failure
 from yt_study_buddy.testing import TorLab
-from yt_study_buddy.testing.fake_youtube import Behavior, FakeYouTube, LoggedRequest
+from yt_study_buddy.testing.fake_youtube import Behavior, FakeYouTube, LoggedRequest, RateLimit
 from yt_study_buddy.testing.fake_youtube._pages import Snippet, sample_videos, watch_page
-from yt_study_buddy.testing.fake_youtube import RateLimit
+from yt_study_buddy.youtube._failures import classify_failure
 
 EXIT_A, EXIT_B = "127.0.0.21", "127.0.0.22"
 
@@ -150,9 +149,8 @@ def test_redirect_block_goes_to_google_sorry_and_is_an_exit_block(
     watch = f"https://www.youtube.com/watch%3Fv%3D{VIDEO}"
     assert headers["location"].startswith(f"https://www.google.com/sorry/index?continue={watch}&q=")
 
-    with direct_session(fake_youtube, source_ip=EXIT_A) as session:
-        with pytest.raises(IpBlocked) as raised:
-            YouTubeTranscriptApi(http_client=session).fetch(VIDEO)
+    with direct_session(fake_youtube, source_ip=EXIT_A) as session, pytest.raises(IpBlocked) as raised:
+        YouTubeTranscriptApi(http_client=session).fetch(VIDEO)
     failure = classify_failure(raised.value, VIDEO)
     assert (failure.kind, failure.reason) == (FailureKind.BLOCKED, "recaptcha")
     watch, sorry = fake_youtube.served(client_ip=EXIT_A)
@@ -193,7 +191,7 @@ def fetch_from(fake: FakeYouTube, source_ip: str, video_id: str) -> str:
     with direct_session(fake, source_ip=source_ip) as session:
         try:
             YouTubeTranscriptApi(http_client=session).fetch(video_id)
-        except Exception as exc:  # noqa: BLE001 (classified, or re-raised if unknown)
+        except Exception as exc:
             failure = classify_failure(exc, video_id)
             assert failure.kind is FailureKind.BLOCKED
             return failure.reason
@@ -321,7 +319,7 @@ def test_a_redirect_block_quarantines_the_exit_and_the_video_moves_on(
     assert [(e.client_ip, e.outcome) for e in sorry] == [(blocked_exit, "sorry")]
     state = client.ledger.state(blocked_exit)
     assert state is not None and state.quarantined_until is not None
-    assert state.quarantined_until > datetime.now(timezone.utc)
+    assert state.quarantined_until > datetime.now(UTC)
     history = client.ledger.history(exit_ip=blocked_exit)
     assert [r.detail for r in history if r.outcome == "quarantined"] == ["blocked:recaptcha"]
     good = client.ledger.state(good_exit)

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from test_cli_lab import Run, run  # noqa: F401 - the fixture
 
+from test_cli_lab import Run, run  # noqa: F401 - the fixture
 from yt_study_buddy.app._run_log import RunLog, RunLogError, VideoResult
 from yt_study_buddy.testing.fake_youtube import Behavior
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -121,7 +121,7 @@ def test_duration_is_youtubes_figure_when_known() -> None:
 
 
 def test_markdown_without_title_channel_or_exit() -> None:
-    unknown = Provenance(exit_ip=None, fetched_at=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    unknown = Provenance(exit_ip=None, fetched_at=datetime(2025, 1, 1, tzinfo=UTC))
     md = render(replace(SHORT, title=None, channel=None), "md", provenance=unknown)
     assert md.startswith(f"# {ID}\n")
     assert "Channel" not in md

@@ -118,7 +118,7 @@ def test_lab_rejects_a_target_that_a_relay_advertises() -> None:
 class _PeerEcho(BaseHTTPRequestHandler):
     """Answers every GET with the peer's IP: what a web server would see of the exit."""
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         body = self.client_address[0].encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; charset=ascii")
@@ -127,7 +127,7 @@ class _PeerEcho(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -239,9 +239,8 @@ def test_password_lab_authenticates_both_ways_and_stops_every_tor() -> None:
             assert {stem.connection.AuthMethod.PASSWORD, stem.connection.AuthMethod.COOKIE} <= methods
             ctrl.authenticate(password=password)
             assert ctrl.get_info("version").startswith("0.")
-        with Controller.from_port(port=9151) as ctrl:
-            with pytest.raises(stem.connection.IncorrectPassword):
-                stem.connection.authenticate_password(ctrl, "wrong")
+        with Controller.from_port(port=9151) as ctrl, pytest.raises(stem.connection.IncorrectPassword):
+            stem.connection.authenticate_password(ctrl, "wrong")
         with Controller.from_port(port=9151) as ctrl:
             authenticate_cookie(ctrl, str(lab.cookie_path))
         with lab.controller() as ctrl:  # ours took ownership; this one must not end the client

@@ -5,16 +5,16 @@ quarantined; it never retries a permanent error, and gives up after ``max_attemp
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from yt_study_buddy import FailureKind, FetchFailure, TorTranscriptFetcher
-from yt_study_buddy.tor._ledger import ExitLedger
 from yt_study_buddy.testing.fake_youtube import Behavior, FakeYouTube
 from yt_study_buddy.testing.fake_youtube._pages import Snippet
 from yt_study_buddy.testing.network import TorLab
+from yt_study_buddy.tor._ledger import ExitLedger
 
 pytestmark = pytest.mark.lab
 
@@ -37,7 +37,7 @@ def quarantined(ledger_path: Path, exit_ip: str) -> bool:
     with ExitLedger(ledger_path, cooldown=timedelta(hours=1)) as ledger:
         state = ledger.state(exit_ip)
     return state is not None and state.quarantined_until is not None and (
-        state.quarantined_until > datetime.now(timezone.utc))
+        state.quarantined_until > datetime.now(UTC))
 
 
 def watch_pages(fake: FakeYouTube, video_id: str) -> list[tuple[str, str]]:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from yt_study_buddy.notes._files import MAX_STEM_BYTES, note_stem, write_atomic
+from yt_study_buddy._fs import write_atomic
+from yt_study_buddy.notes._files import MAX_STEM_BYTES, note_stem
 
 ID = "dQw4w9WgXcQ"
 WINDOWS_FORBIDDEN = re.compile(r'[<>:"/\\|?*\x00-\x1f]')

@@ -6,15 +6,13 @@ No tor and no network: these run in milliseconds. The lab tests check the same q
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from yt_study_buddy._exceptions import ExitsExhausted, TorError
-from yt_study_buddy._exceptions import QueueStopped
-from yt_study_buddy.tor._queue import TorIPQueue
-
 from fake_client import WAIT, FakeClient
+from yt_study_buddy._exceptions import ExitsExhausted, QueueStopped, TorError
+from yt_study_buddy.tor._queue import TorIPQueue
 
 IPS = [f"10.0.0.{n}" for n in range(1, 10)]
 
@@ -58,7 +56,7 @@ def test_exhaustion_with_fail_reaches_the_workers():
 
 
 def test_exhaustion_longer_than_the_wait_allowed_fails():
-    later = datetime.now(timezone.utc) + timedelta(hours=2)
+    later = datetime.now(UTC) + timedelta(hours=2)
     client = FakeClient([], free_at=later)
     exits = TorIPQueue(client, target_size=1, max_exhausted_wait=60)
     with pytest.raises(ExitsExhausted) as raised:
@@ -68,7 +66,7 @@ def test_exhaustion_longer_than_the_wait_allowed_fails():
 
 
 def test_exhaustion_waits_for_the_first_exit_to_cool_down():
-    client = FakeClient([], free_at=datetime.now(timezone.utc))  # free "now": retried at once
+    client = FakeClient([], free_at=datetime.now(UTC))  # free "now": retried at once
     exits = TorIPQueue(client, target_size=1, lookahead=1, allocators=1)
     exits.start(wait=False)
     try:
@@ -107,7 +105,7 @@ def test_stop_wakes_a_waiting_worker_and_cancels_unused_sessions():
     def worker() -> None:
         try:
             exits.get_next_connection(timeout=WAIT)
-        except BaseException as exc:  # noqa: BLE001 - the test looks at what it was
+        except BaseException as exc:
             outcome.append(exc)
 
     thread = threading.Thread(target=worker)

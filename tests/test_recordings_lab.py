@@ -17,16 +17,16 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
+
 from test_cli_lab import Run
 from test_fake_youtube import direct_session
-
-from yt_study_buddy.youtube._failures import FetchFailure
-from yt_study_buddy.tor._client import RotatingTorClient
+from yt_study_buddy.app._fetcher import TorTranscriptFetcher
 from yt_study_buddy.testing import recordings
 from yt_study_buddy.testing.fake_youtube import Behavior, FakeYouTube
 from yt_study_buddy.testing.fake_youtube._pages import API_KEY
 from yt_study_buddy.testing.recordings import RECORDED_ERRORS, RecordedError, Recordings
-from yt_study_buddy.app._fetcher import TorTranscriptFetcher
+from yt_study_buddy.tor._client import RotatingTorClient
+from yt_study_buddy.youtube._failures import FetchFailure
 from yt_study_buddy.youtube._transcripts import Snippet, Transcript
 
 #: The playable recording (Surface Go review, 9 tracks) and the English-only one.

@@ -3,20 +3,21 @@ cooldowns from last use, cross-process safety, block handling, NEWNYM pacing, pi
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
 import threading
 import time
 import warnings
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import readline_within
 from stem import Signal
 from stem.control import EventType
 
+from conftest import readline_within
 from yt_study_buddy import (
     ExitsExhausted,
     FailureKind,
@@ -30,8 +31,8 @@ from yt_study_buddy import (
     TorTranscriptFetcher,
     TorUnavailable,
 )
-from yt_study_buddy.tor._rotation import NEWNYM_INTERVAL
 from yt_study_buddy.testing.fake_youtube import Behavior
+from yt_study_buddy.tor._rotation import NEWNYM_INTERVAL
 
 #: The start of tor's notice when it defers a NEWNYM (MAX_SIGNEWNYM_RATE).
 RATE_LIMITED = "Rate limiting NEWNYM"
@@ -116,7 +117,7 @@ def test_cooldown_runs_from_last_use_then_frees_the_exits(make_client, lab):
     time.sleep(7)  # longer than the cooldown, but the exits are still in use: still not free
     with pytest.raises(ExitsExhausted):
         probe.new_session()
-    released_at = datetime.now(timezone.utc)
+    released_at = datetime.now(UTC)
     for session in first:
         session.close()
     state = client.ledger.state(first[0].exit_ip)
@@ -125,7 +126,7 @@ def test_cooldown_runs_from_last_use_then_frees_the_exits(make_client, lab):
         probe.new_session()
     free_at = raised.value.earliest_free_at
     assert free_at is not None and free_at > released_at
-    time.sleep(max(0.0, (free_at - datetime.now(timezone.utc)).total_seconds()) + 0.5)
+    time.sleep(max(0.0, (free_at - datetime.now(UTC)).total_seconds()) + 0.5)
     again = client.new_session()
     assert again.exit_ip in {s.exit_ip for s in first}
     again.close()
@@ -188,10 +189,11 @@ def test_two_processes_on_one_ledger_share_no_exit(lab, fake_youtube, tmp_path):
 
 
 def test_a_blocked_exit_is_quarantined_and_the_video_retried_elsewhere(make_client, fake_youtube, tmp_path):
+    import io
+
     from yt_study_buddy.app._batch import BatchOptions, BatchRunner
     from yt_study_buddy.app._progress import PlainReporter
     from yt_study_buddy.app._run_log import RunLog
-    import io
 
     client = make_client()
     blocked_vid, permanent_vid, fine_vid = video_ids(3, "blk")
@@ -203,10 +205,10 @@ def test_a_blocked_exit_is_quarantined_and_the_video_retried_elsewhere(make_clie
     results = {r.video_id: r for r in summary.results}
     blocked = results[blocked_vid]
     assert blocked.status == "fetched" and blocked.attempts == 2
-    first_exit = [r.client_ip for r in fake_youtube.requests if r.video_id == blocked_vid][0]
+    first_exit = next(r.client_ip for r in fake_youtube.requests if r.video_id == blocked_vid)
     assert blocked.exit_ip != first_exit
     state = client.ledger.state(first_exit)
-    assert state.quarantined_until is not None and state.quarantined_until > datetime.now(timezone.utc)
+    assert state.quarantined_until is not None and state.quarantined_until > datetime.now(UTC)
     permanent = results[permanent_vid]
     assert permanent.status == "failed" and permanent.attempts == 1
     assert permanent.error_kind == "permanent" and permanent.error_reason == "transcripts_disabled"
@@ -250,7 +252,7 @@ def test_newnym_strategy_never_signals_faster_than_tor_honours(make_client, lab)
         sessions += [client.new_session() for _ in range(2)]
         sent = client.strategy.signals_sent
         assert len(sent) - sent_before >= 2
-        assert all(b - a >= 10.0 for a, b in zip(sent, sent[1:]))
+        assert all(b - a >= 10.0 for a, b in itertools.pairwise(sent))
         # Tor applied every NEWNYM sent, and deferred none of them.
         assert honoured.count(Signal.NEWNYM) - honoured_before >= len(sent) - sent_before
         assert RATE_LIMITED not in log_file.read_text()[log_before:]

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 import stem.socket
-from test_tor_launcher import lab_config  # a launched tor must join the lab, nothing else
 
+from test_tor_launcher import lab_config  # a launched tor must join the lab, nothing else
 from yt_study_buddy.tor._redaction import REDACTED
 
 #: Distinctive enough that a hit is a leak, not a coincidence; plain, so no escaping hides a leak.
@@ -313,7 +313,7 @@ def exchange(password: str) -> None:
     """An AUTHENTICATE, an AUTHCHALLENGE and tor's reply to it, through stem's own send and receive."""
     ours, theirs = socket.socketpair()
     with ours, theirs, ours.makefile("rwb") as control_file:
-        stem.socket.send_message(control_file, 'AUTHENTICATE "%s"' % password)
+        stem.socket.send_message(control_file, f'AUTHENTICATE "{password}"')
         stem.socket.send_message(control_file, "AUTHCHALLENGE SAFECOOKIE " + "ab" * 32)
         theirs.sendall(b"250 AUTHCHALLENGE SERVERHASH=" + b"CD" * 32 + b" SERVERNONCE=" + b"EF" * 32 + b"\r\n")
         stem.socket.recv_message(control_file)

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from yt_study_buddy.app._hints import with_cli_hints
 from yt_study_buddy._exceptions import TorUnavailable
-from yt_study_buddy.tor._exit_check import check_exit_ip
+from yt_study_buddy.app._hints import with_cli_hints
 from yt_study_buddy.testing.netns import require_loopback_only
 from yt_study_buddy.tor._control import open_controller
+from yt_study_buddy.tor._exit_check import check_exit_ip
 from yt_study_buddy.tor._launcher import _Progress, launch_tor
 from yt_study_buddy.tor._session import TorSession
 
@@ -124,7 +124,7 @@ def test_bootstrap_timeout_kills_tor_from_a_worker_thread(tmp_path):
 
 def said(message: str) -> list[str]:
     """The lines a launch failure quotes from tor."""
-    header, *lines = message.splitlines()
+    _header, *lines = message.splitlines()
     assert all(line.startswith("  ") for line in lines), message
     return [line.strip() for line in lines]
 

@@ -6,20 +6,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
-
 from typing import Any
 
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
-
 from youtube_transcript_api import YouTubeTranscriptApi
 from youtube_transcript_api.proxies import GenericProxyConfig, WebshareProxyConfig
 
 from yt_study_buddy import TorEndpoint, TorError, TorSession
 from yt_study_buddy.testing.recorders import ConnectionRecorder
-from yt_study_buddy.tor._session import _VERIFIED_POOLS, DEFAULT_TIMEOUT, TorOnlyAdapter
 from yt_study_buddy.tor._endpoint import parse_host_port
+from yt_study_buddy.tor._session import _VERIFIED_POOLS, DEFAULT_TIMEOUT, TorOnlyAdapter
 
 
 @pytest.fixture
@@ -73,7 +71,7 @@ def test_the_control_password_never_shows_in_repr():
     assert "secret" not in repr(TorEndpoint(control_password="secret"))
 
 
-@pytest.mark.parametrize("text, expected", [
+@pytest.mark.parametrize(("text", "expected"), [
     ("127.0.0.1:9150", ("127.0.0.1", 9150)),
     ("tor.local", ("tor.local", 9050)),
     (":9150", ("127.0.0.1", 9150)),
@@ -205,7 +203,7 @@ def _get(session: requests.Session, proxy: str, how: str) -> None:
         session.get(url, timeout=5)
 
 
-@pytest.mark.parametrize("target, scheme, how", FOREIGN)
+@pytest.mark.parametrize(("target", "scheme", "how"), FOREIGN)
 def test_a_foreign_proxy_is_refused_before_any_connection(listeners, target, scheme, how):
     proxy = _foreign(listeners, target, scheme)
     with _session_on(listeners["own"]) as session, pytest.raises(TorError, match="would not go through Tor"):
@@ -214,7 +212,7 @@ def test_a_foreign_proxy_is_refused_before_any_connection(listeners, target, sch
         {"own": [], "other_port": [], "other_host": []}
     # The control: a plain session with the same override does reach that listener (how it then
     # fails depends on whose SOCKS manager requests uses: importing yt-dlp replaces it).
-    with requests.Session() as plain, pytest.raises(Exception):  # noqa: B017, PT011
+    with requests.Session() as plain, pytest.raises(Exception):
         _get(plain, proxy, how)
     assert listeners["own" if target == "own_other_credentials" else target].connections
 

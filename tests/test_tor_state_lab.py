@@ -13,18 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import LAB_PASSWORD
 from stem.control import Controller
+
+from conftest import LAB_PASSWORD
 from test_cli import run_cli
 from test_tor_launcher import lab_config  # a launched tor must join the lab, nothing else
-
 from yt_study_buddy import RotatingTorClient
 from yt_study_buddy.app import _doctor as doctor
 from yt_study_buddy.app._doctor import Check, run_checks
 from yt_study_buddy.testing.fake_youtube import Behavior
 from yt_study_buddy.tor._changes import TorChanges
-from yt_study_buddy.tor._launcher import launch_tor
 from yt_study_buddy.tor._endpoint import TorEndpoint
+from yt_study_buddy.tor._launcher import launch_tor
 
 pytestmark = pytest.mark.lab
 

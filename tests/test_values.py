@@ -13,8 +13,16 @@ import pytest
 import yt_study_buddy
 from yt_study_buddy import _exceptions
 from yt_study_buddy.app import ErrorKind, VideoResult, VideoStatus
-from yt_study_buddy.tor import (STRATEGIES, ExitWaitTimeout, NewnymStrategy, RotationStrategy, SessionOutcome,
-                                TorEndpoint, TorIPQueue, TorSession)
+from yt_study_buddy.tor import (
+    STRATEGIES,
+    ExitWaitTimeout,
+    NewnymStrategy,
+    RotationStrategy,
+    SessionOutcome,
+    TorEndpoint,
+    TorIPQueue,
+    TorSession,
+)
 from yt_study_buddy.youtube import FailureKind
 
 
@@ -83,8 +91,8 @@ def test_every_exception_is_in_the_tree_and_exported(cls: type[BaseException]) -
 
 
 def test_no_exception_class_is_defined_outside_the_exceptions_module() -> None:
-    import pkgutil
     import importlib
+    import pkgutil
 
     import click
 

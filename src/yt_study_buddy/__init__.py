@@ -7,8 +7,6 @@ The public API, importable from the package root::
 
 from __future__ import annotations
 
-from .app._batch import BatchOptions, BatchRunner
-from .app._run_log import ErrorKind, VideoResult, VideoStatus
 from ._exceptions import (
     ExitCheckError,
     ExitRefused,
@@ -26,16 +24,21 @@ from ._exceptions import (
     TorError,
     TorUnavailable,
 )
-from .tor._exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
-from .tor._ledger import ExitLease, ExitLedger, ExitState
-from .youtube._failures import classify_failure
+from .app._batch import BatchOptions, BatchRunner
+from .app._fetcher import SingleTorCoordinator, TorExitNodePool, TorTranscriptFetcher
+from .app._progress import PlainReporter, QuietReporter, Reporter, RichReporter, Summary, make_reporter
+from .app._run_log import ErrorKind, RunLog, VideoResult, VideoStatus
+from .app._wiring import ClientSettings, Launch, Run, open_client, open_run
 from .notes._formatters import FORMATS, Provenance, render
 from .tor._client import RotatingTorClient
-from .tor._rotation import IsolateStrategy, NewnymStrategy, PinStrategy, RotationStrategy
-from .tor._queue import TorIPQueue
-from .tor._session import ExitInfo, SessionOutcome, TorSession
 from .tor._endpoint import TorEndpoint
-from .app._fetcher import SingleTorCoordinator, TorExitNodePool, TorTranscriptFetcher
+from .tor._exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
+from .tor._ledger import ExitLease, ExitLedger, ExitState
+from .tor._protocols import SessionSource
+from .tor._queue import TorIPQueue
+from .tor._rotation import IsolateStrategy, NewnymStrategy, PinStrategy, RotationStrategy
+from .tor._session import ExitInfo, SessionOutcome, TorSession
+from .youtube._failures import classify_failure
 from .youtube._transcripts import Snippet, Transcript, VideoInfo, fetch_transcript, fetch_video_info
 from .youtube._video_ids import parse_video_id, read_video_list, watch_url
 
@@ -44,6 +47,7 @@ __all__ = [
     "FORMATS",
     "BatchOptions",
     "BatchRunner",
+    "ClientSettings",
     "ErrorKind",
     "ExitCheckError",
     "ExitInfo",
@@ -57,18 +61,27 @@ __all__ = [
     "FetchFailure",
     "InvalidVideoInput",
     "IsolateStrategy",
+    "Launch",
     "LedgerError",
     "NewnymStrategy",
     "PinStrategy",
+    "PlainReporter",
     "Provenance",
     "QueueStopped",
+    "QuietReporter",
+    "Reporter",
+    "RichReporter",
     "RotatingTorClient",
     "RotationStrategy",
+    "Run",
+    "RunLog",
     "RunLogError",
     "SessionOutcome",
+    "SessionSource",
     "SingleTorCoordinator",
     "Snippet",
     "StudyBuddyError",
+    "Summary",
     "TorAuthError",
     "TorChangesError",
     "TorEndpoint",
@@ -86,6 +99,9 @@ __all__ = [
     "classify_failure",
     "fetch_transcript",
     "fetch_video_info",
+    "make_reporter",
+    "open_client",
+    "open_run",
     "parse_video_id",
     "read_video_list",
     "render",

@@ -6,21 +6,22 @@ import json
 import logging
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
 
 from . import _settings
 from ._exceptions import StudyBuddyError
-from .notes._formatters import FORMATS
-from .app._progress import Reporter, RichReporter, make_reporter
 from .app._hints import CliHints, with_cli_hints
-from .tor._rotation import STRATEGIES
+from .app._progress import Reporter, RichReporter, make_reporter
+from .notes._formatters import FORMATS
 from .tor._endpoint import TorEndpoint, parse_host_port
+from .tor._rotation import STRATEGIES
 
 if TYPE_CHECKING:
     from .app._batch import BatchOptions
@@ -36,7 +37,7 @@ DEMO_SPARE_EXITS = 3
 EXIT_INTERRUPTED = 130
 
 
-class HostPort(click.ParamType):
+class HostPort(click.ParamType[tuple[str, int], str]):
     name = "HOST:PORT"
 
     def __init__(self, default_port: int) -> None:
@@ -106,7 +107,7 @@ class Failure(click.ClickException):
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
         if code is not None:
-            self.exit_code = code
+            self.exit_code = code  # type: ignore[misc]  # click declares it a ClassVar; ours varies
 
     def show(self, file: Any = None) -> None:
         click.echo(f"yt-study-buddy: error: {self.format_message()}", err=True)
@@ -118,7 +119,10 @@ class Usage(Failure):
     exit_code = EXIT_USAGE
 
 
-def option(*decls: str, env: bool = True, **attrs: Any) -> Any:
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def option(*decls: str, env: bool = True, **attrs: Any) -> Callable[[F], F]:
     """``click.option`` with its ``YTSB_`` variable named the same way for every option: after
     its first long flag (``--tor-socks``: ``YTSB_TOR_SOCKS``)."""
     if env:
@@ -214,7 +218,7 @@ def read_inputs(urls: tuple[str, ...], file: str | None, *, playlists: bool = Tr
         lines += file_lines
         sources += [f"{'stdin' if file == '-' else file}:{n}" for n in range(1, len(file_lines) + 1)]
     videos = read_video_list(lines, playlists=playlists)
-    for number, raw, message in videos.errors:
+    for number, _raw, message in videos.errors:
         click.echo(f"yt-study-buddy: skipping {sources[number - 1]}: {message}", err=True)
     if videos.duplicates:
         log.info("%d duplicate video(s) will be fetched once", len(videos.duplicates))

@@ -4,11 +4,11 @@ wires and reports."""
 
 from __future__ import annotations
 
+from .._exceptions import RunLogError
 from ._batch import BatchOptions, BatchRunner
 from ._courses import CourseFailure, ExpandedInputs, expand_inputs
 from ._fetcher import SingleTorCoordinator, TorExitNodePool, TorTranscriptFetcher
 from ._progress import PlainReporter, QuietReporter, Reporter, RichReporter, Summary, make_reporter
-from .._exceptions import RunLogError
 from ._run_log import ErrorKind, RunLog, VideoResult, VideoStatus
 from ._wiring import ClientSettings, Launch, Run, open_client, open_run
 

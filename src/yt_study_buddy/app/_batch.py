@@ -22,13 +22,22 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from .._exceptions import (ExitsExhausted, ExitWaitTimeout, FailureKind, FetchFailure, LedgerError, QueueStopped,
-                           RunLogError, TorError)
-from ..notes._files import note_stem, write_atomic
+from .._exceptions import (
+    ExitsExhausted,
+    ExitWaitTimeout,
+    FailureKind,
+    FetchFailure,
+    LedgerError,
+    QueueStopped,
+    RunLogError,
+    TorError,
+)
+from .._fs import write_atomic
+from ..notes._files import note_stem
 from ..notes._formatters import Provenance, render
 from ..tor._protocols import SessionSource
 from ..tor._queue import TorIPQueue
@@ -49,7 +58,7 @@ _DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -357,7 +366,7 @@ class BatchRunner:
             result.exits_used.extend(ip for ip in used if ip not in result.exits_used)
             result.status, result.title = VideoStatus.FETCHED, transcript.title
             result.error_kind = result.error_reason = result.error = None
-            return self._finish(result, (transcript, Provenance(exit_ip, datetime.now(timezone.utc), attempt)))
+            return self._finish(result, (transcript, Provenance(exit_ip, datetime.now(UTC), attempt)))
         result.finished_at = _now()
         if result.error:
             result.error = f"{result.error} (after {result.attempts} attempts)"

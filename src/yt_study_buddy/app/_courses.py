@@ -83,7 +83,7 @@ def expand_on_fresh_exits(client: RotatingTorClient, ref: CourseRef, *, playlist
         try:
             session = client.new_session()
         except ExitsExhausted as exc:
-            raise _CourseExpansionFailed(CourseFailure(ref, "no_fresh_exit", str(exc), attempt - 1, tuple(exits)))
+            raise _CourseExpansionFailed(CourseFailure(ref, "no_fresh_exit", str(exc), attempt - 1, tuple(exits))) from None
         session.label = str(ref)  # what the exit ledger records this use as
         exits.append(session.exit_ip or "?")
         try:
@@ -92,7 +92,7 @@ def expand_on_fresh_exits(client: RotatingTorClient, ref: CourseRef, *, playlist
             failure = caught
             end_on_failure(session, caught)
             if caught.kind is FailureKind.PERMANENT:
-                raise _CourseExpansionFailed(CourseFailure(ref, caught.reason, str(caught), attempt, tuple(exits)))
+                raise _CourseExpansionFailed(CourseFailure(ref, caught.reason, str(caught), attempt, tuple(exits))) from caught
             log.info("%s: %s on exit %s (attempt %d)%s", ref, caught.reason, session.exit_ip, attempt,
                      "; trying a fresh exit" if attempt < max_attempts else "")
             continue

@@ -35,7 +35,7 @@ def run_demo(*, output: Path, videos: int, workers: int, exits: int, blocked: in
         return run_jailed(argv)
 
     try:
-        from ..testing.fake_youtube._service import Behavior, FakeYouTube
+        from ..testing.fake_youtube import Behavior, FakeYouTube
     except ImportError as exc:  # trustme, for the fake YouTube's test CA
         raise StudyBuddyError(f"the demo needs the lab extra: pip install 'yt-study-buddy[lab]' ({exc})") from None
     from ..testing.fake_youtube._pages import sample_videos

@@ -22,11 +22,11 @@ from stem.response.events import SignalEvent
 
 from .._exceptions import ExitCheckError, TorAuthError, TorChangesError, TorError, TorUnavailable
 from ..tor._changes import TorChanges, identify, read_setting
-from ..tor._exit_check import check_exit_ip
-from ..tor._stream_monitor import StreamMonitor
 from ..tor._control import CONNECT_TIMEOUT, BoundedController, open_controller, probe_socks_port
-from ..tor._session import TorSession
 from ..tor._endpoint import TorEndpoint
+from ..tor._exit_check import check_exit_ip
+from ..tor._session import TorSession
+from ..tor._stream_monitor import StreamMonitor
 from ._hints import with_cli_hints
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def reset_stream_attachment(endpoint: TorEndpoint, *, timeout: float = CONNECT_T
     """
     controller = open_controller(endpoint, timeout=timeout)
     try:
-        was_set = controller.get_conf("__LeaveStreamsUnattached", "0") == "1"
+        was_set = bool(controller.get_conf("__LeaveStreamsUnattached", "0") == "1")
         if was_set:
             controller.reset_conf("__LeaveStreamsUnattached")
             log.info("reset __LeaveStreamsUnattached on %s:%d", endpoint.control_host, endpoint.control_port)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
 from rich.console import Console
-from rich.text import Text
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -23,6 +22,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.text import Text
 
 from ._run_log import ErrorKind, VideoResult, VideoStatus
 

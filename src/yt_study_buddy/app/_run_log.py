@@ -22,8 +22,8 @@ import os
 import secrets
 import threading
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -100,12 +100,12 @@ class VideoResult:
 
 def utc_timestamp() -> str:
     """Now as ISO-8601 UTC, the format of every time in the log."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def default_run_id() -> str:
     """A sortable, practically unique run id: UTC start time plus a random suffix."""
-    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 class RunLog:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ._files import note_stem, write_atomic
+from .._fs import write_atomic
+from ._files import note_stem
 from ._formatters import FORMATS, Provenance, render
 
 __all__ = ["FORMATS", "Provenance", "note_stem", "render", "write_atomic"]

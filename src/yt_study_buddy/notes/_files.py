@@ -1,4 +1,4 @@
-"""Name and write note files: safe on every filesystem, one name per video, never half-written.
+"""Name note files: safe on every filesystem, one name per video (written with ``write_atomic``).
 
 Every stem ends in ``[<video_id>]``, so two videos with the same title never overwrite each
 other and finished videos can be found (and skipped) by id whatever their title became.
@@ -6,11 +6,8 @@ other and finished videos can be found (and skipped) by id whatever their title 
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
 import unicodedata
-from pathlib import Path
 
 #: Longest stem in UTF-8 bytes, suffix included; leaves room for an extension and a temp prefix
 #: under the common 255-byte name limit, and keeps Windows paths short.
@@ -47,31 +44,3 @@ def _safe_title(title: str, max_bytes: int) -> str:
     if _WINDOWS_RESERVED.fullmatch(text.split(".", 1)[0].rstrip()):
         text = "_" + text  # "NUL.tar [id]" is still the NUL device on older Windows
     return text
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) so that ``path`` holds either the old or the whole new content."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(text.encode())
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Persist the rename itself (POSIX; Windows cannot open directories)."""
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-

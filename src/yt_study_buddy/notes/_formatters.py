@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from youtube_transcript_api import FetchedTranscript, FetchedTranscriptSnippet
 from youtube_transcript_api.formatters import SRTFormatter, WebVTTFormatter
@@ -106,7 +106,7 @@ def _language_line(transcript: Transcript) -> str:
 
 
 def _provenance_line(provenance: Provenance) -> str:
-    when = provenance.fetched_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = provenance.fetched_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     where = f"Tor exit {provenance.exit_ip}" if provenance.exit_ip else "unknown Tor exit"
     line = f"{when} via {where}"
     if provenance.attempts > 1:
@@ -150,7 +150,7 @@ def _json(transcript: Transcript, provenance: Provenance) -> str:
         "duration": transcript.duration,
         "provenance": {
             "exit_ip": provenance.exit_ip,
-            "fetched_at": provenance.fetched_at.astimezone(timezone.utc).isoformat(),
+            "fetched_at": provenance.fetched_at.astimezone(UTC).isoformat(),
             "attempts": provenance.attempts,
         },
         "snippets": _fetched(transcript).to_raw_data(),

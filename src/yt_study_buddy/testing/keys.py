@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from platformdirs import user_cache_dir
@@ -46,7 +46,7 @@ def _usable(entry: Path, relay: Relay) -> bool:
     for line in cert.read_text().splitlines():
         if line.startswith("dir-key-expires "):
             expires = datetime.strptime(line.split(" ", 1)[1].strip(), "%Y-%m-%d %H:%M:%S")
-            return expires.replace(tzinfo=timezone.utc) - datetime.now(timezone.utc) > _MIN_CERT_LIFE
+            return expires.replace(tzinfo=UTC) - datetime.now(UTC) > _MIN_CERT_LIFE
     return False
 
 

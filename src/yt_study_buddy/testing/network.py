@@ -343,7 +343,7 @@ class TorLab:
         """Build one circuit through every exit, so each has carried a circuit before use."""
         assert self._owner is not None
         middles = [self._fingerprints[r.nick] for r in self._relays if r.role == "middle"]
-        pending = {fp: "" for fp in self.exit_fingerprints}
+        pending = dict.fromkeys(self.exit_fingerprints, "")
         built: list[str] = []
         while pending:
             for i, (fp, circ) in enumerate(pending.items()):

@@ -25,8 +25,7 @@ from pathlib import Path
 
 from platformdirs import user_cache_dir
 
-from .fake_youtube import RecordedVideo
-from .fake_youtube import Behavior
+from .fake_youtube import Behavior, RecordedVideo
 
 DISTRIBUTION = "youtube-transcript-api"
 #: Where the assets sit inside the sdist (below its top-level ``name-version/`` folder).

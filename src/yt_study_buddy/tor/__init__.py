@@ -6,12 +6,22 @@ unique, cooldown-checked exit, and is told afterwards whether that exit was bloc
 
 from __future__ import annotations
 
+from .._exceptions import (
+                           ExitCheckError,
+                           ExitRefused,
+                           ExitsExhausted,
+                           ExitWaitTimeout,
+                           LedgerError,
+                           QueueStopped,
+                           TorAuthError,
+                           TorChangesError,
+                           TorError,
+                           TorUnavailable,
+)
 from ._client import RotatingTorClient
 from ._connect import connect_or_launch
 from ._control import BoundedController, open_controller
 from ._endpoint import TorEndpoint, parse_host_port
-from .._exceptions import (ExitCheckError, ExitRefused, ExitsExhausted, ExitWaitTimeout, LedgerError, QueueStopped,
-                           TorAuthError, TorChangesError, TorError, TorUnavailable)
 from ._exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
 from ._launcher import LaunchedTor, launch_tor
 from ._ledger import ExitLease, ExitLedger, ExitState, UseRecord

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,7 @@ def read_setting(controller: Controller, setting: str) -> tuple[str, bool]:
     GETCONF answers and learns of other controllers' changes only by a later event)."""
     reply = controller.msg(f"GETCONF {setting}")
     stem.response.convert("GETCONF", reply)
-    values = next((v for k, v in reply.entries.items() if k.lower() == setting.lower()), [])
+    values: list[str | None] = next((v for k, v in reply.entries.items() if k.lower() == setting.lower()), [])
     value = values[0] if values and values[0] is not None else ""
     prefix = f"{setting.lower()} "
     is_set = any(line.lower().startswith(prefix) for line in controller.get_info("config-text").splitlines())
@@ -275,7 +275,7 @@ class TorChanges:
     def _insert(conn: sqlite3.Connection, tor: TorInstance, setting: str, original: str, was_default: bool,
                 ours: str, holder: str) -> Change:
         change = Change(tor, setting, original, was_default, ours, holder, socket.gethostname(), os.getpid(),
-                        datetime.now(timezone.utc))
+                        datetime.now(UTC))
         conn.execute(
             f"INSERT OR REPLACE INTO changes ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (tor.control, tor.pid, tor.started, setting, original, int(was_default), ours, holder,

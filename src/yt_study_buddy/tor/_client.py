@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,13 @@ import stem
 from .._exceptions import ExitRefused, ExitsExhausted, TorChangesError, TorError, TorUnavailable
 from .._settings import DEFAULT_CONTROL_PORT, DEFAULT_SOCKS_PORT, DEFAULT_TOR_HOST
 from ._changes import Change, TorChanges, identify
+from ._control import close_circuit, open_controller, probe_socks_port
+from ._endpoint import TorEndpoint
 from ._exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
 from ._ledger import ExitLease, ExitLedger
 from ._rotation import Identity, RotationStrategy, make_strategy
-from ._stream_monitor import StreamMonitor
-from ._control import close_circuit, open_controller, probe_socks_port
 from ._session import DEFAULT_TIMEOUT, ExitInfo, SessionOutcome, TorSession
-from ._endpoint import TorEndpoint
+from ._stream_monitor import StreamMonitor
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ class RotatingTorClient:
                 continue
             break
         if unpicked:
-            return_at = datetime.now(timezone.utc) + timedelta(seconds=UNPICKED_RETRY)
+            return_at = datetime.now(UTC) + timedelta(seconds=UNPICKED_RETRY)
             raise ExitsExhausted(
                 f"no fresh exit in {self.max_rotation_attempts}-try rounds for {timeout:.0f} s although "
                 f"{unpicked} exits in tor's consensus are free; trying again in {UNPICKED_RETRY:.0f} s",
@@ -265,7 +265,7 @@ class RotatingTorClient:
             ip=ip,
             fingerprint=last.exit_fingerprint if last else identity.exit_fingerprint,
             circuit_id=last.circuit_id if last else identity.circuit_id,
-            verified_at=datetime.now(timezone.utc),
+            verified_at=datetime.now(UTC),
         )
 
     def is_stale(self, session: TorSession, max_age: float) -> bool:
@@ -273,7 +273,7 @@ class RotatingTorClient:
         identity = self._identities.get(session.socks_username)
         if session.exit is None or identity is None:
             return True
-        age = (datetime.now(timezone.utc) - session.exit.verified_at).total_seconds()
+        age = (datetime.now(UTC) - session.exit.verified_at).total_seconds()
         return age > max_age or self.strategy.is_stale(identity)
 
     def revalidate(self, session: TorSession) -> bool:

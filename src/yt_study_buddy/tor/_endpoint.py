@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .._settings import DEFAULT_CONTROL_PORT, DEFAULT_SOCKS_PORT, DEFAULT_TOR_HOST
+
 # How the Tor layer's messages name the settings a user may have to change. A front end that
 # spells them its own way (a command-line option, say) replaces these phrases where it reports.
 #: The control port, as in "point the control port setting at it".

@@ -9,6 +9,7 @@ import requests
 from .._exceptions import ExitCheckError
 from .._settings import DEFAULT_IP_CHECK_URL
 
+__all__ = ["DEFAULT_IP_CHECK_URL", "check_exit_ip"]
 
 
 def check_exit_ip(session: requests.Session, url: str = DEFAULT_IP_CHECK_URL) -> str:

@@ -25,11 +25,10 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-
 
 from yt_study_buddy._exceptions import LedgerError
 from yt_study_buddy._settings import ledger_path
@@ -43,7 +42,7 @@ SCHEMA_VERSION = 1
 QUARANTINED = "quarantined"
 ABANDONED = "abandoned"
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 _SCHEMA = (
@@ -143,7 +142,7 @@ class UseRecord:
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _to_us(moment: datetime) -> int:

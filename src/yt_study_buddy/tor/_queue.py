@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections import deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from .._exceptions import ExitsExhausted, ExitWaitTimeout, QueueStopped
@@ -134,7 +134,7 @@ class TorIPQueue:
         """Sleep until the first exit cools down (or fail, as configured). False: stop."""
         with self._cond:
             self._failed_attempts += 1
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             wait = (exc.earliest_free_at - now).total_seconds() if exc.earliest_free_at else 30.0
             if self.on_exhausted == "fail" or wait > self.max_exhausted_wait:
                 self._error = exc

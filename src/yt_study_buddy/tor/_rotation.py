@@ -23,6 +23,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 import stem
 from stem import Signal, StreamStatus
@@ -30,8 +31,8 @@ from stem.control import Controller, EventType
 from stem.response.events import SignalEvent, StreamEvent
 
 from .._exceptions import ExitsExhausted, TorError
-from ._stream_monitor import socks_username
 from ._control import close_circuit
+from ._stream_monitor import socks_username
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class RotationStrategy(ABC):
             if circuit.socks_username == identity.username:
                 close_circuit(self._controller, circuit.id)
 
-    def detach(self) -> None:
+    def detach(self) -> None:  # noqa: B027 - a hook: only strategies that change tor undo anything
         """Undo what ``attach`` changed in tor."""
 
 
@@ -157,7 +158,7 @@ class PinStrategy(RotationStrategy):
         self._lock = threading.Lock()
         self._circuits: dict[str, str] = {}  # username -> circuit id
         self._exit_of: dict[str, str] = {}  # username -> exit fingerprint
-        self._relays: list = []
+        self._relays: list[Any] = []  # stem router status entries (untyped)
         self._relays_at = float("-inf")
 
     def attach(self, controller: Controller) -> None:

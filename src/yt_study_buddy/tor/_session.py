@@ -6,16 +6,16 @@ import functools
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import certifi
 import requests
-from requests.adapters import BaseAdapter, HTTPAdapter
+from requests.adapters import DEFAULT_POOLBLOCK, DEFAULT_POOLSIZE, BaseAdapter, HTTPAdapter
 from requests.utils import get_auth_from_url, select_proxy
 from urllib3.contrib.socks import (
     SOCKSConnection,
@@ -28,8 +28,8 @@ from urllib3.exceptions import LocationParseError, NewConnectionError
 from urllib3.util import parse_url
 
 from .._exceptions import TorError
+from .._fs import write_atomic
 from .._settings import cache_dir
-from ..notes._files import write_atomic
 from ._endpoint import TorEndpoint
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,9 @@ class TorOnlyAdapter(HTTPAdapter):
         self._timeout = timeout
         self._verifier = verifier
         self._own = _proxy_identity(proxy)
-        super().__init__()
+        # HTTPAdapter's pool settings, kept for the SOCKS managers made in proxy_manager_for.
+        self._pools = (DEFAULT_POOLSIZE, DEFAULT_POOLSIZE, DEFAULT_POOLBLOCK)
+        super().__init__(*self._pools)
 
     def _require_own(self, proxy: str | None, scheme: str) -> None:
         """Raise ``TorError`` unless ``proxy`` is exactly this adapter's tor; says why, no secret."""
@@ -136,8 +138,8 @@ class TorOnlyAdapter(HTTPAdapter):
         if proxy not in self.proxy_manager:
             username, password = get_auth_from_url(proxy)
             self.proxy_manager[proxy] = SOCKSProxyManager(
-                proxy, username=username, password=password, num_pools=self._pool_connections,
-                maxsize=self._pool_maxsize, block=self._pool_block, **proxy_kwargs)
+                proxy, username=username, password=password, num_pools=self._pools[0],
+                maxsize=self._pools[1], block=self._pools[2], **proxy_kwargs)
         manager = self.proxy_manager[proxy]
         manager.pool_classes_by_scheme = _VERIFIED_POOLS
         manager.connection_pool_kw["_socks_options"]["stream_verifier"] = self._verifier

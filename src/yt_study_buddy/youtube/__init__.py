@@ -6,8 +6,8 @@ It knows only the ``requests.Session`` it is handed, never how that session reac
 
 from __future__ import annotations
 
-from ._courses import Course, CourseEntry, CourseKind, CourseRef, check_playlist_items, expand_course
 from .._exceptions import FailureKind, FetchFailure, InvalidVideoInput
+from ._courses import Course, CourseEntry, CourseKind, CourseRef, check_playlist_items, expand_course
 from ._failures import classify_failure
 from ._transcripts import Snippet, Transcript, VideoInfo, fetch_transcript, fetch_video_info
 from ._video_ids import VideoList, parse_input, parse_video_id, read_video_list, watch_url

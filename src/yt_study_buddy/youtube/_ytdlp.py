@@ -32,10 +32,10 @@ from yt_dlp.networking.common import Request, RequestHandler, Response  # noqa: 
 from yt_dlp.networking.exceptions import HTTPError, RequestError  # noqa: E402
 from yt_dlp.utils import DownloadError, ExtractorError, PlaylistEntries  # noqa: E402
 
+from ._failures import FailureKind, FetchFailure  # noqa: E402
+
 for _name, _original in _REQUESTS_GLOBALS.items():
     setattr(requests.adapters, _name, _original)
-
-from ._failures import FailureKind, FetchFailure
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ class Extraction:
         """yt-dlp's message for an "expected" error (YouTube said the list does not exist)."""
         for link in self._chain(exc):
             if isinstance(link, ExtractorError) and link.expected:
-                return link.orig_msg
+                return str(link.orig_msg)
         return None
 
     def is_extraction_error(self, exc: BaseException) -> bool:
@@ -225,5 +225,5 @@ class Extraction:
     def message(self, exc: BaseException) -> str:
         for link in self._chain(exc):
             if isinstance(link, ExtractorError):
-                return link.orig_msg
+                return str(link.orig_msg)
         return str(exc)

@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from . import _pages as pages
@@ -185,13 +186,13 @@ class CourseCatalog:
         if payload is None:
             body = pages.api_error(400, "Precondition check failed.", "FAILED_PRECONDITION")
             return Reply(400, body, _JSON, "bad-request")
-        status, body, outcome, course_id = handler(payload, request)
+        status, answer, outcome, course_id = handler(payload, request)
         script = claim(Step.PLAYER, course_id, request.client_ip) if course_id else None
         if script is not None and script.behavior is Behavior.RATE_LIMITED_PLAYER:
             error = pages.api_error(429, "Resource has been exhausted (e.g. check quota).", "RESOURCE_EXHAUSTED")
             return Reply(429, error, _JSON, script.behavior.outcome, course_id)
         delay = script.delay if script is not None and script.behavior is Behavior.SLOW else 0.0
-        return Reply(status, _json(body), _JSON, outcome, course_id, delay=delay)
+        return Reply(status, _json(answer), _JSON, outcome, course_id, delay=delay)
 
     def _browse(self, payload: dict[str, object], request: Request) -> tuple[int, dict[str, object], str, str | None]:
         token = payload.get("continuation")
@@ -321,7 +322,7 @@ def _response_context() -> dict[str, object]:
     return {"visitorData": _visitor_data(), "serviceTrackingParams": []}
 
 
-def _text(text: str) -> dict[str, object]:
+def _text(text: str) -> dict[str, Any]:
     return {"runs": [{"text": text}]}
 
 
@@ -408,7 +409,7 @@ def _rich_item(course: FakeCourse, video: FakeVideo, index: int) -> dict[str, ob
     return {"richItemRenderer": {"content": {"videoRenderer": {
         "videoId": video.video_id,
         "thumbnail": _thumbnail(video.video_id),
-        "title": {**_text(video.title), "accessibility": {"accessibilityData": {
+        "title": _text(video.title) | {"accessibility": {"accessibilityData": {
             "label": f"{video.title} {seconds} seconds"}}},
         "descriptionSnippet": _text(f"Lecture {len(course.videos) - index} of the course."),
         "publishedTimeText": {"simpleText": "2 years ago"},

@@ -147,7 +147,7 @@ class _Handler(BaseHTTPRequestHandler):
             reply.sent()
         self.wfile.write(chunked_body(reply.body) if chunked else reply.body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib's name)
+    def log_message(self, format: str, *args: object) -> None:
         logger.debug("%s " + format, self.client_address[0], *args)
 
 
@@ -179,7 +179,7 @@ class TLSServer(socketserver.TCPServer):
         self._live: dict[ssl.SSLSocket, threading.Thread] = {}
         super().__init__(address, _Handler)
 
-    def get_request(self) -> tuple[ssl.SSLSocket, tuple[str, int]]:  # type: ignore[override]
+    def get_request(self) -> tuple[ssl.SSLSocket, tuple[str, int]]:
         sock, address = self.socket.accept()
         # The handshake runs in the connection's thread, so a silent client can't block accept.
         tls = self._context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
