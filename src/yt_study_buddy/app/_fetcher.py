@@ -115,7 +115,7 @@ class SingleTorCoordinator:
     """Deprecated: use ``TorIPQueue`` with ``RotatingTorClient``.
 
     Kept so old scripts run: ``acquire()`` yields a fetcher on a fresh exit session of the
-    shared client, instead of serialising NEWNYM rotations as the original did.
+    shared client; no NEWNYM is serialised.
     """
 
     def __init__(self, tor_host: str = "127.0.0.1", tor_port: int = 9050, tor_control_port: int = 9051,
@@ -144,7 +144,7 @@ class TorExitNodePool:
     """Deprecated: use ``TorIPQueue`` with ``RotatingTorClient``.
 
     At most ``pool_size`` fetchers are out at once, each on its own unique exit of ONE tor
-    daemon (the original needed one daemon per slot).
+    daemon.
     """
 
     def __init__(self, pool_size: int = 5, tor_host: str = "127.0.0.1", base_socks_port: int = 9050,

@@ -1,8 +1,8 @@
 """TorLab: a private Tor network of real tor processes on loopback, for tests and demos.
 
 3 directory authorities, middles, exits with their own source IP each (127.0.0.11, .12, ...)
-and one client whose SOCKS and control ports behave like a system tor's. Built from the
-measurements in shared/research/private-tor-network.md."""
+and one client whose SOCKS and control ports behave like a system tor's (what it takes:
+docs/lab.md)."""
 
 from __future__ import annotations
 

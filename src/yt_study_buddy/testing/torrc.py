@@ -1,5 +1,5 @@
-"""torrc text for the lab's nodes. Every line here answers a measured problem; the numbers in
-comments refer to the gotchas in shared/research/private-tor-network.md."""
+"""torrc text for the lab's nodes. Every line here answers a measured problem; "gotcha N" in the
+comments is numbered as in docs/lab.md."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
 """Sort every way a transcript fetch fails into: blocked exit, retryable, or about the video.
 
-The old project retried everything five times and blacklisted an exit per retry, even for
-videos without subtitles. Here a block moves the video to a fresh exit and quarantines the old
-one, transport trouble just moves it, and a permanent answer is never retried. Exceptions we do
+A block moves the video to a fresh exit and quarantines the old one, transport trouble just
+moves it, and a permanent answer is never retried (a video without subtitles costs no exit). Exceptions we do
 not recognise are bugs and are re-raised, so they cannot burn exits disguised as blocks.
 """
 

@@ -1,8 +1,8 @@
 """Turn what users paste (URLs of every YouTube form, bare ids, lists of them) into video ids
 and courses (playlists and channels, expanded later by ``_courses``).
 
-Strict on purpose: the old project accepted any URL with a ``v=`` and missed ``/shorts/`` and
-``/live/``, so bad input either vanished or fetched the wrong thing. A watch URL with ``list=``
+Strict on purpose: a loose match on ``v=`` would miss ``/shorts/`` and ``/live/`` and let bad
+input vanish or fetch the wrong thing. A watch URL with ``list=``
 follows yt-dlp: the playlist, unless ``playlists=False`` (``--no-playlist``) asks for the video.
 """
 
