@@ -9,9 +9,12 @@ import logging
 import socketserver
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import stem
+from stem import Signal
+from stem.control import EventType
 
 from yt_study_buddy._exceptions import TorUnavailable
 from yt_study_buddy.tor._control import open_controller
@@ -21,6 +24,8 @@ REPLIES = {
     "PROTOCOLINFO": '250-PROTOCOLINFO 1\r\n250-AUTH METHODS={methods}\r\n250-VERSION Tor="0.4.9.11"\r\n250 OK\r\n',
     "AUTHENTICATE": "250 OK\r\n",
     "GETINFO version": "250-version=0.4.9.11\r\n250 OK\r\n",
+    # What tor sends when it applies a NEWNYM to a controller that asked for SIGNAL events.
+    "SIGNAL NEWNYM": "250 OK\r\n650 SIGNAL NEWNYM\r\n",
 }
 
 
@@ -97,3 +102,55 @@ def test_a_stalled_authentication_never_logs_the_password(control_port, caplog):
         open_controller(endpoint_of(control_port, password="s3cret-pw"), reply_timeout=0.5)
     assert "did not answer AUTHENTICATE within 0.5 s" in caplog.text
     assert "s3cret-pw" not in caplog.text
+
+
+def watchdogs() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "tor-reply-watchdog"]
+
+
+@pytest.mark.parametrize("control_port", [("never",)], indirect=True)
+def test_one_watchdog_thread_bounds_every_command_and_stops_with_the_controller(control_port):
+    before = len(watchdogs())
+    controller = open_controller(endpoint_of(control_port), reply_timeout=5)
+    try:
+        for _ in range(20):
+            controller.get_info("version", None)
+            controller.msg("GETINFO traffic/read")
+        assert len(watchdogs()) == before + 1
+    finally:
+        controller.close()
+    assert len(watchdogs()) == before
+    assert controller.gave_up_on is None
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("control_port", [("never",)], indirect=True)
+def test_one_dispatcher_asks_tor_once_per_event_type_and_fans_events_out(control_port, caplog):
+    controller = open_controller(endpoint_of(control_port))
+    opened = len(control_port.received)  # stem's own SETEVENTS (it follows SIGNAL itself) come before
+    first: list[Any] = []
+    second = threading.Event()
+
+    def broken(event: Any) -> None:
+        raise RuntimeError("a subscriber with a bug")
+
+    try:
+        controller.events.subscribe(EventType.SIGNAL, first.append)
+        controller.events.subscribe(EventType.SIGNAL, broken)
+        controller.events.subscribe(EventType.SIGNAL, lambda event: second.set())
+        controller.signal(Signal.NEWNYM)
+        assert second.wait(10), "the event did not reach the subscriber after a failing one"
+        assert [event.signal for event in first] == [Signal.NEWNYM]
+        assert "a SIGNAL event listener failed" in caplog.text
+
+        asked = list(control_port.received)
+        controller.events.unsubscribe(first.append)
+        second.clear()
+        controller.signal(Signal.NEWNYM)
+        assert second.wait(10)
+    finally:
+        controller.close()
+    asked_for_events = [line for line in control_port.received[opened:] if line.startswith("SETEVENTS")]
+    assert len(asked_for_events) == 1 and "SIGNAL" in asked_for_events[0].split()
+    assert control_port.received[len(asked):] == ["SIGNAL NEWNYM"]  # unsubscribing asks tor nothing
+    assert len(first) == 1

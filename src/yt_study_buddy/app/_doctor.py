@@ -276,7 +276,7 @@ class _Doctor:
                 applied.set()
 
         wait = min(NEWNYM_WAIT, self.timeout)
-        controller.add_event_listener(on_signal, EventType.SIGNAL)
+        controller.events.subscribe(EventType.SIGNAL, on_signal)
         try:
             began = time.monotonic()
             try:
@@ -286,7 +286,7 @@ class _Doctor:
             if applied.wait(wait):
                 return Check(NEWNYM, True, f"applied after {time.monotonic() - began:.1f} s")
         finally:
-            controller.remove_event_listener(on_signal)
+            controller.events.unsubscribe(on_signal)
         return Check(
             NEWNYM,
             False,

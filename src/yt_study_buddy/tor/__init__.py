@@ -22,6 +22,7 @@ from ._client import RotatingTorClient
 from ._connect import connect_or_launch
 from ._control import BoundedController, open_controller
 from ._endpoint import TorEndpoint, parse_host_port
+from ._events import EventDispatcher
 from ._exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
 from ._launcher import LaunchedTor, launch_tor
 from ._ledger import ExitLease, ExitLedger, ExitState, UseRecord
@@ -35,6 +36,7 @@ __all__ = [
     "DEFAULT_IP_CHECK_URL",
     "STRATEGIES",
     "BoundedController",
+    "EventDispatcher",
     "ExitCheckError",
     "ExitInfo",
     "ExitLease",

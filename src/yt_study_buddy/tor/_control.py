@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import socket
 import threading
+import time
 from typing import Any
 
 import stem
@@ -14,6 +16,7 @@ from stem.control import Controller
 
 from .._exceptions import TorAuthError, TorUnavailable
 from ._endpoint import CONTROL_PASSWORD_SETTING, CONTROL_PORT_SETTING, SOCKS_PORT_SETTING, TorEndpoint
+from ._events import EventDispatcher
 from ._redaction import protect_stem, redact
 
 log = logging.getLogger(__name__)
@@ -26,11 +29,12 @@ REPLY_TIMEOUT = 30.0
 
 
 class BoundedController(Controller):
-    """A stem ``Controller`` whose every wait for a reply is bounded.
+    """A stem ``Controller`` whose every wait for a reply is bounded, with one event dispatcher.
 
     stem's ``msg()`` waits for tor's reply without a timeout, so a tor that accepts commands and
-    never answers would hang the whole run. When a reply is late, the connection is closed: stem
-    then raises ``SocketClosed`` in the waiting call, which callers already treat as tor gone.
+    never answers would hang the whole run. One watchdog thread per controller watches the
+    commands in flight; when a reply is late it closes the connection, and stem then raises
+    ``SocketClosed`` in the waiting call, which callers already treat as tor gone.
     """
 
     def __init__(self, control_socket: stem.socket.ControlSocket, *, reply_timeout: float = REPLY_TIMEOUT) -> None:
@@ -39,24 +43,66 @@ class BoundedController(Controller):
         self.gave_up_on: str | None = None
         #: Whether tor took the given control password on its own (None: no password given).
         self.password_accepted: bool | None = None
+        #: The one owner of this controller's tor events (STREAM, CIRC, SIGNAL subscribers).
+        self.events = EventDispatcher(self)
+        self._pending = threading.Condition()
+        self._deadlines: dict[int, tuple[float, str]] = {}  # call number -> (deadline, command)
+        self._calls = itertools.count()
+        self._watchdog: threading.Thread | None = None
+        self._closing = False
         super().__init__(control_socket)
 
     def msg(self, message: str) -> Any:
+        # Only the command's first word is kept: AUTHENTICATE's argument is a password.
         command = (message.split(maxsplit=1) or [""])[0]
-        watchdog = threading.Timer(self.reply_timeout, self._give_up, args=(command,))
-        watchdog.daemon = True
-        watchdog.start()
+        call = next(self._calls)
+        with self._pending:
+            self._deadlines[call] = (time.monotonic() + self.reply_timeout, command)
+            if self._watchdog is None:
+                # Also after a close: stem reconnects a closed controller to retry PROTOCOLINFO.
+                self._closing = False
+                self._watchdog = threading.Thread(target=self._watch, name="tor-reply-watchdog", daemon=True)
+                self._watchdog.start()
+            self._pending.notify()
         try:
             return super().msg(message)
         finally:
-            watchdog.cancel()
+            with self._pending:
+                self._deadlines.pop(call, None)
+                self._pending.notify()
+
+    def _watch(self) -> None:
+        """The watchdog's loop: sleeps until the earliest deadline; ends once closed and idle."""
+        while True:
+            with self._pending:
+                if self._closing and not self._deadlines:
+                    self._watchdog = None
+                    return
+                now = time.monotonic()
+                late = [call for call, (deadline, _) in self._deadlines.items() if deadline <= now]
+                if not late:
+                    earliest = min((deadline for deadline, _ in self._deadlines.values()), default=now + self.reply_timeout)
+                    self._pending.wait(earliest - now)
+                    continue
+                command = self._deadlines[late[0]][1]
+                for call in late:
+                    del self._deadlines[call]  # given up on once: the closed socket ends those waits
+            self._give_up(command)
 
     def _give_up(self, command: str) -> None:
-        # Only the command's first word: AUTHENTICATE's argument is a password.
-        self.gave_up_on = command.strip()
+        self.gave_up_on = command
         log.warning("tor's control port did not answer %s within %g s; closing the connection",
                     self.gave_up_on, self.reply_timeout)
         self.close()
+
+    def close(self) -> None:
+        with self._pending:
+            self._closing = True
+            watchdog = self._watchdog
+            self._pending.notify()
+        super().close()
+        if watchdog is not None and watchdog is not threading.current_thread():
+            watchdog.join(timeout=self.reply_timeout)
 
 
 def open_controller(

@@ -27,11 +27,11 @@ from typing import Any
 
 import stem
 from stem import Signal, StreamStatus
-from stem.control import Controller, EventType
+from stem.control import EventType
 from stem.response.events import SignalEvent, StreamEvent
 
 from .._exceptions import ExitsExhausted, TorError
-from ._control import close_circuit
+from ._control import BoundedController, close_circuit
 from ._stream_monitor import socks_username
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class RotationStrategy(ABC):
     #: the others (a NEWNYM does), so the ones made meanwhile would have to be checked again.
     parallel_identities: bool = True
 
-    def attach(self, controller: Controller) -> None:
+    def attach(self, controller: BoundedController) -> None:
         self._controller = controller
 
     @abstractmethod
@@ -103,9 +103,9 @@ class NewnymStrategy(RotationStrategy):
         #: monotonic times at which this strategy sent NEWNYM (for tests and benchmarks)
         self.signals_sent: list[float] = []
 
-    def attach(self, controller: Controller) -> None:
+    def attach(self, controller: BoundedController) -> None:
         super().attach(controller)
-        controller.add_event_listener(self._on_signal, EventType.SIGNAL)
+        controller.events.subscribe(EventType.SIGNAL, self._on_signal)
 
     def _on_signal(self, event: SignalEvent) -> None:
         # Every honoured NEWNYM counts, including other controllers' and deferred ones.
@@ -142,10 +142,7 @@ class NewnymStrategy(RotationStrategy):
 
     def detach(self) -> None:
         self._stopping.set()
-        try:
-            self._controller.remove_event_listener(self._on_signal)
-        except Exception as exc:  # a dead controller has no listener left to remove
-            log.debug("removing the SIGNAL listener failed: %s", exc)
+        self._controller.events.unsubscribe(self._on_signal)
 
 
 class PinStrategy(RotationStrategy):
@@ -161,9 +158,9 @@ class PinStrategy(RotationStrategy):
         self._relays: list[Any] = []  # stem router status entries (untyped)
         self._relays_at = float("-inf")
 
-    def attach(self, controller: Controller) -> None:
+    def attach(self, controller: BoundedController) -> None:
         super().attach(controller)
-        controller.add_event_listener(self._on_stream, EventType.STREAM)
+        controller.events.subscribe(EventType.STREAM, self._on_stream)
         controller.set_conf("__LeaveStreamsUnattached", "1")
 
     def _on_stream(self, event: StreamEvent) -> None:
@@ -221,9 +218,10 @@ class PinStrategy(RotationStrategy):
     def detach(self) -> None:
         try:
             self._controller.set_conf("__LeaveStreamsUnattached", "0")
-            self._controller.remove_event_listener(self._on_stream)
         except Exception as exc:  # tor is gone: nothing is left unattached
             log.debug("handing stream attachment back to tor failed: %s", exc)
+        # Only now: a stream opened before tor attaches again must still be handed back.
+        self._controller.events.unsubscribe(self._on_stream)
 
 
 STRATEGIES: dict[str, type[RotationStrategy]] = {

@@ -15,8 +15,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from stem import CircStatus, StreamStatus
-from stem.control import Controller, EventType
+from stem.control import EventType
 from stem.response.events import CircuitEvent, StreamEvent
+
+from ._control import BoundedController
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +46,12 @@ def socks_username(event: StreamEvent) -> str | None:
 class StreamMonitor:
     """Records the succeeded streams of the SOCKS usernames it is asked to watch.
 
-    The listeners run on stem's single event thread and only touch dictionaries under a lock;
-    anything slow (asking tor for a circuit path) happens in the caller's thread.
+    Its subscribers run on stem's single event thread (through the controller's dispatcher) and
+    only touch dictionaries under a lock; anything slow (asking tor for a circuit path) happens in
+    the caller's thread.
     """
 
-    def __init__(self, controller: Controller, prefix: str) -> None:
+    def __init__(self, controller: BoundedController, prefix: str) -> None:
         self._controller = controller
         self._prefix = prefix
         self._cond = threading.Condition()
@@ -58,15 +61,12 @@ class StreamMonitor:
         self._by_port: OrderedDict[int, StreamUse] = OrderedDict()
 
     def start(self) -> None:
-        self._controller.add_event_listener(self._on_circuit, EventType.CIRC)
-        self._controller.add_event_listener(self._on_stream, EventType.STREAM)
+        self._controller.events.subscribe(EventType.CIRC, self._on_circuit)
+        self._controller.events.subscribe(EventType.STREAM, self._on_stream)
 
     def stop(self) -> None:
-        for listener in (self._on_stream, self._on_circuit):
-            try:
-                self._controller.remove_event_listener(listener)
-            except Exception as exc:  # a dead controller cannot stop anything: nothing left to do
-                log.debug("removing a stream listener failed: %s", exc)
+        self._controller.events.unsubscribe(self._on_stream)
+        self._controller.events.unsubscribe(self._on_circuit)
 
     def _on_circuit(self, event: CircuitEvent) -> None:
         if event.status in (CircStatus.BUILT, CircStatus.EXTENDED) and event.path:
