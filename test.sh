@@ -36,6 +36,7 @@ fi
 
 # Lint and types first: seconds, and a failure names the line.
 .venv/bin/ruff check --quiet src tests benchmarks
+.venv/bin/ruff format --check --quiet src tests benchmarks
 .venv/bin/mypy
 
 # Recorded YouTube answers (youtube-transcript-api's sdist test assets) need PyPI: fetch before the jail.

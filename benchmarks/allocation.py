@@ -43,12 +43,16 @@ def main() -> None:
     with TorLab(exits=args.exits) as lab, FakeYouTube() as fake, tempfile.TemporaryDirectory() as tmp:
         print(f"lab with {args.exits} exits ready in {lab.timings['total']:.1f} s")
         for strategy in ("isolate", "pin", "newnym"):
-            runs = [allocate(lab, fake, strategy, args.videos, Path(tmp) / f"{strategy}-{n}.sqlite3")
-                    for n in range(1 if strategy == "newnym" else args.repeat)]
+            runs = [
+                allocate(lab, fake, strategy, args.videos, Path(tmp) / f"{strategy}-{n}.sqlite3")
+                for n in range(1 if strategy == "newnym" else args.repeat)
+            ]
             times = [took for took, _ in runs]
-            print(f"{strategy:8} {args.videos} unique exits in {statistics.median(times):6.2f} s "
-                  f"(median of {len(runs)}: {', '.join(f'{t:.2f}' for t in times)}; "
-                  f"distinct exits {min(e for _, e in runs)})")
+            print(
+                f"{strategy:8} {args.videos} unique exits in {statistics.median(times):6.2f} s "
+                f"(median of {len(runs)}: {', '.join(f'{t:.2f}' for t in times)}; "
+                f"distinct exits {min(e for _, e in runs)})"
+            )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,12 @@ def _peak_rss_kib() -> int:
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     design = DESIGNS[job["design"]]
-    settings = ClientSettings(cooldown_hours=job["cooldown_s"] / 3600, rotation=design.strategy,
-                              ledger_path=Path(job["ledger_path"]), ca_bundle=job["ca_path"])
+    settings = ClientSettings(
+        cooldown_hours=job["cooldown_s"] / 3600,
+        rotation=design.strategy,
+        ledger_path=Path(job["ledger_path"]),
+        ca_bundle=job["ca_path"],
+    )
     with open_client(TorEndpoint(**job["endpoint"]), settings, launch=Launch(False)) as client:
         setup_rss = _peak_rss_kib()
         outcome = Outcome(started=time.monotonic())

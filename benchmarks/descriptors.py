@@ -53,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--control-port", type=int, default=9451)
     parser.add_argument("--port-base", type=int, default=7500)
     args = parser.parse_args(argv)
-    with TorLab(exits=args.exits, socks_port=args.socks_port, control_port=args.control_port,
-                port_base=args.port_base) as lab:
+    with TorLab(
+        exits=args.exits, socks_port=args.socks_port, control_port=args.control_port, port_base=args.port_base
+    ) as lab:
         if args.lazy:
             with lab.controller() as ctrl:
                 ctrl.set_options({"FetchDirInfoEarly": "0", "FetchDirInfoExtraEarly": "0"})
@@ -62,8 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(max(0.0, args.seconds - lab.timings["total"]))
         watched = lab.timings["total"] + time.monotonic() - started
         found = windows((lab.workdir / "client" / "notice.log").read_text(), datetime.now())
-    result = {"early_fetch": not args.lazy, "watched_s": round(watched, 1), "windows": len(found),
-              "max_window_s": round(max(found, default=0.0), 3), "total_window_s": round(sum(found), 3)}
+    result = {
+        "early_fetch": not args.lazy,
+        "watched_s": round(watched, 1),
+        "windows": len(found),
+        "max_window_s": round(max(found, default=0.0), 3),
+        "total_window_s": round(sum(found), 3),
+    }
     print(json.dumps(result))
     return 0
 

@@ -79,8 +79,7 @@ def fetch_all(videos: Sequence[str], workers: int, take: TakeSession, outcome: O
         thread.join()
 
 
-def locked_rotation(client: RotatingTorClient, videos: Sequence[str], workers: int,
-                    outcome: Outcome) -> None:
+def locked_rotation(client: RotatingTorClient, videos: Sequence[str], workers: int, outcome: Outcome) -> None:
     """The doc's "before": lock, rotate (NEWNYM), unlock, fetch; rotations serialise."""
     lock = threading.Lock()
 
@@ -91,8 +90,9 @@ def locked_rotation(client: RotatingTorClient, videos: Sequence[str], workers: i
     fetch_all(videos, workers, take, outcome)
 
 
-def _queued(client: RotatingTorClient, videos: Sequence[str], workers: int, outcome: Outcome,
-            *, lookahead: int, wait: bool) -> None:
+def _queued(
+    client: RotatingTorClient, videos: Sequence[str], workers: int, outcome: Outcome, *, lookahead: int, wait: bool
+) -> None:
     exits = TorIPQueue(client, target_size=len(videos), lookahead=lookahead)
     try:
         exits.start(wait=wait)
@@ -101,14 +101,12 @@ def _queued(client: RotatingTorClient, videos: Sequence[str], workers: int, outc
         exits.stop()
 
 
-def preallocated_queue(client: RotatingTorClient, videos: Sequence[str], workers: int,
-                       outcome: Outcome) -> None:
+def preallocated_queue(client: RotatingTorClient, videos: Sequence[str], workers: int, outcome: Outcome) -> None:
     """The doc's "after": all N exits allocated (blocking) before any worker starts."""
     _queued(client, videos, workers, outcome, lookahead=len(videos), wait=True)
 
 
-def streaming_queue(client: RotatingTorClient, videos: Sequence[str], workers: int,
-                    outcome: Outcome) -> None:
+def streaming_queue(client: RotatingTorClient, videos: Sequence[str], workers: int, outcome: Outcome) -> None:
     """Ours: workers start at once; the queue keeps 2W exits ready ahead of them."""
     _queued(client, videos, workers, outcome, lookahead=2 * workers, wait=False)
 

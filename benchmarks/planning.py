@@ -68,8 +68,14 @@ def half_done(output: Path, ids: list[str]) -> RunLog:
     log = RunLog(run_log_path(output))
     lines = [json.dumps({"event": "run_start", "run_id": "bench", "settings": {}})]
     for n, vid in enumerate(ids):
-        result = VideoResult(vid, "fetched" if n % 2 == 0 else "failed", worker=1, exit_ip="127.0.0.1",
-                             exits_used=["127.0.0.1"], attempts=1)
+        result = VideoResult(
+            vid,
+            "fetched" if n % 2 == 0 else "failed",
+            worker=1,
+            exit_ip="127.0.0.1",
+            exits_used=["127.0.0.1"],
+            attempts=1,
+        )
         if result.status == "fetched":
             note = output / f"{note_stem(f'Lecture {n}', vid)}.md"
             note.write_text("# a note\n")
@@ -121,8 +127,12 @@ def measure(lines: int, repeat: int) -> dict[str, float]:
         done_log = RunLog(all_done / "runs.jsonl")
         for vid in ids:
             (all_done / f"{vid}.md").write_text("# a note\n")
-        done_log.path.write_text("".join(json.dumps({"event": "video", "video_id": vid, "status": "fetched",
-                                                     "files": [f"{vid}.md"]}) + "\n" for vid in ids))
+        done_log.path.write_text(
+            "".join(
+                json.dumps({"event": "video", "video_id": vid, "status": "fetched", "files": [f"{vid}.md"]}) + "\n"
+                for vid in ids
+            )
+        )
         return {
             "read": best_of(repeat, lambda: read_inputs((), str(urls))),
             "done": best_of(repeat, lambda: done_video_ids(log.path, output)),
@@ -146,8 +156,13 @@ def main() -> None:
     for step, ratio in ratios.items():
         print(f"| {step} | {results[small][step]:.4f} | {results[large][step]:.4f} | {ratio:.1f} |")
     if args.json:
-        args.json.write_text(json.dumps({"sizes": [small, large], "seconds": {str(k): v for k, v in results.items()},
-                                         "ratios": ratios}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {"sizes": [small, large], "seconds": {str(k): v for k, v in results.items()}, "ratios": ratios},
+                indent=2,
+            )
+            + "\n"
+        )
     worst = max(ratios.values())
     print(f"worst ratio {worst:.1f} for {large / small:g}x the lines", file=sys.stderr)
 

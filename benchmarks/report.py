@@ -53,8 +53,14 @@ def steady_rate(finished: Sequence[float], exits: int) -> float | None:
     return (len(finished) - exits) / span if span > 0 else None
 
 
-def make_row(scenario: Scenario, design: str, videos: Sequence[str], build_s: float,
-             result: dict[str, Any], requests: Iterable[LoggedRequest]) -> dict[str, Any]:
+def make_row(
+    scenario: Scenario,
+    design: str,
+    videos: Sequence[str],
+    build_s: float,
+    result: dict[str, Any],
+    requests: Iterable[LoggedRequest],
+) -> dict[str, Any]:
     """A table row; ``result`` is the child's JSON (or ``{"error": ...}``)."""
     n, w = len(videos), scenario.workers
     limit = math.ceil(n / w) * scenario.latency + build_s

@@ -51,10 +51,14 @@ def _json_value(value: object) -> object:
 
 def measure_circuit_build(lab: TorLab, fake: FakeYouTube) -> float:
     """Median seconds for one fresh checked session: a circuit build plus the exit check."""
-    with tempfile.TemporaryDirectory() as tmp, open_client(
-        lab.endpoint, ClientSettings(ledger_path=Path(tmp) / "ledger.sqlite3", ca_bundle=str(fake.ca_path)),
-        launch=Launch(False),
-    ) as client:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        open_client(
+            lab.endpoint,
+            ClientSettings(ledger_path=Path(tmp) / "ledger.sqlite3", ca_bundle=str(fake.ca_path)),
+            launch=Launch(False),
+        ) as client,
+    ):
         samples = []
         for _ in range(BUILD_SAMPLES):
             began = time.monotonic()
@@ -68,8 +72,14 @@ def measure_circuit_build(lab: TorLab, fake: FakeYouTube) -> float:
 def run_child(job: dict[str, Any], timeout: float) -> dict[str, Any]:
     """One design in its own process; a failure becomes ``{"error": ...}``, never an exception."""
     try:
-        done = subprocess.run([sys.executable, "-m", "benchmarks.child"], input=json.dumps(job),
-                              capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.child"],
+            input=json.dumps(job),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+        )
     except subprocess.TimeoutExpired:  # subprocess.run has killed the child
         return {"error": f"timed out after {timeout:.0f} s"}
     if done.returncode != 0:
@@ -77,36 +87,55 @@ def run_child(job: dict[str, Any], timeout: float) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_design(scenario: Scenario, design: str, size: int, fake: FakeYouTube,
-               endpoint: dict[str, Any], build: float) -> dict[str, Any]:
+def run_design(
+    scenario: Scenario, design: str, size: int, fake: FakeYouTube, endpoint: dict[str, Any], build: float
+) -> dict[str, Any]:
     """One design on ``size`` fresh video ids with a fresh temporary exit ledger: its row."""
     videos = [v.video_id for v in sample_videos(size, seed=f"{scenario.name}-{design}-{size}")]
     logged = len(fake.requests)
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        result = run_child({
-            "design": design, "endpoint": endpoint, "ca_path": str(fake.ca_path),
-            "ledger_path": str(Path(tmp) / "ledger.sqlite3"), "videos": videos,
-            "workers": scenario.workers, "cooldown_s": scenario.cooldown_s,
-        }, scenario.timeout_s)
+        result = run_child(
+            {
+                "design": design,
+                "endpoint": endpoint,
+                "ca_path": str(fake.ca_path),
+                "ledger_path": str(Path(tmp) / "ledger.sqlite3"),
+                "videos": videos,
+                "workers": scenario.workers,
+                "cooldown_s": scenario.cooldown_s,
+            },
+            scenario.timeout_s,
+        )
     row = make_row(scenario, design, videos, build, result, fake.requests[logged:])
     row["load_before"] = load
-    _say(f"   {design:8} N={size:<5} wall {row['wall'] or 0:7.1f} s  fetched {row['fetched']}"
-         f"  exits {row['exits_used']}  errors {len(row['errors'])}")
+    _say(
+        f"   {design:8} N={size:<5} wall {row['wall'] or 0:7.1f} s  fetched {row['fetched']}"
+        f"  exits {row['exits_used']}  errors {len(row['errors'])}"
+    )
     return row
 
 
 def run_scenario(scenario: Scenario, designs: tuple[str, ...], args: argparse.Namespace) -> dict[str, Any]:
     _say(f"== {scenario.name}: {scenario.what}")
     rows = []
-    with TorLab(exits=scenario.exits, socks_port=args.socks_port, control_port=args.control_port,
-                port_base=args.port_base, target_ip=args.target_ip) as lab, \
-            FakeYouTube(host=args.target_ip, latency=scenario.latency,
-                        rate_limit=scenario.rate_limit) as fake:
+    with (
+        TorLab(
+            exits=scenario.exits,
+            socks_port=args.socks_port,
+            control_port=args.control_port,
+            port_base=args.port_base,
+            target_ip=args.target_ip,
+        ) as lab,
+        FakeYouTube(host=args.target_ip, latency=scenario.latency, rate_limit=scenario.rate_limit) as fake,
+    ):
         build = measure_circuit_build(lab, fake)
         _say(f"   lab up in {lab.timings['total']:.1f} s; one circuit build + exit check: {build:.2f} s")
-        endpoint = {"socks_port": lab.endpoint.socks_port, "control_port": lab.endpoint.control_port,
-                    "control_password": lab.endpoint.control_password}
+        endpoint = {
+            "socks_port": lab.endpoint.socks_port,
+            "control_port": lab.endpoint.control_port,
+            "control_password": lab.endpoint.control_password,
+        }
         last_newnym = float("-inf")
         for size in scenario.sizes:
             for design in (d for d in scenario.designs if d in designs):
@@ -116,16 +145,23 @@ def run_scenario(scenario: Scenario, designs: tuple[str, ...], args: argparse.Na
                 rows.append(run_design(scenario, design, size, fake, endpoint, build))
                 if newnym:
                     last_newnym = time.monotonic()
-        return {"scenario": asdict(scenario), "circuit_build_s": build, "lab_timings": lab.timings,
-                "rows": rows}
+        return {"scenario": asdict(scenario), "circuit_build_s": build, "lab_timings": lab.timings, "rows": rows}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS),
-                        help="run this scenario (repeatable; default: doc, reuse, memory)")
-    parser.add_argument("--design", action="append", choices=["before", "after", "default", "pin"],
-                        help="run only this design (repeatable; default: each scenario's own)")
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=sorted(SCENARIOS),
+        help="run this scenario (repeatable; default: doc, reuse, memory)",
+    )
+    parser.add_argument(
+        "--design",
+        action="append",
+        choices=["before", "after", "default", "pin"],
+        help="run only this design (repeatable; default: each scenario's own)",
+    )
     parser.add_argument("--json", type=Path, help="also write every row and the lab timings here")
     parser.add_argument("--socks-port", type=int, default=DEFAULT_SOCKS_PORT)
     parser.add_argument("--control-port", type=int, default=DEFAULT_CONTROL_PORT)
@@ -142,9 +178,18 @@ def main(argv: list[str] | None = None) -> int:
         for error in row["errors"][:3]:
             print(f"- {row['scenario']}/{row['design']}: {error}")
     if args.json:
-        args.json.write_text(json.dumps({"took_s": time.monotonic() - began, "load_at_end": os.getloadavg(),
-                                         "columns": COLUMNS, "scenarios": results}, indent=1,
-                                        default=_json_value))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "took_s": time.monotonic() - began,
+                    "load_at_end": os.getloadavg(),
+                    "columns": COLUMNS,
+                    "scenarios": results,
+                },
+                indent=1,
+                default=_json_value,
+            )
+        )
     return 0 if all(not row["errors"] and row["fetched"] == row["videos"] for row in rows) else 1
 
 

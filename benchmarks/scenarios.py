@@ -36,15 +36,31 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        Scenario("doc", (9,), 3, 3.0, 12, 3600, ALL_DESIGNS, 600,
-                 "the design doc's 9 videos / 3 workers, F = 3 s"),
+        Scenario("doc", (9,), 3, 3.0, 12, 3600, ALL_DESIGNS, 600, "the design doc's 9 videos / 3 workers, F = 3 s"),
         # NEWNYM designs are left out: tor honours one NEWNYM per 10 s, so they cannot pass
         # 0.1 videos/s whatever the exits (60 videos: >= 590 s each); "doc" measures them.
-        Scenario("reuse", (60,), 10, 1.0, 12, 20, ("default", "pin"), 400,
-                 "60 videos / 10 workers on 12 exits, cooldown 20 s: exits are reused"),
-        Scenario("memory", (10, 1000), 4, 0.05, 24, 0, ("default",), 900,
-                 "1,000 queued videos against 10, cooldown 0 so 24 exits serve them all"),
-        Scenario("smoke", (2,), 2, 0.3, 8, 3600, ALL_DESIGNS, 120,
-                 "CI smoke test: tiny, no timing claims"),
+        Scenario(
+            "reuse",
+            (60,),
+            10,
+            1.0,
+            12,
+            20,
+            ("default", "pin"),
+            400,
+            "60 videos / 10 workers on 12 exits, cooldown 20 s: exits are reused",
+        ),
+        Scenario(
+            "memory",
+            (10, 1000),
+            4,
+            0.05,
+            24,
+            0,
+            ("default",),
+            900,
+            "1,000 queued videos against 10, cooldown 0 so 24 exits serve them all",
+        ),
+        Scenario("smoke", (2,), 2, 0.3, 8, 3600, ALL_DESIGNS, 120, "CI smoke test: tiny, no timing claims"),
     )
 }

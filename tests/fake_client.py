@@ -51,9 +51,16 @@ class FakeClient:
     are used up instead of ``ExitsExhausted``; with ``gate``, ``new_session`` waits for it.
     """
 
-    def __init__(self, exits: Iterable[str], *, strategy: str = "isolate", stale: Iterable[str] = (),
-                 error: BaseException | None = None, free_at: datetime | None = None,
-                 gate: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        exits: Iterable[str],
+        *,
+        strategy: str = "isolate",
+        stale: Iterable[str] = (),
+        error: BaseException | None = None,
+        free_at: datetime | None = None,
+        gate: threading.Event | None = None,
+    ) -> None:
         self._strategy = make_strategy(strategy)
         self._exits = deque(exits)
         self._stale = set(stale)

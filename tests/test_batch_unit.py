@@ -49,8 +49,9 @@ def fake_fetcher(monkeypatch):
 
 def runner(tmp_path, client, **options) -> BatchRunner:
     opts = BatchOptions(output_dir=tmp_path / "notes", **{"workers": 1, **options})
-    return BatchRunner(client, opts, reporter=PlainReporter(io.StringIO()),
-                       run_log=RunLog(run_log_path(opts.output_dir)))
+    return BatchRunner(
+        client, opts, reporter=PlainReporter(io.StringIO()), run_log=RunLog(run_log_path(opts.output_dir))
+    )
 
 
 def failure(kind: FailureKind, reason: str) -> FetchFailure:
@@ -85,7 +86,12 @@ def test_a_permanent_failure_is_not_retried(tmp_path):
     run = runner(tmp_path, FakeClient(IPS))
     summary = run.run(VIDEOS[:1])
     result = run._results[VIDEOS[0]]
-    assert (summary.failed, result.status, result.attempts, result.error_reason) == (1, VideoStatus.FAILED, 1, "video_unavailable")
+    assert (summary.failed, result.status, result.attempts, result.error_reason) == (
+        1,
+        VideoStatus.FAILED,
+        1,
+        "video_unavailable",
+    )
 
 
 def test_attempts_are_bounded_by_max_attempts(tmp_path):
@@ -107,7 +113,11 @@ def test_tor_failing_stops_the_run_and_leaves_the_rest_pending(tmp_path):
     run = runner(tmp_path, FakeClient(IPS[:1], error=TorError("control port closed")))
     run.run(VIDEOS)
     assert run.stopped_because == "tor became unusable (TorError)"
-    assert results(run) == {VIDEOS[0]: VideoStatus.FETCHED, VIDEOS[1]: VideoStatus.PENDING, VIDEOS[2]: VideoStatus.PENDING}
+    assert results(run) == {
+        VIDEOS[0]: VideoStatus.FETCHED,
+        VIDEOS[1]: VideoStatus.PENDING,
+        VIDEOS[2]: VideoStatus.PENDING,
+    }
     assert RunLog.read(run.run_log.path)[-1]["pending"] == VIDEOS[1:]
 
 
@@ -116,7 +126,11 @@ def test_stop_lets_the_video_in_flight_finish_and_reports_the_rest_pending(tmp_p
     FakeFetcher.script = {VIDEOS[0]: [lambda: run.stop("the user had enough")]}
     run.run(VIDEOS)
     assert run.stopped_because == "the user had enough"
-    assert results(run) == {VIDEOS[0]: VideoStatus.FETCHED, VIDEOS[1]: VideoStatus.PENDING, VIDEOS[2]: VideoStatus.PENDING}
+    assert results(run) == {
+        VIDEOS[0]: VideoStatus.FETCHED,
+        VIDEOS[1]: VideoStatus.PENDING,
+        VIDEOS[2]: VideoStatus.PENDING,
+    }
     assert run._results[VIDEOS[1]].error == "not fetched: the user had enough"
 
 

@@ -20,10 +20,27 @@ def test_smoke_scenario_fetches_everything_through_distinct_exits(tmp_path):
     out = tmp_path / "smoke.json"
     # Its own lab beside the session's: other client ports, relay ports and fake YouTube address.
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--scenario", "smoke", "--json", str(out),
-         "--socks-port", "9250", "--control-port", "9251", "--port-base", "6000",
-         "--target-ip", "127.0.0.2"],
-        cwd=ROOT, capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.run",
+            "--scenario",
+            "smoke",
+            "--json",
+            str(out),
+            "--socks-port",
+            "9250",
+            "--control-port",
+            "9251",
+            "--port-base",
+            "6000",
+            "--target-ip",
+            "127.0.0.2",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
 

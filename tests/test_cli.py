@@ -18,12 +18,19 @@ import pytest
 VIDEO = "dQw4w9WgXcQ"
 
 
-def run_cli(*args: str, env: Mapping[str, str] | None = None, input: str | None = None,
-            timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: Mapping[str, str] | None = None, input: str | None = None, timeout: float = 120.0
+) -> subprocess.CompletedProcess[str]:
     """``yt-study-buddy ARGS`` with no ``YTSB_*`` from the caller's environment, plus ``env``."""
     clean = {key: value for key, value in os.environ.items() if not key.startswith("YTSB_")}
-    return subprocess.run([sys.executable, "-m", "yt_study_buddy", *args], env={**clean, **(env or {})},
-                          input=input, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "yt_study_buddy", *args],
+        env={**clean, **(env or {})},
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
@@ -35,13 +42,25 @@ def dead_port() -> Iterator[int]:
 
 
 def no_tor_args(port: int, tmp_path: Path) -> list[str]:
-    return ["--tor-control", f"127.0.0.1:{port}", "--tor-socks", f"127.0.0.1:{port}",
-            "--output", str(tmp_path / "notes"), "--state-dir", str(tmp_path / "state")]
+    return [
+        "--tor-control",
+        f"127.0.0.1:{port}",
+        "--tor-socks",
+        f"127.0.0.1:{port}",
+        "--output",
+        str(tmp_path / "notes"),
+        "--state-dir",
+        str(tmp_path / "state"),
+    ]
 
 
 def test_version():
     done = run_cli("--version")
-    assert (done.returncode, done.stdout, done.stderr) == (0, f"yt-study-buddy, version {version('yt-study-buddy')}\n", "")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0,
+        f"yt-study-buddy, version {version('yt-study-buddy')}\n",
+        "",
+    )
 
 
 @pytest.mark.parametrize(
@@ -60,8 +79,11 @@ def test_usage_errors_exit_2_before_any_tor_contact(args, message, dead_port):
 
 
 def test_options_come_from_environment_variables(tmp_path, dead_port):
-    done = run_cli(VIDEO, *no_tor_args(dead_port, tmp_path)[2:], env={
-        "YTSB_TOR_CONTROL": f"127.0.0.1:{dead_port}", "YTSB_NO_LAUNCH_TOR": "1"})
+    done = run_cli(
+        VIDEO,
+        *no_tor_args(dead_port, tmp_path)[2:],
+        env={"YTSB_TOR_CONTROL": f"127.0.0.1:{dead_port}", "YTSB_NO_LAUNCH_TOR": "1"},
+    )
     assert done.returncode == 1 and f"no tor answers on its control port 127.0.0.1:{dead_port}" in done.stderr
 
 
@@ -70,7 +92,8 @@ def test_no_tor_and_no_launch_is_one_clear_line(tmp_path, dead_port):
     assert done.returncode == 1
     assert done.stderr == (
         f"yt-study-buddy: error: no tor answers on its control port 127.0.0.1:{dead_port}, and --no-launch-tor "
-        "forbids starting one: start tor, point --tor-control at it, or drop --no-launch-tor\n")
+        "forbids starting one: start tor, point --tor-control at it, or drop --no-launch-tor\n"
+    )
     assert done.stdout == ""
     assert not list((tmp_path / "notes").iterdir())  # nothing fetched, not even a run log
 
@@ -82,7 +105,8 @@ def test_no_tor_binary_says_how_to_install(tmp_path, dead_port):
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1] == (
         "yt-study-buddy: error: no tor binary found: install tor (Debian/Ubuntu: sudo apt install tor; "
-        "macOS: brew install tor) or start one and point --tor-control at it")
+        "macOS: brew install tor) or start one and point --tor-control at it"
+    )
 
 
 def test_doctor_against_nothing_prints_the_fix(dead_port):

@@ -33,22 +33,39 @@ pytestmark = pytest.mark.lab
 class Run:
     """One test's output and state directories, and the options that point the CLI at the lab."""
 
-    def __init__(self, tmp_path: Path, fake, *, control: int = 9051, socks: int = 9050,
-                 password: str | None = LAB_PASSWORD) -> None:
+    def __init__(
+        self, tmp_path: Path, fake, *, control: int = 9051, socks: int = 9050, password: str | None = LAB_PASSWORD
+    ) -> None:
         self.output = tmp_path / "notes"
         self.state = tmp_path / "state"
         self.fake = fake
-        self.args = ["--tor-control", f"127.0.0.1:{control}", "--tor-socks", f"127.0.0.1:{socks}",
-                     "--ca-bundle", str(fake.ca_path), "--state-dir", str(self.state), "--output", str(self.output),
-                     "--no-launch-tor", *(["--tor-password", password] if password else [])]
+        self.args = [
+            "--tor-control",
+            f"127.0.0.1:{control}",
+            "--tor-socks",
+            f"127.0.0.1:{socks}",
+            "--ca-bundle",
+            str(fake.ca_path),
+            "--state-dir",
+            str(self.state),
+            "--output",
+            str(self.output),
+            "--no-launch-tor",
+            *(["--tor-password", password] if password else []),
+        ]
 
     def __call__(self, *args: str, **kwargs) -> subprocess.CompletedProcess[str]:
         return run_cli(*args, *self.args, **kwargs)
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("YTSB_")}
-        return subprocess.Popen([sys.executable, "-m", "yt_study_buddy", *args, *self.args], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "yt_study_buddy", *args, *self.args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def notes(self, suffix: str = ".md") -> dict[str, Path]:
         """Video id -> note file; names end in " [<id>]<suffix>"."""
@@ -85,10 +102,14 @@ def test_one_video_sequential_note_and_run_log(run, lab, fake_youtube):
     assert note.name == f"{video.title.replace(':', ' -')} [abcdefghijk].md"
     text = note.read_text()
     assert text.startswith(f"# {video.title}\n")
-    assert f"- **Channel:** {video.channel}\n" in text and "- **Video:** <https://www.youtube.com/watch?v=abcdefghijk>" in text
+    assert (
+        f"- **Channel:** {video.channel}\n" in text
+        and "- **Video:** <https://www.youtube.com/watch?v=abcdefghijk>" in text
+    )
     assert "- **Language:** English (en), manual\n" in text and f"via Tor exit {exit_ip}\n" in text
-    stamps = re.findall(r"^\[(\d\d):(\d\d)\]\(https://www\.youtube\.com/watch\?v=abcdefghijk&t=(\d+)s\) \S",
-                        text, re.M)  # paragraphs, each linking to its moment of the video
+    stamps = re.findall(
+        r"^\[(\d\d):(\d\d)\]\(https://www\.youtube\.com/watch\?v=abcdefghijk&t=(\d+)s\) \S", text, re.M
+    )  # paragraphs, each linking to its moment of the video
     assert len(stamps) >= 2 and all(int(m) * 60 + int(s) == int(t) for m, s, t in stamps)
     [start] = run.records("run_start")
     assert start["settings"]["workers"] == 1
@@ -144,9 +165,14 @@ def test_stdin_with_every_url_form_comments_duplicates_and_a_bad_line(run, fake_
 
 
 def test_formats_and_language_priority(run, fake_youtube):
-    fake_youtube.add_video(FakeVideo("bilingual01", "Zwei Sprachen", "Kanal",
-                                     tracks=(FakeTrack("en", "English"), FakeTrack("de", "German"))))
-    args = ["--lang", "de", "--lang", "en"] + [x for fmt in ("md", "txt", "json", "srt", "vtt") for x in ("--format", fmt)]
+    fake_youtube.add_video(
+        FakeVideo(
+            "bilingual01", "Zwei Sprachen", "Kanal", tracks=(FakeTrack("en", "English"), FakeTrack("de", "German"))
+        )
+    )
+    args = ["--lang", "de", "--lang", "en"] + [
+        x for fmt in ("md", "txt", "json", "srt", "vtt") for x in ("--format", fmt)
+    ]
     done = run("bilingual01", "englishonly", *args)
     assert done.returncode == 0, done.stderr
     for suffix in (".md", ".txt", ".json", ".srt", ".vtt"):
@@ -163,10 +189,19 @@ def test_formats_and_language_priority(run, fake_youtube):
 
 def test_translate_with_every_option_from_the_environment(lab, fake_youtube, tmp_path):
     run = Run(tmp_path, fake_youtube)
-    env = {"YTSB_TOR_CONTROL": "127.0.0.1:9051", "YTSB_TOR_SOCKS": "127.0.0.1:9050",
-           "YTSB_TOR_PASSWORD": LAB_PASSWORD, "YTSB_CA_BUNDLE": str(fake_youtube.ca_path),
-           "YTSB_STATE_DIR": str(run.state), "YTSB_OUTPUT": str(run.output), "YTSB_NO_LAUNCH_TOR": "1",
-           "YTSB_FORMAT": "md json", "YTSB_TRANSLATE": "fr", "YTSB_JSON": "1", "YTSB_QUIET": "1"}
+    env = {
+        "YTSB_TOR_CONTROL": "127.0.0.1:9051",
+        "YTSB_TOR_SOCKS": "127.0.0.1:9050",
+        "YTSB_TOR_PASSWORD": LAB_PASSWORD,
+        "YTSB_CA_BUNDLE": str(fake_youtube.ca_path),
+        "YTSB_STATE_DIR": str(run.state),
+        "YTSB_OUTPUT": str(run.output),
+        "YTSB_NO_LAUNCH_TOR": "1",
+        "YTSB_FORMAT": "md json",
+        "YTSB_TRANSLATE": "fr",
+        "YTSB_JSON": "1",
+        "YTSB_QUIET": "1",
+    }
     done = run_cli("translate01", env=env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["fetched"] == 1
@@ -192,8 +227,10 @@ def test_rerun_skips_done_retries_failed_and_force_refetches(run, fake_youtube):
     forced = run("done0000001", "--force")
     assert forced.returncode == 0 and "fetched done0000001" in forced.stderr
     assert len(fake_youtube.served(video_id="done0000001")) > 0
-    history = {vid: [r["status"] for r in run.records("video") if r["video_id"] == vid]
-               for vid in ("done0000001", "flaky000001")}
+    history = {
+        vid: [r["status"] for r in run.records("video") if r["video_id"] == vid]
+        for vid in ("done0000001", "flaky000001")
+    }
     assert history == {"done0000001": ["fetched", "fetched"], "flaky000001": ["failed", "fetched"]}
 
 
@@ -222,8 +259,10 @@ def test_wrong_control_password_warns_and_uses_the_cookie(lab, fake_youtube, tmp
     run = Run(tmp_path, fake_youtube, password="not-the-password")
     done = run("passwords01")
     assert done.returncode == 0, done.stderr
-    assert ("warning: tor refused the control password; authenticated with its cookie instead "
-            "(drop --tor-password / YTSB_TOR_PASSWORD, or fix it)") in done.stderr.splitlines()
+    assert (
+        "warning: tor refused the control password; authenticated with its cookie instead "
+        "(drop --tor-password / YTSB_TOR_PASSWORD, or fix it)"
+    ) in done.stderr.splitlines()
 
 
 def test_socks_port_not_answering(lab, fake_youtube, tmp_path):
@@ -231,8 +270,10 @@ def test_socks_port_not_answering(lab, fake_youtube, tmp_path):
     run.args.remove("--no-launch-tor")  # tor's control port answers: nothing to launch anyway
     done = run("socksdead01", env={"PATH": str(tmp_path)})
     assert done.returncode == 1
-    assert done.stderr.splitlines()[-1] == ("yt-study-buddy: error: nothing answers on tor's SOCKS port "
-                                            "127.0.0.1:9359 (Connection refused); point --tor-socks at it")
+    assert done.stderr.splitlines()[-1] == (
+        "yt-study-buddy: error: nothing answers on tor's SOCKS port "
+        "127.0.0.1:9359 (Connection refused); point --tor-socks at it"
+    )
     assert fake_youtube.requests == [] and not run.notes()
 
 
@@ -243,12 +284,16 @@ def test_every_exit_cooling_down_says_when_one_frees_up(run, lab, fake_youtube):
     free_at = datetime.now(UTC) + timedelta(hours=1)
     done = run("cooling0001")
     assert done.returncode == 1
-    when = re.search(r"failed  cooling0001 no_fresh_exit: no fresh exit after \d+ tries; the first cooling exit "
-                     r"frees up at (\d\d:\d\d:\d\d) UTC", done.stderr)
+    when = re.search(
+        r"failed  cooling0001 no_fresh_exit: no fresh exit after \d+ tries; the first cooling exit "
+        r"frees up at (\d\d:\d\d:\d\d) UTC",
+        done.stderr,
+    )
     assert when, done.stderr
     hours, minutes, seconds = map(int, when.group(1).split(":"))
-    drift = (hours * 3600 + minutes * 60 + seconds - (free_at - free_at.replace(hour=0, minute=0, second=0))
-             .total_seconds()) % 86400
+    drift = (
+        hours * 3600 + minutes * 60 + seconds - (free_at - free_at.replace(hour=0, minute=0, second=0)).total_seconds()
+    ) % 86400
     assert min(drift, 86400 - drift) < 60  # time of day only: the message has no date
     assert not [r for r in fake_youtube.requests if r.video_id]  # YouTube never asked from a cooling exit
 
@@ -306,8 +351,12 @@ def test_tor_dying_mid_run_keeps_notes_and_a_rerun_continues(fake_youtube, tmp_p
 def test_progress_bar_on_a_terminal_routes_logging_through_rich(run):
     controller, terminal = pty.openpty()
     env = {key: value for key, value in os.environ.items() if not key.startswith("YTSB_")}
-    process = subprocess.Popen([sys.executable, "-m", "yt_study_buddy", "terminal001", *run.args], env=env,
-                               stdout=subprocess.DEVNULL, stderr=terminal)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "yt_study_buddy", "terminal001", *run.args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=terminal,
+    )
     os.close(terminal)
     output = b""
     try:
@@ -333,8 +382,12 @@ def test_progress_bar_on_a_terminal_routes_logging_through_rich(run):
 def test_launches_its_own_tor_when_none_answers(lab, fake_youtube, tmp_path):
     # The only tor on PATH is a wrapper that makes it a client of the lab (the guard in front of
     # the real tor still checks the namespace).
-    extra = [arg for key, values in lab_config(lab).items()
-             for value in ([values] if isinstance(values, str) else values) for arg in (f"--{key}", value)]
+    extra = [
+        arg
+        for key, values in lab_config(lab).items()
+        for value in ([values] if isinstance(values, str) else values)
+        for arg in (f"--{key}", value)
+    ]
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     wrapper = bin_dir / "tor"
@@ -355,8 +408,17 @@ def test_launches_its_own_tor_when_none_answers(lab, fake_youtube, tmp_path):
 
 
 def test_doctor_on_the_lab_passes_every_check(run, fake_youtube):
-    done = run_cli("doctor", "--tor-control", "127.0.0.1:9051", "--tor-socks", "127.0.0.1:9050",
-                   "--tor-password", LAB_PASSWORD, "--ca-bundle", str(fake_youtube.ca_path))
+    done = run_cli(
+        "doctor",
+        "--tor-control",
+        "127.0.0.1:9051",
+        "--tor-socks",
+        "127.0.0.1:9050",
+        "--tor-password",
+        LAB_PASSWORD,
+        "--ca-bundle",
+        str(fake_youtube.ca_path),
+    )
     assert done.returncode == 0, done.stdout
     lines = done.stdout.splitlines()
     assert len(lines) == 9 and all(line.startswith("✓ ") for line in lines)
@@ -367,8 +429,12 @@ def test_doctor_on_the_lab_passes_every_check(run, fake_youtube):
 def test_demo_writes_notes_offline(tmp_path):
     # The demo starts its own lab on the default ports: a fresh namespace keeps it off the session lab.
     fresh = ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "jail"]
-    done = subprocess.run([*fresh, sys.executable, "-m", "yt_study_buddy", "demo", "--videos", "4",
-                           "--output", str(tmp_path)], capture_output=True, text=True, timeout=240)
+    done = subprocess.run(
+        [*fresh, sys.executable, "-m", "yt_study_buddy", "demo", "--videos", "4", "--output", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert done.returncode == 0, done.stderr
     assert len(list(tmp_path.glob("*.md"))) == 4
     assert "the fake YouTube blocks exits 127.0.0.11, 127.0.0.12" in done.stderr

@@ -22,8 +22,10 @@ VIDEO = "dQw4w9WgXcQ"
 @pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
     """setup_logging rewires the package's and stem's loggers; later tests need them as they were."""
-    saved = [(lg, lg.handlers[:], lg.filters[:], lg.level, lg.propagate)
-             for lg in (logging.getLogger("yt_study_buddy"), logging.getLogger("stem"))]
+    saved = [
+        (lg, lg.handlers[:], lg.filters[:], lg.level, lg.propagate)
+        for lg in (logging.getLogger("yt_study_buddy"), logging.getLogger("stem"))
+    ]
     yield
     for lg, handlers, filters, level, propagate in saved:
         lg.handlers[:], lg.filters[:], lg.level, lg.propagate = handlers, filters, level, propagate
@@ -74,8 +76,10 @@ SAMPLES: dict[str, tuple[Any, Any]] = {
     "--lang": ("de fr", lambda c: c["options"].languages == ("de", "fr")),
     "--translate": ("es", lambda c: c["options"].translate_to == "es"),
     "--tor-socks": ("127.0.0.1:9999", lambda c: c["shared"].endpoint.socks_port == 9999),
-    "--tor-control": ("127.0.0.2", lambda c: (c["shared"].endpoint.control_host,
-                                               c["shared"].endpoint.control_port) == ("127.0.0.2", 9051)),
+    "--tor-control": (
+        "127.0.0.2",
+        lambda c: (c["shared"].endpoint.control_host, c["shared"].endpoint.control_port) == ("127.0.0.2", 9051),
+    ),
     "--tor-password": ("hunter2", lambda c: c["shared"].endpoint.control_password == "hunter2"),
     "--cooldown-hours": ("2.5", lambda c: c["settings"].cooldown_hours == 2.5),
     "--quarantine-hours": ("12", lambda c: c["settings"].quarantine_hours == 12.0),
@@ -83,14 +87,21 @@ SAMPLES: dict[str, tuple[Any, Any]] = {
     "--max-attempts": ("7", lambda c: c["options"].max_attempts == 7),
     "--ip-check-url": ("https://echo.test/ip", lambda c: c["settings"].ip_check_url == "https://echo.test/ip"),
     "--ca-bundle": (_ca, lambda c: (c["settings"].ca_bundle or "").endswith("ca.pem")),
-    "--state-dir": (lambda tmp: str(tmp / "state"), lambda c: getattr(c["settings"].state_dir, "name", None) == "state"),
+    "--state-dir": (
+        lambda tmp: str(tmp / "state"),
+        lambda c: getattr(c["settings"].state_dir, "name", None) == "state",
+    ),
     "--force": ("1", lambda c: c["options"].force is True),
     "--no-launch-tor": ("1", lambda c: c["launch"] is False),
     "--json": ("1", lambda c: c["as_json"] is True),
     "--yes-playlist": ("0", lambda c: c["items"] == [VIDEO]),  # the watch URL's video only
     "--no-playlist": ("0", lambda c: c["items"] == [VIDEO]),  # the same variable, YTSB_YES_PLAYLIST
     "--playlist-items": ("-5:", lambda c: c["playlist_items"] == "-5:"),
-    "-f": None, "-p": None, "-w": None, "-o": None, "-I": None,  # short forms of the above
+    "-f": None,
+    "-p": None,
+    "-w": None,
+    "-o": None,
+    "-I": None,  # short forms of the above
     "-v": ("2", lambda c: c["shared"].verbose == 2),
     "-q": ("1", lambda c: c["shared"].quiet is True),
 }
@@ -149,11 +160,20 @@ def test_doctor_takes_the_shared_options_from_the_environment(monkeypatch):
 
     monkeypatch.setattr("yt_study_buddy.app._doctor.run_checks", fake_checks)
     monkeypatch.setattr("yt_study_buddy.app._doctor.format_checks", lambda checks: "ok")
-    done = invoke("doctor", env={"YTSB_TOR_CONTROL": "127.0.0.1:9999", "YTSB_IP_CHECK_URL": "https://e.test/",
-                                  "YTSB_STATE_DIR": "/tmp/ytsb-state"})
+    done = invoke(
+        "doctor",
+        env={
+            "YTSB_TOR_CONTROL": "127.0.0.1:9999",
+            "YTSB_IP_CHECK_URL": "https://e.test/",
+            "YTSB_STATE_DIR": "/tmp/ytsb-state",
+        },
+    )
     assert done.exit_code == 0
     assert (seen["endpoint"].control_port, seen["ip_check_url"], str(seen["state_dir"])) == (
-        9999, "https://e.test/", "/tmp/ytsb-state")
+        9999,
+        "https://e.test/",
+        "/tmp/ytsb-state",
+    )
 
 
 @pytest.mark.parametrize(
@@ -186,7 +206,9 @@ def test_output_dir_under_a_file_is_a_usage_error(tmp_path, captured):
     blocker.write_text("not a directory")
     done = invoke(VIDEO, "--output", str(blocker / "notes"))
     assert done.exit_code == 2
-    assert done.stderr == f"yt-study-buddy: error: output directory {blocker / 'notes'} is not writable: Not a directory\n"
+    assert (
+        done.stderr == f"yt-study-buddy: error: output directory {blocker / 'notes'} is not writable: Not a directory\n"
+    )
 
 
 def test_a_library_error_is_one_line_and_exit_1(monkeypatch, tmp_path):

@@ -38,8 +38,12 @@ UCID = "UC38IQsAvIsxxjztdMZQtwHA"
 @pytest.mark.parametrize(
     ("text", "kind", "course_id", "url"),
     [
-        (f"https://www.youtube.com/playlist?list={PLAYLIST}", "playlist", PLAYLIST,
-         f"https://www.youtube.com/playlist?list={PLAYLIST}"),
+        (
+            f"https://www.youtube.com/playlist?list={PLAYLIST}",
+            "playlist",
+            PLAYLIST,
+            f"https://www.youtube.com/playlist?list={PLAYLIST}",
+        ),
         (f"youtube.com/playlist?list={PLAYLIST}&si=x", "playlist", PLAYLIST, None),
         (f"https://m.youtube.com/playlist?list={PLAYLIST}", "playlist", PLAYLIST, None),
         (PLAYLIST, "playlist", PLAYLIST, None),
@@ -47,16 +51,23 @@ UCID = "UC38IQsAvIsxxjztdMZQtwHA"
         (f"https://youtu.be/{VIDEO}?list={PLAYLIST}", "playlist", PLAYLIST, None),
         (f"https://www.youtube.com/watch?list={PLAYLIST}", "playlist", PLAYLIST, None),
         (f"https://www.youtube.com/embed/videoseries?list={PLAYLIST}", "playlist", PLAYLIST, None),
-        ("https://www.youtube.com/@SomeChannel", "channel", "@SomeChannel",
-         "https://www.youtube.com/@SomeChannel/videos"),
+        (
+            "https://www.youtube.com/@SomeChannel",
+            "channel",
+            "@SomeChannel",
+            "https://www.youtube.com/@SomeChannel/videos",
+        ),
         ("https://www.youtube.com/@SomeChannel/videos", "channel", "@SomeChannel", None),
         ("www.youtube.com/@Some.Channel/", "channel", "@Some.Channel", None),
-        (f"https://www.youtube.com/channel/{UCID}", "channel", UCID,
-         f"https://www.youtube.com/channel/{UCID}/videos"),
+        (f"https://www.youtube.com/channel/{UCID}", "channel", UCID, f"https://www.youtube.com/channel/{UCID}/videos"),
         (f"https://www.youtube.com/channel/{UCID}/videos?view=0", "channel", UCID, None),
         ("https://www.youtube.com/c/Lectures", "channel", "c/Lectures", "https://www.youtube.com/c/Lectures/videos"),
-        ("https://www.youtube.com/user/oldname/videos", "channel", "user/oldname",
-         "https://www.youtube.com/user/oldname/videos"),
+        (
+            "https://www.youtube.com/user/oldname/videos",
+            "channel",
+            "user/oldname",
+            "https://www.youtube.com/user/oldname/videos",
+        ),
         ("https://www.youtube.com/@SomeChannel/featured", "channel", "@SomeChannel", None),
     ],
 )
@@ -69,12 +80,15 @@ def test_course_inputs(text: str, kind: str, course_id: str, url: str | None) ->
 
 
 def test_no_playlist_makes_a_watch_url_with_a_list_its_video() -> None:
-    for text in (f"https://www.youtube.com/watch?v={VIDEO}&list={PLAYLIST}",
-                 f"https://youtu.be/{VIDEO}?list={PLAYLIST}"):
+    for text in (
+        f"https://www.youtube.com/watch?v={VIDEO}&list={PLAYLIST}",
+        f"https://youtu.be/{VIDEO}?list={PLAYLIST}",
+    ):
         assert parse_input(text, playlists=False) == VIDEO
     # Like yt-dlp's --no-playlist: a URL that is only a playlist stays the playlist.
-    assert parse_input(f"https://www.youtube.com/playlist?list={PLAYLIST}", playlists=False) == \
-        CourseRef(CourseKind.PLAYLIST, PLAYLIST)
+    assert parse_input(f"https://www.youtube.com/playlist?list={PLAYLIST}", playlists=False) == CourseRef(
+        CourseKind.PLAYLIST, PLAYLIST
+    )
 
 
 def test_a_list_that_is_no_playlist_id_leaves_the_video() -> None:
@@ -100,8 +114,13 @@ def test_bad_course_inputs_say_why(text: str, message: str) -> None:
 
 
 def test_read_video_list_keeps_courses_in_place_and_once() -> None:
-    lines = [f"https://youtu.be/{VIDEO}", f"https://www.youtube.com/playlist?list={PLAYLIST}",
-             "https://www.youtube.com/@prof  # the professor", PLAYLIST, "nope"]
+    lines = [
+        f"https://youtu.be/{VIDEO}",
+        f"https://www.youtube.com/playlist?list={PLAYLIST}",
+        "https://www.youtube.com/@prof  # the professor",
+        PLAYLIST,
+        "nope",
+    ]
     result = read_video_list(lines)
     playlist, channel = CourseRef(CourseKind.PLAYLIST, PLAYLIST), CourseRef(CourseKind.CHANNEL, "@prof")
     assert result.items == [VIDEO, playlist, channel]
@@ -115,8 +134,10 @@ def test_playlist_items_yt_dlp_takes(spec: str) -> None:
     assert check_playlist_items(spec) == spec
 
 
-@pytest.mark.parametrize(("spec", "message"), [("", "empty"), ("1,,3", "consecutive commas"),
-                                               ("a-b", "not a valid"), ("1-3:0", "cannot be zero")])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [("", "empty"), ("1,,3", "consecutive commas"), ("a-b", "not a valid"), ("1-3:0", "cannot be zero")],
+)
 def test_playlist_items_yt_dlp_refuses(spec: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         check_playlist_items(spec)
@@ -185,24 +206,33 @@ def test_yt_dlp_has_no_request_handler_but_ours(fake, session):
 
 @pytest.mark.parametrize("form", ["handle", "handle/videos", "channel", "c", "user"])
 def test_a_channel_means_its_uploads_by_every_url_form(fake, session, form):
-    channel = fake_channel(70, seed="unit-channel", handle="@unitprof", name="Unit Professor",
-                           custom_url="UnitProf", user_name="unitprof")
+    channel = fake_channel(
+        70, seed="unit-channel", handle="@unitprof", name="Unit Professor", custom_url="UnitProf", user_name="unitprof"
+    )
     fake.add_course(channel)
-    text = {"handle": "https://www.youtube.com/@unitprof",
-            "handle/videos": "https://www.youtube.com/@unitprof/videos",
-            "channel": f"https://www.youtube.com/channel/{channel.channel_id}",
-            "c": "https://www.youtube.com/c/UnitProf", "user": "https://www.youtube.com/user/unitprof"}[form]
+    text = {
+        "handle": "https://www.youtube.com/@unitprof",
+        "handle/videos": "https://www.youtube.com/@unitprof/videos",
+        "channel": f"https://www.youtube.com/channel/{channel.channel_id}",
+        "c": "https://www.youtube.com/c/UnitProf",
+        "user": "https://www.youtube.com/user/unitprof",
+    }[form]
     ref = parse_input(text)
     assert isinstance(ref, CourseRef)
     course = expand_course(session, ref)
     assert (course.kind, course.id, course.title, course.handle) == (
-        CourseKind.CHANNEL, channel.channel_id, "Unit Professor", "@unitprof")
+        CourseKind.CHANNEL,
+        channel.channel_id,
+        "Unit Professor",
+        "@unitprof",
+    )
     assert course.video_ids == [video.video_id for video in channel.videos]
     assert [entry.position for entry in course.entries] == list(range(1, 71))
     # The Videos tab (30), then two continuations (30, 10); no other tab is asked for.
     assert CHANNEL_PAGE_SIZE == 30
-    assert [r.path for r in fake.requests] == [ref.url.removeprefix("https://www.youtube.com")] + \
-        ["/youtubei/v1/browse"] * 2
+    assert [r.path for r in fake.requests] == [ref.url.removeprefix("https://www.youtube.com")] + [
+        "/youtubei/v1/browse"
+    ] * 2
 
 
 def test_playlist_items_select_like_yt_dlp_and_keep_positions(fake, session):
@@ -211,22 +241,32 @@ def test_playlist_items_select_like_yt_dlp_and_keep_positions(fake, session):
     ref = CourseRef(CourseKind.PLAYLIST, playlist.course_id)
     course = expand_course(session, ref, playlist_items="1-3,5")
     assert [(e.position, e.video_id) for e in course.entries] == [
-        (n, playlist.videos[n - 1].video_id) for n in (1, 2, 3, 5)]
+        (n, playlist.videos[n - 1].video_id) for n in (1, 2, 3, 5)
+    ]
     assert len(fake.requests) == 2  # the first page has them: no continuation was asked for
     fake.reset()
     last = expand_course(session, ref, playlist_items="-2:,150")
     assert [(e.position, e.video_id) for e in last.entries] == [
-        (n, playlist.videos[n - 1].video_id) for n in (249, 250, 150)]
+        (n, playlist.videos[n - 1].video_id) for n in (249, 250, 150)
+    ]
 
 
 @pytest.mark.parametrize(
     ("add", "text", "reason", "message"),
     [
-        (False, "https://www.youtube.com/playlist?list=PLmissingMissingMissing0", "course_unavailable",
-         "YouTube said: The playlist does not exist."),
+        (
+            False,
+            "https://www.youtube.com/playlist?list=PLmissingMissingMissing0",
+            "course_unavailable",
+            "YouTube said: The playlist does not exist.",
+        ),
         (True, "private", "course_unavailable", "YouTube said: This playlist is private."),
-        (False, "https://www.youtube.com/@nobodyhere", "course_not_found",
-         "YouTube knows no channel @nobodyhere (HTTP 404)"),
+        (
+            False,
+            "https://www.youtube.com/@nobodyhere",
+            "course_not_found",
+            "YouTube knows no channel @nobodyhere (HTTP 404)",
+        ),
     ],
 )
 def test_missing_private_and_unknown_are_permanent(fake, session, add, text, reason, message):

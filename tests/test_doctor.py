@@ -206,7 +206,9 @@ def test_password_use_on_cookie_only_and_password_only_tors(lab, fake_youtube, t
         assert not wrong.ok and wrong.detail.endswith("refused the control password")
         assert wrong.fix is not None and "HashedControlPassword" in wrong.fix and "--tor-password" in wrong.fix
         missing = auth(tor.endpoint, None)
-        assert not missing.ok and missing.detail.endswith("needs a password: pass --tor-password (or set YTSB_TOR_PASSWORD)")
+        assert not missing.ok and missing.detail.endswith(
+            "needs a password: pass --tor-password (or set YTSB_TOR_PASSWORD)"
+        )
         assert missing.fix == "pass tor's control password with --tor-password (or YTSB_TOR_PASSWORD)"
         right = auth(tor.endpoint, "s3cret")
         assert right.ok and right.detail.startswith("password, tor ")

@@ -89,13 +89,17 @@ class Hostile:
             self.env = dict.fromkeys(NO_PROXY_VARIABLES, "*")
 
     def run(self, *argv: str) -> subprocess.CompletedProcess[str]:
-        inherited = {key: value for key, value in os.environ.items()
-                     if not key.startswith("YTSB_") and key not in PROXY_VARIABLES + NO_PROXY_VARIABLES}
+        inherited = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("YTSB_") and key not in PROXY_VARIABLES + NO_PROXY_VARIABLES
+        }
         jailed = resolver_jail_argv(argv, self.dns.host, self.tmp_path / "resolver")
         # unshare and sh exec the command: killing this PID ends it. A timeout is returned, not
         # raised, so the recorders are still checked first.
-        with subprocess.Popen(jailed, env={**inherited, **self.env}, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) as process:
+        with subprocess.Popen(
+            jailed, env={**inherited, **self.env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as process:
             try:
                 out, err = process.communicate(timeout=RUN_TIMEOUT)
             except subprocess.TimeoutExpired:
@@ -145,8 +149,15 @@ def assert_fetched_through_the_lab(lab, fake_youtube, video_id: str) -> None:
 
 
 def test_the_library_fetches_only_through_the_lab(hostile, lab, fake_youtube, tmp_path):
-    done = hostile.run(sys.executable, "-c", LIBRARY, LAB_PASSWORD, str(tmp_path / "ledger.sqlite3"),
-                       str(fake_youtube.ca_path), "egressLib01")
+    done = hostile.run(
+        sys.executable,
+        "-c",
+        LIBRARY,
+        LAB_PASSWORD,
+        str(tmp_path / "ledger.sqlite3"),
+        str(fake_youtube.ca_path),
+        "egressLib01",
+    )
     assert_nothing_leaked(hostile, lab, fake_youtube)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -157,10 +168,25 @@ def test_the_library_fetches_only_through_the_lab(hostile, lab, fake_youtube, tm
 
 def test_the_cli_fetches_only_through_the_lab(hostile, lab, fake_youtube, tmp_path):
     notes = tmp_path / "notes"
-    done = hostile.run(sys.executable, "-m", "yt_study_buddy", "https://youtu.be/egressCli01",
-                       "--tor-control", "127.0.0.1:9051", "--tor-socks", "127.0.0.1:9050",
-                       "--tor-password", LAB_PASSWORD, "--no-launch-tor", "--ca-bundle", str(fake_youtube.ca_path),
-                       "--state-dir", str(tmp_path / "state"), "--output", str(notes))
+    done = hostile.run(
+        sys.executable,
+        "-m",
+        "yt_study_buddy",
+        "https://youtu.be/egressCli01",
+        "--tor-control",
+        "127.0.0.1:9051",
+        "--tor-socks",
+        "127.0.0.1:9050",
+        "--tor-password",
+        LAB_PASSWORD,
+        "--no-launch-tor",
+        "--ca-bundle",
+        str(fake_youtube.ca_path),
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--output",
+        str(notes),
+    )
     assert_nothing_leaked(hostile, lab, fake_youtube)
     assert done.returncode == 0, done.stderr
     assert [path.name for path in notes.glob("*[[]egressCli01].md")]

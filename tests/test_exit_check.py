@@ -84,8 +84,21 @@ def test_accepted_answers(body: str, content_type: str, expected: str) -> None:
         '{"Ip": "127.0.0.1"}',  # a key we do not know
     ],
     ids=[
-        "empty", "blank", "html", "words", "no-ip", "null", "empty-ip", "int", "list-ip", "list", "number",
-        "bad-octet", "two", "leading-zero", "unknown-key",
+        "empty",
+        "blank",
+        "html",
+        "words",
+        "no-ip",
+        "null",
+        "empty-ip",
+        "int",
+        "list-ip",
+        "list",
+        "number",
+        "bad-octet",
+        "two",
+        "leading-zero",
+        "unknown-key",
     ],
 )
 def test_anything_but_one_address_is_refused(body: str) -> None:

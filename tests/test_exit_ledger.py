@@ -75,9 +75,7 @@ def run_child(script: str, *args: str) -> subprocess.CompletedProcess[str]:
 # -- reserve, release, cooldown, quarantine ---------------------------------------------------
 
 
-def test_cooldown_runs_from_release_not_from_reservation(
-    ledger: ExitLedger, clock: FakeClock
-) -> None:
+def test_cooldown_runs_from_release_not_from_reservation(ledger: ExitLedger, clock: FakeClock) -> None:
     lease = reserve(ledger, "10.0.0.1")
     assert lease.reserved_at == T0
     clock.advance(timedelta(minutes=30))
@@ -180,9 +178,7 @@ def test_unavailable_and_earliest_free_at(ledger: ExitLedger, clock: FakeClock) 
         "10.0.0.2",
     ]
     assert ledger.earliest_free_at() == T0 + HOUR
-    assert ledger.earliest_free_at(["10.0.0.2", "10.0.0.4", "10.0.0.5"]) == T0 + 90 * timedelta(
-        minutes=1
-    )
+    assert ledger.earliest_free_at(["10.0.0.2", "10.0.0.4", "10.0.0.5"]) == T0 + 90 * timedelta(minutes=1)
     assert ledger.earliest_free_at(["10.0.0.2"]) == T0 + 6 * HOUR
     assert ledger.earliest_free_at(["10.0.0.5", "192.0.2.1"]) is None
     assert ledger.state("192.0.2.1") is None
@@ -231,9 +227,7 @@ print(lease.holder)
 """
 
 
-def test_lease_of_a_dead_process_is_stale_and_counts_as_used(
-    ledger: ExitLedger, path: Path, clock: FakeClock
-) -> None:
+def test_lease_of_a_dead_process_is_stale_and_counts_as_used(ledger: ExitLedger, path: Path, clock: FakeClock) -> None:
     child_holder = run_child(RESERVE_AND_DIE, str(path), T0.isoformat(), "10.0.0.1").stdout.strip()
     dead_pid = int(child_holder.rsplit(":", 2)[1])
     assert ledger.state("10.0.0.1") is not None
@@ -434,9 +428,7 @@ def test_unknown_schema_version_and_foreign_database_are_refused(tmp_path: Path)
     assert foreign.read_bytes() == before
 
 
-def test_ledger_file_removed_while_open_is_not_silently_recreated(
-    ledger: ExitLedger, path: Path
-) -> None:
+def test_ledger_file_removed_while_open_is_not_silently_recreated(ledger: ExitLedger, path: Path) -> None:
     ledger.record_use("10.0.0.1", outcome="ok")
     for leftover in path.parent.iterdir():
         leftover.unlink()

@@ -11,8 +11,13 @@ import pytest
 
 import yt_study_buddy
 
-PACKAGES = ["yt_study_buddy", "yt_study_buddy.tor", "yt_study_buddy.youtube", "yt_study_buddy.notes",
-            "yt_study_buddy.app"]
+PACKAGES = [
+    "yt_study_buddy",
+    "yt_study_buddy.tor",
+    "yt_study_buddy.youtube",
+    "yt_study_buddy.notes",
+    "yt_study_buddy.app",
+]
 #: The seed design's modules and what they must keep offering where the design names them.
 SEED_MODULES = {
     "yt_study_buddy.rotating_tor_client": ["RotatingTorClient"],

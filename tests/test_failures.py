@@ -103,8 +103,11 @@ TABLE: list[tuple[BaseException, FailureKind, str]] = [
     (yta.YouTubeDataUnparsable(ID), RETRYABLE, "unexpected_response"),
     (_raised(lambda: _response(200, "<html>").json()), RETRYABLE, "unexpected_response"),
     (_raised(lambda: _fetcher()._extract_captions_json({}, ID)), RETRYABLE, "unexpected_response"),
-    (_raised(lambda: yta.TranscriptList.build(requests.Session(), ID, {"captionTracks": [{}]})),
-     RETRYABLE, "unexpected_response"),
+    (
+        _raised(lambda: yta.TranscriptList.build(requests.Session(), ID, {"captionTracks": [{}]})),
+        RETRYABLE,
+        "unexpected_response",
+    ),
     (requests.TooManyRedirects("Exceeded 30 redirects."), RETRYABLE, "unexpected_response"),
     (_parse_error("<transcript><te"), RETRYABLE, "unexpected_response"),
     (_parse_error('<transcript><text start="0">cut off</text>'), RETRYABLE, "unexpected_response"),
@@ -329,8 +332,16 @@ BOT_CHECK = {"status": "LOGIN_REQUIRED", "reason": "Sign in to confirm you’re 
         ({"timedtext": requests.ReadTimeout("read timed out")}, RETRYABLE, "timeout"),
         ({"timedtext": (200, "")}, PERMANENT, "empty_timedtext"),
         ({"player": (200, _player({"status": "OK"}))}, PERMANENT, "transcripts_disabled"),
-        ({"player": (200, _player({"status": "ERROR", "reason": "This video is unavailable"}))}, PERMANENT, "video_unavailable"),
-        ({"player": (200, _player({"status": "UNPLAYABLE", "reason": "Not in your country"}))}, PERMANENT, "unplayable"),
+        (
+            {"player": (200, _player({"status": "ERROR", "reason": "This video is unavailable"}))},
+            PERMANENT,
+            "video_unavailable",
+        ),
+        (
+            {"player": (200, _player({"status": "UNPLAYABLE", "reason": "Not in your country"}))},
+            PERMANENT,
+            "unplayable",
+        ),
     ],
 )
 def test_fetch_failures_are_classified(overrides: dict, kind: FailureKind, reason: str) -> None:

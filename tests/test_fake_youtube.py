@@ -94,9 +94,7 @@ def fake_session(fake: FakeYouTube) -> requests.Session:
     return session
 
 
-def direct_session(
-    fake: FakeYouTube, *, source_ip: str = "127.0.0.1", timeout: float = 10.0
-) -> requests.Session:
+def direct_session(fake: FakeYouTube, *, source_ip: str = "127.0.0.1", timeout: float = 10.0) -> requests.Session:
     session = fake_session(fake)
     adapter = LoopbackAdapter((fake.host, fake.port), source_ip=source_ip, timeout=timeout)
     session.mount("https://", adapter)
@@ -144,10 +142,8 @@ def test_fetch_unregistered_id_gets_its_default_transcript_over_one_connection(
 def test_registered_video_escapes_like_youtube_and_round_trips(
     fake_youtube: FakeYouTube, session: requests.Session, api: YouTubeTranscriptApi
 ) -> None:
-    lines = (Snippet("Tom & Jerry's \"big\" day", 0.5, 2.25), Snippet("x", 2.75, 1.0))
-    fake_youtube.add_video(
-        FakeVideo(OTHER, "Cartoons", "Archive", (FakeTrack("en", "English", snippets=lines),))
-    )
+    lines = (Snippet('Tom & Jerry\'s "big" day', 0.5, 2.25), Snippet("x", 2.75, 1.0))
+    fake_youtube.add_video(FakeVideo(OTHER, "Cartoons", "Archive", (FakeTrack("en", "English", snippets=lines),)))
 
     assert [Snippet(s.text, s.start, s.duration) for s in api.fetch(OTHER)] == list(lines)
     raw = session.get(f"https://www.youtube.com/api/timedtext?v={OTHER}&lang=en").text
@@ -172,9 +168,7 @@ def test_manual_and_generated_tracks_are_listed_and_fetched(
     assert german.is_generated
 
 
-def test_translation_returns_recognisable_translated_text(
-    fake_youtube: FakeYouTube, api: YouTubeTranscriptApi
-) -> None:
+def test_translation_returns_recognisable_translated_text(fake_youtube: FakeYouTube, api: YouTubeTranscriptApi) -> None:
     french = api.list(VIDEO).find_transcript(["en"]).translate("fr").fetch()
 
     expected = fake_youtube.video(VIDEO).snippets("en", translate_to="fr")
@@ -183,9 +177,7 @@ def test_translation_returns_recognisable_translated_text(
     assert fake_youtube.requests[-1].path == "/api/timedtext"
 
 
-def test_consent_wall_is_passed_with_the_consent_cookie(
-    fake_youtube: FakeYouTube, api: YouTubeTranscriptApi
-) -> None:
+def test_consent_wall_is_passed_with_the_consent_cookie(fake_youtube: FakeYouTube, api: YouTubeTranscriptApi) -> None:
     fake_youtube.script(Behavior.CONSENT, video_id=VIDEO)
 
     assert len(api.fetch(VIDEO)) > 0
@@ -220,9 +212,7 @@ MATRIX = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("behavior", "error", "served"), MATRIX, ids=[row[0].name for row in MATRIX]
-)
+@pytest.mark.parametrize(("behavior", "error", "served"), MATRIX, ids=[row[0].name for row in MATRIX])
 def test_scripted_failure_raises_what_the_library_raises_for_youtube(
     fake_youtube: FakeYouTube,
     api: YouTubeTranscriptApi,
@@ -242,18 +232,14 @@ def test_scripted_failure_raises_what_the_library_raises_for_youtube(
 def test_unplayable_carries_the_scripted_reason_and_subreasons(
     fake_youtube: FakeYouTube, api: YouTubeTranscriptApi
 ) -> None:
-    fake_youtube.script(
-        Behavior.UNPLAYABLE, video_id=VIDEO, reason="Private video", subreasons=("Sign in", "!")
-    )
+    fake_youtube.script(Behavior.UNPLAYABLE, video_id=VIDEO, reason="Private video", subreasons=("Sign in", "!"))
     with pytest.raises(VideoUnplayable) as raised:
         api.fetch(VIDEO)
     assert "Private video" in str(raised.value)
     assert "Sign in" in str(raised.value)
 
 
-def test_language_missing_offers_only_german(
-    fake_youtube: FakeYouTube, api: YouTubeTranscriptApi
-) -> None:
+def test_language_missing_offers_only_german(fake_youtube: FakeYouTube, api: YouTubeTranscriptApi) -> None:
     fake_youtube.script(Behavior.LANGUAGE_MISSING, video_id=VIDEO)
     with pytest.raises(NoTranscriptFound):
         api.fetch(VIDEO, languages=["en"])
@@ -274,9 +260,7 @@ def test_malformed_ids_are_unavailable_like_on_youtube(
 # --- scripting: targets, counts, precedence ------------------------------------------------
 
 
-def test_times_applies_n_times_then_reverts(
-    fake_youtube: FakeYouTube, session: requests.Session
-) -> None:
+def test_times_applies_n_times_then_reverts(fake_youtube: FakeYouTube, session: requests.Session) -> None:
     script = fake_youtube.script(Behavior.BOT_CHECK, video_id=VIDEO, times=2)
     for _ in range(2):
         with pytest.raises(RequestBlocked):
@@ -301,9 +285,7 @@ def test_scripts_target_videos_and_exits(fake_youtube: FakeYouTube) -> None:
     assert [e.outcome for e in fake_youtube.served(client_ip="127.0.0.12")] == ["recaptcha"]
 
 
-def test_newest_matching_script_decides_and_reset_clears(
-    fake_youtube: FakeYouTube, api: YouTubeTranscriptApi
-) -> None:
+def test_newest_matching_script_decides_and_reset_clears(fake_youtube: FakeYouTube, api: YouTubeTranscriptApi) -> None:
     fake_youtube.block_exit("127.0.0.1")
     fake_youtube.script(Behavior.OK, video_id=VIDEO)
     assert len(api.fetch(VIDEO)) > 0
@@ -446,9 +428,7 @@ def test_keep_alive_by_default_and_connection_close_when_asked(
     assert isinstance(adapter, LoopbackAdapter) and adapter.connections == 2
 
 
-def test_player_checks_key_client_and_body_like_youtube(
-    fake_youtube: FakeYouTube, session: requests.Session
-) -> None:
+def test_player_checks_key_client_and_body_like_youtube(fake_youtube: FakeYouTube, session: requests.Session) -> None:
     url = "https://www.youtube.com/youtubei/v1/player?key="
     android = {"context": {"client": {"clientName": "ANDROID"}}, "videoId": VIDEO}
     web = {"context": {"client": {"clientName": "WEB"}}, "videoId": VIDEO}
@@ -465,8 +445,7 @@ def test_oembed_answers_like_youtube(fake_youtube: FakeYouTube, session: request
     watch = f"https://www.youtube.com/watch?v={VIDEO}"
     body = session.get(oembed, params={"url": watch, "format": "json"}).json()
     video = fake_youtube.video(VIDEO)
-    assert (body["title"], body["author_name"], body["provider_name"]) == (
-        video.title, video.channel, "YouTube")
+    assert (body["title"], body["author_name"], body["provider_name"]) == (video.title, video.channel, "YouTube")
 
     fake_youtube.script(Behavior.UNAVAILABLE, video_id=VIDEO)
     assert session.get(oembed, params={"url": watch, "format": "json"}).status_code == 404
@@ -503,9 +482,7 @@ def test_through_the_lab_the_log_sees_the_exit(lab: TorLab, fake_youtube: FakeYo
         api = YouTubeTranscriptApi(http_client=session)
 
         fetched = api.fetch(VIDEO)
-        assert [Snippet(s.text, s.start, s.duration) for s in fetched] == (
-            fake_youtube.video(VIDEO).snippets("en")
-        )
+        assert [Snippet(s.text, s.start, s.duration) for s in fetched] == (fake_youtube.video(VIDEO).snippets("en"))
         exits = fake_youtube.exits_seen(VIDEO)
         assert len(exits) == 1 and exits[0] in lab.exit_ips
         # A new connection (another host) may leave from another exit even with the same

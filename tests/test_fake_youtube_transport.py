@@ -126,9 +126,7 @@ def test_the_library_parses_every_step_through_gzip_and_chunks(fake_youtube: Fak
     with direct_session(fake_youtube) as session:
         french = YouTubeTranscriptApi(http_client=session).list(VIDEO).find_transcript(["en"])
         fetched = french.translate("fr").fetch()
-        oembed = session.get(
-            f"https://www.youtube.com/oembed?url=https://youtu.be/{VIDEO}&format=json"
-        ).json()
+        oembed = session.get(f"https://www.youtube.com/oembed?url=https://youtu.be/{VIDEO}&format=json").json()
 
     expected = fake_youtube.video(VIDEO).snippets("en", translate_to="fr")
     assert [Snippet(s.text, s.start, s.duration) for s in fetched] == expected
@@ -162,8 +160,10 @@ def test_google_serves_only_the_sorry_page(fake_youtube: FakeYouTube) -> None:
     status, _, body = raw_get(fake_youtube, f"/watch?v={VIDEO}", host="www.google.com", accept=None)
     assert status == 404
     status, _, body = raw_get(
-        fake_youtube, "/sorry/index?continue=https://www.youtube.com/watch%3Fv%3DdQw4w9WgXcQ",
-        host="google.com", accept=None,
+        fake_youtube,
+        "/sorry/index?continue=https://www.youtube.com/watch%3Fv%3DdQw4w9WgXcQ",
+        host="google.com",
+        accept=None,
     )
     assert status == 429
     page = b"".join(dechunk(body)).decode()
@@ -198,9 +198,7 @@ def fetch_from(fake: FakeYouTube, source_ip: str, video_id: str) -> str:
     return "ok"
 
 
-def test_rate_limit_blocks_an_exit_past_k_videos_until_b_has_passed(
-    limited: FakeYouTube, clock: Clock
-) -> None:
+def test_rate_limit_blocks_an_exit_past_k_videos_until_b_has_passed(limited: FakeYouTube, clock: Clock) -> None:
     v1, v2, v3 = (video.video_id for video in sample_videos(3, seed="rate"))
     assert fetch_from(limited, EXIT_A, v1) == "ok"
     clock.now += 10
@@ -222,9 +220,7 @@ def test_rate_limit_blocks_an_exit_past_k_videos_until_b_has_passed(
     assert all(e.client_ip == EXIT_A for e in limited.requests if e.path == "/sorry/index")
 
 
-def test_rate_limit_window_slides_and_a_block_starts_a_fresh_one(
-    limited: FakeYouTube, clock: Clock
-) -> None:
+def test_rate_limit_window_slides_and_a_block_starts_a_fresh_one(limited: FakeYouTube, clock: Clock) -> None:
     v1, v2, v3, v4, v5 = (video.video_id for video in sample_videos(5, seed="window"))
     assert fetch_from(limited, EXIT_A, v1) == "ok"
     clock.now += 30
@@ -268,9 +264,7 @@ def test_rate_limit_rejects_nonsense(options: dict[str, object]) -> None:
 
 
 @pytest.fixture
-def client(
-    lab: TorLab, fake_youtube: FakeYouTube, tmp_path: Path
-) -> Iterator[RotatingTorClient]:
+def client(lab: TorLab, fake_youtube: FakeYouTube, tmp_path: Path) -> Iterator[RotatingTorClient]:
     with RotatingTorClient(
         endpoint=lab.endpoint,
         ca_bundle=str(fake_youtube.ca_path),
@@ -324,4 +318,3 @@ def test_a_redirect_block_quarantines_the_exit_and_the_video_moves_on(
     assert [r.detail for r in history if r.outcome == "quarantined"] == ["blocked:recaptcha"]
     good = client.ledger.state(good_exit)
     assert good is not None and good.quarantined_until is None
-

@@ -25,12 +25,15 @@ from yt_study_buddy.testing.fake_youtube import Behavior
 
 pytestmark = pytest.mark.lab
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("nsenter")),
-                                reason="a tmpfs in a mount namespace of its own needs root, unshare and nsenter")
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("nsenter")),
+    reason="a tmpfs in a mount namespace of its own needs root, unshare and nsenter",
+)
 
 
-def wait_until(condition: Callable[[], object], process: subprocess.Popen[str] | None = None,
-               timeout: float = 60.0) -> None:
+def wait_until(
+    condition: Callable[[], object], process: subprocess.Popen[str] | None = None, timeout: float = 60.0
+) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert process is None or process.poll() is None, process.communicate()
@@ -63,6 +66,7 @@ def watch_requests(fake, video_id: str) -> int:
 
 
 # -- the exit ledger failing mid-run ----------------------------------------------------------
+
 
 def break_ledger(ledger: Path, fault: str) -> sqlite3.Connection | None:
     """Make every later use of the ledger fail; for "locked", the connection holding the lock."""
@@ -116,6 +120,7 @@ def test_exit_ledger_failing_mid_run_stops_once_and_a_rerun_continues(run, fake_
 
 # -- Ctrl-C twice -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("moment", ["as_the_batch_starts", "after_a_note", "in_the_grace_period"])
 def test_ctrl_c_twice_still_writes_run_end_and_exits_1(run, fake_youtube, moment):
     ids = [f"twice{moment[:2]}{n:04d}" for n in range(6)]
@@ -148,6 +153,7 @@ def test_ctrl_c_twice_still_writes_run_end_and_exits_1(run, fake_youtube, moment
 
 # -- the disk filling up ----------------------------------------------------------------------
 
+
 class SmallDisk:
     """A small tmpfs in a mount namespace of its own, held open by a sleeping process.
 
@@ -160,9 +166,22 @@ class SmallDisk:
         mountpoint.mkdir(parents=True, exist_ok=True)
         self.path = mountpoint
         self._holder = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
-             'mount -t tmpfs -o size="$1" tmpfs "$2" && echo mounted && exec sleep 600', "holder", size,
-             str(mountpoint)], stdout=subprocess.PIPE, text=True)
+            [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                'mount -t tmpfs -o size="$1" tmpfs "$2" && echo mounted && exec sleep 600',
+                "holder",
+                size,
+                str(mountpoint),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         ready, _, _ = select.select([self._holder.stdout], [], [], 10)
         assert ready and self._holder.stdout.readline() == "mounted\n", "could not mount a tmpfs"
         #: The mount point as this process sees it.
@@ -236,8 +255,7 @@ class DiskRun(Run):
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("YTSB_")}
-        return subprocess.Popen(self.argv(*args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        return subprocess.Popen(self.argv(*args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 @needs_root
@@ -276,6 +294,7 @@ def test_disk_filling_up_stops_the_run_clearly_and_a_rerun_completes(lab, fake_y
 
 # -- two runs on one output directory ---------------------------------------------------------
 
+
 def test_two_runs_on_one_output_directory_fetch_each_video_once(run, fake_youtube):
     ids = [f"tworuns{n:04d}" for n in range(6)]
     run.args += ["--cooldown-hours", "0"]  # the two runs' lookaheads hold exits too
@@ -304,12 +323,17 @@ def test_two_runs_on_one_output_directory_fetch_each_video_once(run, fake_youtub
 
 # -- a long URL file --------------------------------------------------------------------------
 
+
 def test_planning_benchmark_runs_and_reports_every_step(tmp_path):
     # Linearity itself is measured by the benchmark (benchmarks/planning.py), not asserted here.
     out = tmp_path / "planning.json"
-    done = subprocess.run([sys.executable, "-m", "benchmarks.planning", "--sizes", "20", "200", "--repeat", "1",
-                           "--json", str(out)], cwd=Path(__file__).resolve().parent.parent,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.planning", "--sizes", "20", "200", "--repeat", "1", "--json", str(out)],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
     assert set(report["ratios"]) == {"read", "done", "plan", "run", "claim"}
@@ -318,13 +342,24 @@ def test_planning_benchmark_runs_and_reports_every_step(tmp_path):
 
 # -- claims and the run log, below the CLI ----------------------------------------------------
 
+
 def test_a_claim_held_by_another_process_is_refused_and_freed_when_it_dies(tmp_path):
     from yt_study_buddy.app._run_log import VideoClaims
 
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from yt_study_buddy.app._run_log import VideoClaims\n"
-        "claim = VideoClaims(Path(sys.argv[1])).try_claim('claimedvid1'); print('held', flush=True)\n"
-        "time.sleep(60)"), str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from pathlib import Path; from yt_study_buddy.app._run_log import VideoClaims\n"
+                "claim = VideoClaims(Path(sys.argv[1])).try_claim('claimedvid1'); print('held', flush=True)\n"
+                "time.sleep(60)"
+            ),
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline() == "held\n"
         claims = VideoClaims(tmp_path)

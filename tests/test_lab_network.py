@@ -228,9 +228,7 @@ def test_cookie_auth_on_the_client_control_port(lab: TorLab) -> None:
 @pytest.mark.lab
 def test_password_lab_authenticates_both_ways_and_stops_every_tor() -> None:
     password = "lab-" + uuid.uuid4().hex
-    lab = TorLab(
-        exits=2, control_password=password, socks_port=9150, control_port=9151, port_base=6000
-    )
+    lab = TorLab(exits=2, control_password=password, socks_port=9150, control_port=9151, port_base=6000)
     with lab:
         workdir = lab.workdir
         assert lab.endpoint.control_password == password
@@ -266,9 +264,7 @@ def test_tor_processes_die_with_their_owner_after_sigkill(tmp_path: Path) -> Non
         time.sleep(300)
         """
     )
-    owner = subprocess.Popen(
-        [sys.executable, "-c", code, str(workdir)], stdout=subprocess.PIPE, text=True
-    )
+    owner = subprocess.Popen([sys.executable, "-c", code, str(workdir)], stdout=subprocess.PIPE, text=True)
     try:
         line: list[str] = []
         reader = threading.Thread(target=lambda: line.append(owner.stdout.readline()), daemon=True)  # type: ignore[union-attr]

@@ -36,8 +36,7 @@ def fetcher(lab: TorLab, fake_youtube: FakeYouTube, ledger_path: Path) -> Iterat
 def quarantined(ledger_path: Path, exit_ip: str) -> bool:
     with ExitLedger(ledger_path, cooldown=timedelta(hours=1)) as ledger:
         state = ledger.state(exit_ip)
-    return state is not None and state.quarantined_until is not None and (
-        state.quarantined_until > datetime.now(UTC))
+    return state is not None and state.quarantined_until is not None and (state.quarantined_until > datetime.now(UTC))
 
 
 def watch_pages(fake: FakeYouTube, video_id: str) -> list[tuple[str, str]]:
@@ -54,7 +53,8 @@ def test_a_blocked_exit_is_quarantined_and_the_video_fetched_on_a_fresh_one(
     transcript = fetcher.fetch_transcript(video_id)
 
     assert [Snippet(s.text, s.start, s.duration) for s in transcript.snippets] == (
-        fake_youtube.video(video_id).snippets("en"))
+        fake_youtube.video(video_id).snippets("en")
+    )
     assert fetcher.attempts == 2
     blocked, fresh = fetcher.exits_tried
     assert blocked != fresh and {blocked, fresh} <= set(lab.exit_ips) and fetcher.exit_ip == fresh

@@ -19,21 +19,45 @@ from yt_study_buddy.app._progress import (
 from yt_study_buddy.app._run_log import VideoResult
 
 FETCHED = VideoResult(
-    "dQw4w9WgXcQ", "fetched", worker=1, exit_ip="127.0.0.12", exits_used=["127.0.0.12"], attempts=1,
-    title="Never [Gonna] Give", files=["notes/Never [Gonna] Give [dQw4w9WgXcQ].md"],
+    "dQw4w9WgXcQ",
+    "fetched",
+    worker=1,
+    exit_ip="127.0.0.12",
+    exits_used=["127.0.0.12"],
+    attempts=1,
+    title="Never [Gonna] Give",
+    files=["notes/Never [Gonna] Give [dQw4w9WgXcQ].md"],
     timings={"wait_exit": 0.5, "fetch": 1.5, "write": 0.1},
 )
 PERMANENT = VideoResult(
-    "abcdefghijk", "failed", exit_ip="127.0.0.13", exits_used=["127.0.0.13"], attempts=1,
-    error_kind="permanent", error_reason="no_transcript", error="No transcripts were found for en",
+    "abcdefghijk",
+    "failed",
+    exit_ip="127.0.0.13",
+    exits_used=["127.0.0.13"],
+    attempts=1,
+    error_kind="permanent",
+    error_reason="no_transcript",
+    error="No transcripts were found for en",
 )
 BLOCKED = VideoResult(
-    "xyzxyzxyzxy", "failed", exit_ip="127.0.0.16", exits_used=["127.0.0.14", "127.0.0.15", "127.0.0.16"],
-    attempts=3, error_kind="blocked", error_reason="ip_blocked", error="YouTube blocked this exit (after 3 attempts)",
+    "xyzxyzxyzxy",
+    "failed",
+    exit_ip="127.0.0.16",
+    exits_used=["127.0.0.14", "127.0.0.15", "127.0.0.16"],
+    attempts=3,
+    error_kind="blocked",
+    error_reason="ip_blocked",
+    error="YouTube blocked this exit (after 3 attempts)",
 )
 RETRIED = VideoResult(
-    "retryretryr", "failed", exit_ip="127.0.0.12", exits_used=["127.0.0.12", "127.0.0.17"], attempts=2,
-    error_kind="retryable", error_reason="timeout", error="timed out (after 2 attempts)",
+    "retryretryr",
+    "failed",
+    exit_ip="127.0.0.12",
+    exits_used=["127.0.0.12", "127.0.0.17"],
+    attempts=2,
+    error_kind="retryable",
+    error_reason="timeout",
+    error="timed out (after 2 attempts)",
 )
 PENDING = VideoResult("pendingpend", "pending", error_kind="interrupted", error="not fetched: the run stopped")
 SKIPPED = VideoResult("skippedskip", "skipped")
@@ -211,7 +235,10 @@ def test_summary_without_batch_started() -> None:
     rich, rich_out = _rich()
     plain_out, quiet_out = io.StringIO(), io.StringIO()
     reporters: list[tuple[Reporter, io.StringIO]] = [
-        (PlainReporter(plain_out), plain_out), (QuietReporter(quiet_out), quiet_out), (rich, rich_out)]
+        (PlainReporter(plain_out), plain_out),
+        (QuietReporter(quiet_out), quiet_out),
+        (rich, rich_out),
+    ]
     for reporter, out in reporters:
         reporter.batch_finished(summarize([SKIPPED], 0.0))
         assert "done: fetched 0, skipped 1, failed 0, exits used 0, wall time 0.0 s" in out.getvalue()

@@ -48,12 +48,14 @@ def test_the_readme_library_example_fetches_each_video_on_its_own_exit(
 
     env = {key: value for key, value in os.environ.items() if not key.startswith(("YTSB_", "XDG_"))}
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=90)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
-    expected = [f"{fake_youtube.video(vid).title} {len(fake_youtube.video(vid).snippets('en'))} snippets"
-                for vid in video_ids]
+    expected = [
+        f"{fake_youtube.video(vid).title} {len(fake_youtube.video(vid).snippets('en'))} snippets" for vid in video_ids
+    ]
     assert done.stdout.splitlines() == expected
     exits = {vid: {entry.client_ip for entry in fake_youtube.served(video_id=vid)} for vid in video_ids}
     assert all(len(seen) == 1 for seen in exits.values()), exits

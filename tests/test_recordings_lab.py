@@ -64,8 +64,9 @@ def fake(fake_youtube: FakeYouTube, cached: Recordings) -> FakeYouTube:
 @pytest.fixture
 def client(lab, fake, tmp_path) -> Iterator[RotatingTorClient]:
     """A client on the lab with a fresh ledger: each test has all 12 exits."""
-    with RotatingTorClient(endpoint=lab.endpoint, ca_bundle=str(fake.ca_path),
-                           ledger_path=tmp_path / "ledger.sqlite3") as running:
+    with RotatingTorClient(
+        endpoint=lab.endpoint, ca_bundle=str(fake.ca_path), ledger_path=tmp_path / "ledger.sqlite3"
+    ) as running:
         yield running
 
 
@@ -110,7 +111,10 @@ def test_only_the_assets_are_extracted_under_their_bare_names(tmp_path) -> None:
     into.mkdir()
     recordings._extract_assets(archive, into)
     assert {p.name: p.read_bytes() for p in into.iterdir()} == {
-        "youtube.html.static": b"page", "youtube.innertube.json.static": b"{}", "transcript.xml.static": b"<x/>"}
+        "youtube.html.static": b"page",
+        "youtube.innertube.json.static": b"{}",
+        "transcript.xml.static": b"<x/>",
+    }
     assert not (tmp_path / "evil.static").exists()
 
 
@@ -126,8 +130,10 @@ def test_recorded_video_is_served_byte_for_byte(fake: FakeYouTube, cached: Recor
     with direct_session(fake) as session:
         watch = session.get(f"https://www.youtube.com/watch?v={RECORDED}")
         key = cached.video().api_key
-        player = session.post(f"https://www.youtube.com/youtubei/v1/player?key={key}",
-                              json={"context": {"client": {"clientName": "ANDROID"}}, "videoId": RECORDED})
+        player = session.post(
+            f"https://www.youtube.com/youtubei/v1/player?key={key}",
+            json={"context": {"client": {"clientName": "ANDROID"}}, "videoId": RECORDED},
+        )
         tracks = player.json()["captions"]["playerCaptionsTracklistRenderer"]["captionTracks"]
         timedtext = session.get(tracks[0]["baseUrl"])  # the recorded URL, unchanged
     assert watch.content == cached.read(recordings.WATCH_PAGE)
@@ -140,8 +146,10 @@ def test_recorded_video_is_served_byte_for_byte(fake: FakeYouTube, cached: Recor
 def test_synthetic_video_details_have_the_recorded_shape(fake: FakeYouTube, cached: Recordings) -> None:
     recorded = cached.player()["videoDetails"]
     with direct_session(fake) as session:
-        answer = session.post(f"https://www.youtube.com/youtubei/v1/player?key={API_KEY}",
-                              json={"context": {"client": {"clientName": "ANDROID"}}, "videoId": "abcdefghijk"})
+        answer = session.post(
+            f"https://www.youtube.com/youtubei/v1/player?key={API_KEY}",
+            json={"context": {"client": {"clientName": "ANDROID"}}, "videoId": "abcdefghijk"},
+        )
     synthetic = answer.json()["videoDetails"]
     assert isinstance(recorded, dict) and set(synthetic) == set(recorded)
     assert {k: type(v) for k, v in synthetic.items()} == {k: type(v) for k, v in recorded.items()}
@@ -151,7 +159,8 @@ def test_synthetic_video_details_have_the_recorded_shape(fake: FakeYouTube, cach
 
 
 @pytest.mark.parametrize(
-    "error", [e for e in RECORDED_ERRORS if e.asset.endswith(".innertube.json.static")],
+    "error",
+    [e for e in RECORDED_ERRORS if e.asset.endswith(".innertube.json.static")],
     ids=lambda e: e.asset.removesuffix(".innertube.json.static"),
 )
 def test_synthetic_player_errors_say_what_the_recorded_ones_say(
@@ -160,17 +169,21 @@ def test_synthetic_player_errors_say_what_the_recorded_ones_say(
     """Status and reason of the playability verdict; captions only where the recording has them."""
     with direct_session(fake) as session:
         fake.script(error.behavior, video_id="abcdefghijk")
-        answer = session.post(f"https://www.youtube.com/youtubei/v1/player?key={API_KEY}",
-                              json={"context": {"client": {"clientName": "ANDROID"}}, "videoId": "abcdefghijk"})
+        answer = session.post(
+            f"https://www.youtube.com/youtubei/v1/player?key={API_KEY}",
+            json={"context": {"client": {"clientName": "ANDROID"}}, "videoId": "abcdefghijk"},
+        )
     synthetic, recorded = answer.json(), cached.player(error.asset)
     verdict = ("status", "reason")
     if error.behavior is Behavior.UNPLAYABLE:  # recorded with a made-up status and reason
         verdict = ()
     assert {k: synthetic["playabilityStatus"].get(k) for k in verdict} == {
-        k: recorded["playabilityStatus"].get(k) for k in verdict  # type: ignore[union-attr]
+        k: recorded["playabilityStatus"].get(k)
+        for k in verdict  # type: ignore[union-attr]
     }
     assert ("captions" in synthetic) == ("captions" in recorded)
     if error.behavior is Behavior.BOT_CHECK:
+
         def subreasons(answer: dict) -> list[str]:
             runs = answer["playabilityStatus"]["errorScreen"]["playerErrorMessageRenderer"]["subreason"]["runs"]
             return [run["text"] for run in runs]
@@ -182,8 +195,9 @@ def test_synthetic_player_errors_say_what_the_recorded_ones_say(
 
 
 @pytest.mark.lab
-def test_recorded_video_gives_real_text_and_details_in_three_requests(client, fake: FakeYouTube,
-                                                                     cached: Recordings) -> None:
+def test_recorded_video_gives_real_text_and_details_in_three_requests(
+    client, fake: FakeYouTube, cached: Recordings
+) -> None:
     transcript = fetch(client, RECORDED, ("ja", "de", "en"))  # the recording offers ja first
 
     assert transcript.snippets == RECORDED_SNIPPETS  # real text, formatting tags stripped
@@ -201,7 +215,9 @@ def test_language_priority_picks_what_each_recording_offers(client, fake: FakeYo
     english = fetch(client, ENGLISH_ONLY, ("de", "en"))
     assert (english.language_code, english.is_generated) == ("en", False)  # manual before generated
     assert (english.title, english.channel) == (
-        "The Tide Is Turning - Russian Civil War Fall 1919 I THE GREAT WAR 1919", "The Great War")
+        "The Tide Is Turning - Russian Civil War Fall 1919 I THE GREAT WAR 1919",
+        "The Great War",
+    )
     assert english.video_duration == 1509
     assert paths(fake, ENGLISH_ONLY) == THREE_REQUESTS
     assert outcome(client, ENGLISH_ONLY, ("de", "fr")) == ("permanent", "no_transcript")
@@ -233,7 +249,10 @@ def without_player_details(fake: FakeYouTube, cached: Recordings) -> Iterator[No
 def test_details_fall_back_to_the_watch_page_then_to_oembed(client, fake: FakeYouTube) -> None:
     from_page = fetch(client, RECORDED)  # the recorded page's ytInitialPlayerResponse
     assert (from_page.title, from_page.channel, from_page.video_duration) == (
-        "Surface Go Review - It\u2019s Awesome", "Dave2D", 316)
+        "Surface Go Review - It\u2019s Awesome",
+        "Dave2D",
+        316,
+    )
     assert paths(fake, RECORDED) == THREE_REQUESTS
 
     from_oembed = fetch(client, ENGLISH_ONLY)  # no recorded page: the fake's has no details
@@ -258,10 +277,12 @@ EXPECTED = {
 
 
 @pytest.mark.lab
-@pytest.mark.parametrize("index", range(len(RECORDED_ERRORS)),
-                         ids=[f"{e.asset.split('.')[0]}-{e.behavior.name}" for e in RECORDED_ERRORS])
-def test_recorded_error_is_classified_like_its_synthetic_variant(client, fake: FakeYouTube,
-                                                                  cached: Recordings, index: int) -> None:
+@pytest.mark.parametrize(
+    "index", range(len(RECORDED_ERRORS)), ids=[f"{e.asset.split('.')[0]}-{e.behavior.name}" for e in RECORDED_ERRORS]
+)
+def test_recorded_error_is_classified_like_its_synthetic_variant(
+    client, fake: FakeYouTube, cached: Recordings, index: int
+) -> None:
     error = RECORDED_ERRORS[index]
     synthetic_id, recorded_id = f"synth{index:02d}xxxx", f"recrd{index:02d}xxxx"
     fake.script(error.behavior, video_id=synthetic_id)
@@ -278,8 +299,7 @@ def test_recorded_error_is_classified_like_its_synthetic_variant(client, fake: F
 @pytest.mark.lab
 def test_recorded_invalid_consent_wall_is_retryable(client, fake: FakeYouTube, cached: Recordings) -> None:
     """No synthetic variant: a wall without the form's value cannot be passed."""
-    fake.script(Behavior.CONSENT, video_id="badconsentx",
-                body=cached.read("youtube_consent_page_invalid.html.static"))
+    fake.script(Behavior.CONSENT, video_id="badconsentx", body=cached.read("youtube_consent_page_invalid.html.static"))
     assert outcome(client, "badconsentx", ("en",)) == ("retryable", "consent")
     assert paths(fake, "badconsentx") == ["/watch"]
 

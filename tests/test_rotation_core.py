@@ -87,8 +87,9 @@ def test_nine_videos_three_workers_nine_distinct_exits(make_client, fake_youtube
                 exit_ip, session, proxies = queue.get_next_connection(worker_id=number, timeout=60)
                 assert proxies["https"].startswith("socks5h://")
                 with session:
-                    transcript = TorTranscriptFetcher(session=session, proxies=proxies, exit_ip=exit_ip)\
-                        .fetch_transcript(vid)
+                    transcript = TorTranscriptFetcher(
+                        session=session, proxies=proxies, exit_ip=exit_ip
+                    ).fetch_transcript(vid)
                     used = session.exits_used()
                 assert transcript.snippets and transcript.title
                 fetched[vid] = (exit_ip, used)
@@ -174,10 +175,13 @@ with RotatingTorClient(endpoint=endpoint, ledger_path=Path({ledger!r}), ca_bundl
 
 
 def test_two_processes_on_one_ledger_share_no_exit(lab, fake_youtube, tmp_path):
-    script = ALLOCATE.format(password=lab.endpoint.control_password, ledger=str(tmp_path / "shared.sqlite3"),
-                             ca=str(fake_youtube.ca_path))
-    procs = [subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    script = ALLOCATE.format(
+        password=lab.endpoint.control_password, ledger=str(tmp_path / "shared.sqlite3"), ca=str(fake_youtube.ca_path)
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     try:
         results = [json.loads(readline_within(proc.stdout, 120, "an allocating process")) for proc in procs]
     finally:
@@ -199,8 +203,12 @@ def test_a_blocked_exit_is_quarantined_and_the_video_retried_elsewhere(make_clie
     blocked_vid, permanent_vid, fine_vid = video_ids(3, "blk")
     fake_youtube.script(Behavior.RECAPTCHA, video_id=blocked_vid, times=1)
     fake_youtube.script(Behavior.TRANSCRIPTS_DISABLED, video_id=permanent_vid)
-    runner = BatchRunner(client, BatchOptions(output_dir=tmp_path / "notes", workers=2),
-                         reporter=PlainReporter(io.StringIO()), run_log=RunLog(tmp_path / "runs.jsonl"))
+    runner = BatchRunner(
+        client,
+        BatchOptions(output_dir=tmp_path / "notes", workers=2),
+        reporter=PlainReporter(io.StringIO()),
+        run_log=RunLog(tmp_path / "runs.jsonl"),
+    )
     summary = runner.run([blocked_vid, permanent_vid, fine_vid])
     results = {r.video_id: r for r in summary.results}
     blocked = results[blocked_vid]
@@ -349,8 +357,11 @@ def deprecated(factory):
 
 
 def test_deprecated_shims_warn_and_work(lab, fake_youtube, tmp_path):
-    options = {"ledger_path": tmp_path / "ledger.sqlite3", "ca_bundle": str(fake_youtube.ca_path),
-               "tor_control_password": lab.endpoint.control_password}
+    options = {
+        "ledger_path": tmp_path / "ledger.sqlite3",
+        "ca_bundle": str(fake_youtube.ca_path),
+        "tor_control_password": lab.endpoint.control_password,
+    }
     coordinator = deprecated(lambda: SingleTorCoordinator(**options))
     try:
         with coordinator.acquire(worker_id=1) as fetcher:

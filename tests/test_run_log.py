@@ -17,8 +17,9 @@ _PAD = "x" * 5000
 
 
 def _fetched(video_id: str, *files: str) -> VideoResult:
-    return VideoResult(video_id, "fetched", exit_ip="10.0.0.1", exits_used=["10.0.0.1"], attempts=1,
-                       title="T", files=list(files))
+    return VideoResult(
+        video_id, "fetched", exit_ip="10.0.0.1", exits_used=["10.0.0.1"], attempts=1, title="T", files=list(files)
+    )
 
 
 def _assert_whole_json_lines(path: Path) -> list[dict]:
@@ -30,9 +31,18 @@ def _assert_whole_json_lines(path: Path) -> list[dict]:
 def test_records_round_trip_with_run_start_and_end(tmp_path: Path) -> None:
     path = tmp_path / "out" / ".yt-study-buddy" / "runs.jsonl"
     run_log = RunLog(path)
-    result = VideoResult("dQw4w9WgXcQ", "failed", worker=2, exit_ip="10.0.0.2", exits_used=["10.0.0.2"],
-                         attempts=1, error_kind="permanent", error_reason="no_transcript", error="none",
-                         timings={"fetch": 1.5})
+    result = VideoResult(
+        "dQw4w9WgXcQ",
+        "failed",
+        worker=2,
+        exit_ip="10.0.0.2",
+        exits_used=["10.0.0.2"],
+        attempts=1,
+        error_kind="permanent",
+        error_reason="no_transcript",
+        error="none",
+        timings={"fetch": 1.5},
+    )
 
     run_log.start_run("r1", {"workers": 4})
     run_log.append(result, "r1")
@@ -139,8 +149,13 @@ def test_concurrent_appends_from_processes_are_whole_lines(tmp_path: Path) -> No
 def test_done_video_ids_needs_latest_fetched_record_and_existing_notes(tmp_path: Path) -> None:
     out = tmp_path / "notes"
     out.mkdir()
-    for name in ("A [aaaaaaaaaaa].md", "A [aaaaaaaaaaa].txt", "B [bbbbbbbbbbb].md", "D [ddddddddddd].md",
-                 "E [eeeeeeeeeee].md"):
+    for name in (
+        "A [aaaaaaaaaaa].md",
+        "A [aaaaaaaaaaa].txt",
+        "B [bbbbbbbbbbb].md",
+        "D [ddddddddddd].md",
+        "E [eeeeeeeeeee].md",
+    ):
         (out / name).write_text("note")
     path = out / ".yt-study-buddy" / "runs.jsonl"
     run_log = RunLog(path)

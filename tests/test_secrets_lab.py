@@ -37,7 +37,8 @@ VERBOSITIES = [(), ("-v",), ("-vv",), ("-q",)]
 #: Protocol text that carries a secret in the clear: an AUTHENTICATE argument (password or
 #: cookie hex), SAFECOOKIE's client nonce, tor's server hash and nonce.
 CLEAR_SECRET_SYNTAX = re.compile(
-    rb'AUTHENTICATE[ \t]+["0-9A-Fa-f]|AUTHCHALLENGE[ \t]+SAFECOOKIE[ \t]+[0-9A-Fa-f]|SERVER(?:HASH|NONCE)=[0-9A-Fa-f]')
+    rb'AUTHENTICATE[ \t]+["0-9A-Fa-f]|AUTHCHALLENGE[ \t]+SAFECOOKIE[ \t]+[0-9A-Fa-f]|SERVER(?:HASH|NONCE)=[0-9A-Fa-f]'
+)
 
 
 @dataclass
@@ -51,8 +52,12 @@ class Secrets:
         forms = {f"password {p!r}": p.encode() for p in passwords}
         for n, cookie in enumerate(cookies):
             assert len(cookie) == 32, "tor's auth cookie is 32 bytes"
-            forms |= {f"cookie {n} raw": cookie, f"cookie {n} hex": cookie.hex().encode(),
-                      f"cookie {n} HEX": cookie.hex().upper().encode(), f"cookie {n} base64": base64.b64encode(cookie)}
+            forms |= {
+                f"cookie {n} raw": cookie,
+                f"cookie {n} hex": cookie.hex().encode(),
+                f"cookie {n} HEX": cookie.hex().upper().encode(),
+                f"cookie {n} base64": base64.b64encode(cookie),
+            }
         return cls(forms)
 
     def leaks(self, where: str, data: bytes) -> list[str]:
@@ -68,8 +73,9 @@ def files_under(*roots: Path, skip: set[Path] = frozenset()) -> Iterator[Path]:
                 yield path
 
 
-def assert_no_leaks(secrets: Secrets, streams: dict[str, bytes], roots: list[Path],
-                    skip: set[Path] = frozenset()) -> int:
+def assert_no_leaks(
+    secrets: Secrets, streams: dict[str, bytes], roots: list[Path], skip: set[Path] = frozenset()
+) -> int:
     """Every stream and every file under ``roots``; returns how many files were read."""
     leaks = [hit for name, data in streams.items() for hit in secrets.leaks(name, data)]
     files = list(files_under(*roots, skip=skip))
@@ -81,8 +87,14 @@ def assert_no_leaks(secrets: Secrets, streams: dict[str, bytes], roots: list[Pat
 def sandbox_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """No YTSB_* from the caller; HOME, the XDG dirs and TMPDIR inside ``tmp_path``, to be scanned."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("YTSB_")}
-    dirs = {"HOME": "home", "XDG_CACHE_HOME": "home/.cache", "XDG_STATE_HOME": "home/.local/state",
-            "XDG_DATA_HOME": "home/.local/share", "XDG_CONFIG_HOME": "home/.config", "TMPDIR": "tmp"}
+    dirs = {
+        "HOME": "home",
+        "XDG_CACHE_HOME": "home/.cache",
+        "XDG_STATE_HOME": "home/.local/state",
+        "XDG_DATA_HOME": "home/.local/share",
+        "XDG_CONFIG_HOME": "home/.config",
+        "TMPDIR": "tmp",
+    }
     for key, sub in dirs.items():
         (tmp_path / sub).mkdir(parents=True, exist_ok=True)
         env[key] = str(tmp_path / sub)
@@ -90,13 +102,15 @@ def sandbox_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def run(args: list[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "yt_study_buddy", *args], env=env, capture_output=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "yt_study_buddy", *args], env=env, capture_output=True, timeout=timeout
+    )
 
 
 def hash_password(password: str) -> str:
-    done = subprocess.run(["tor", "--hash-password", password, "--quiet"], capture_output=True, text=True,
-                          timeout=30, check=True)
+    done = subprocess.run(
+        ["tor", "--hash-password", password, "--quiet"], capture_output=True, text=True, timeout=30, check=True
+    )
     return done.stdout.strip().splitlines()[-1]
 
 
@@ -119,8 +133,16 @@ def lab_secrets(lab, secret_password) -> Secrets:
 
 
 def lab_args(fake_youtube, password: str) -> list[str]:
-    return ["--tor-control", "127.0.0.1:9051", "--tor-socks", "127.0.0.1:9050", "--ca-bundle",
-            str(fake_youtube.ca_path), "--tor-password", password]
+    return [
+        "--tor-control",
+        "127.0.0.1:9051",
+        "--tor-socks",
+        "127.0.0.1:9050",
+        "--ca-bundle",
+        str(fake_youtube.ca_path),
+        "--tor-password",
+        password,
+    ]
 
 
 def assert_trace_kept(stderr: bytes) -> None:
@@ -133,16 +155,27 @@ def assert_trace_kept(stderr: bytes) -> None:
 
 # -- fetch and doctor on the session lab -------------------------------------------------------
 
+
 @pytest.mark.lab
 @pytest.mark.parametrize("verbosity", VERBOSITIES, ids=lambda v: "".join(v) or "default")
 @pytest.mark.parametrize("right", [True, False], ids=["right-password", "wrong-password"])
-def test_fetch_shows_and_stores_no_secret(lab, fake_youtube, tmp_path, lab_secrets, secret_password, right,
-                                          verbosity):
+def test_fetch_shows_and_stores_no_secret(lab, fake_youtube, tmp_path, lab_secrets, secret_password, right, verbosity):
     video = "secretVideo"
     output, state = tmp_path / "notes", tmp_path / "state"
-    done = run([video, *lab_args(fake_youtube, secret_password if right else WRONG_PASSWORD), "--json",
-                "--output", str(output), "--state-dir", str(state), "--no-launch-tor", *verbosity],
-               sandbox_env(tmp_path))
+    done = run(
+        [
+            video,
+            *lab_args(fake_youtube, secret_password if right else WRONG_PASSWORD),
+            "--json",
+            "--output",
+            str(output),
+            "--state-dir",
+            str(state),
+            "--no-launch-tor",
+            *verbosity,
+        ],
+        sandbox_env(tmp_path),
+    )
     assert done.returncode == 0, done.stderr.decode()
     assert (output / ".yt-study-buddy" / "runs.jsonl").is_file()
     assert any(path.name.endswith(f"[{video}].md") for path in output.glob("*.md"))
@@ -154,13 +187,17 @@ def test_fetch_shows_and_stores_no_secret(lab, fake_youtube, tmp_path, lab_secre
 
 
 @pytest.mark.lab
-@pytest.mark.parametrize(("right", "verbosity"), [(True, v) for v in VERBOSITIES] + [(False, ("-vv",))],
-                         ids=[f"right-password-{''.join(v) or 'default'}" for v in VERBOSITIES] + ["wrong-password--vv"])
-def test_doctor_shows_and_stores_no_secret(lab, fake_youtube, tmp_path, lab_secrets, secret_password, right,
-                                           verbosity):
+@pytest.mark.parametrize(
+    ("right", "verbosity"),
+    [(True, v) for v in VERBOSITIES] + [(False, ("-vv",))],
+    ids=[f"right-password-{''.join(v) or 'default'}" for v in VERBOSITIES] + ["wrong-password--vv"],
+)
+def test_doctor_shows_and_stores_no_secret(lab, fake_youtube, tmp_path, lab_secrets, secret_password, right, verbosity):
     # Each run waits up to 10 s for NEWNYM; a wrong password changes what is sent, not how it is shown.
-    done = run(["doctor", *lab_args(fake_youtube, secret_password if right else WRONG_PASSWORD), *verbosity],
-               sandbox_env(tmp_path))
+    done = run(
+        ["doctor", *lab_args(fake_youtube, secret_password if right else WRONG_PASSWORD), *verbosity],
+        sandbox_env(tmp_path),
+    )
     report = done.stdout.decode()
     assert done.returncode == 0, report + done.stderr.decode()
     assert ("✓ control authentication  password, tor" in report) is right
@@ -175,10 +212,24 @@ def test_fetch_on_a_terminal_shows_no_secret(lab, fake_youtube, tmp_path, lab_se
     """On a terminal (the live bar, and rich's handler once it is up): nothing on the screen either."""
     controller, terminal = pty.openpty()
     env = sandbox_env(tmp_path, COLUMNS="1000")  # no wrapping that could split a secret
-    process = subprocess.Popen([sys.executable, "-m", "yt_study_buddy", "secretTTY01", "-vv",
-                                *lab_args(fake_youtube, secret_password), "--output", str(tmp_path / "notes"),
-                                "--state-dir", str(tmp_path / "state"), "--no-launch-tor"],
-                               env=env, stdout=terminal, stderr=terminal)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "yt_study_buddy",
+            "secretTTY01",
+            "-vv",
+            *lab_args(fake_youtube, secret_password),
+            "--output",
+            str(tmp_path / "notes"),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--no-launch-tor",
+        ],
+        env=env,
+        stdout=terminal,
+        stderr=terminal,
+    )
     os.close(terminal)
     output = b""
     deadline = time.monotonic() + 120
@@ -204,6 +255,7 @@ def test_fetch_on_a_terminal_shows_no_secret(lab, fake_youtube, tmp_path, lab_se
 
 # -- tors the run starts itself: the launched one, the demo's lab --------------------------------
 
+
 @dataclass
 class Watched:
     streams: dict[str, bytes]
@@ -212,8 +264,9 @@ class Watched:
     captured: set[Path]
 
 
-def run_watching_cookie(argv: list[str], env: dict[str, str], tmp_path: Path, cookie_glob: str,
-                        timeout: float = 300) -> Watched:
+def run_watching_cookie(
+    argv: list[str], env: dict[str, str], tmp_path: Path, cookie_glob: str, timeout: float = 300
+) -> Watched:
     """Run ``argv``, reading the auth cookie of the tor it starts while it runs: tor deletes its
     cookie when it stops. Output goes to files (scanned as streams, not as files the run wrote)."""
     (tmp_path / "captured").mkdir()
@@ -226,8 +279,9 @@ def run_watching_cookie(argv: list[str], env: dict[str, str], tmp_path: Path, co
         while process.poll() is None:
             assert time.monotonic() < deadline, f"{argv} did not finish"
             if cookie is None:
-                cookie = next((path.read_bytes() for path in tmp_path.glob(cookie_glob) if path.stat().st_size == 32),
-                              None)
+                cookie = next(
+                    (path.read_bytes() for path in tmp_path.glob(cookie_glob) if path.stat().st_size == 32), None
+                )
             time.sleep(0.05)
     finally:
         process.kill()
@@ -238,19 +292,38 @@ def run_watching_cookie(argv: list[str], env: dict[str, str], tmp_path: Path, co
 @pytest.mark.lab
 def test_a_launched_tor_s_cookie_is_not_shown(lab, fake_youtube, tmp_path):
     # The only tor on PATH makes the launched tor a client of the lab (as in test_cli_lab).
-    extra = [arg for key, values in lab_config(lab).items()
-             for value in ([values] if isinstance(values, str) else values) for arg in (f"--{key}", value)]
+    extra = [
+        arg
+        for key, values in lab_config(lab).items()
+        for value in ([values] if isinstance(values, str) else values)
+        for arg in (f"--{key}", value)
+    ]
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     wrapper = bin_dir / "tor"
     wrapper.write_text(f'#!/bin/sh\nPATH={shlex.quote(os.environ["PATH"])} exec tor "$@" {shlex.join(extra)}\n')
     wrapper.chmod(0o755)
-    argv = [sys.executable, "-m", "yt_study_buddy", "secretLNCH1", "-vv", "--tor-control", "127.0.0.1:9371",
-            "--tor-socks", "127.0.0.1:9370", "--ca-bundle", str(fake_youtube.ca_path),
-            "--output", str(tmp_path / "notes"), "--state-dir", str(tmp_path / "state")]
+    argv = [
+        sys.executable,
+        "-m",
+        "yt_study_buddy",
+        "secretLNCH1",
+        "-vv",
+        "--tor-control",
+        "127.0.0.1:9371",
+        "--tor-socks",
+        "127.0.0.1:9370",
+        "--ca-bundle",
+        str(fake_youtube.ca_path),
+        "--output",
+        str(tmp_path / "notes"),
+        "--state-dir",
+        str(tmp_path / "state"),
+    ]
     # tor's data dir is in the user cache dir, so under the sandbox HOME.
-    done = run_watching_cookie(argv, sandbox_env(tmp_path, PATH=str(bin_dir)), tmp_path,
-                               "home/.cache/yt-study-buddy/tor/control_auth_cookie")
+    done = run_watching_cookie(
+        argv, sandbox_env(tmp_path, PATH=str(bin_dir)), tmp_path, "home/.cache/yt-study-buddy/tor/control_auth_cookie"
+    )
     assert done.returncode == 0, done.streams["stderr"].decode()
     assert done.cookie is not None, "the launched tor's cookie was never seen"
     assert b"launched tor (pid" in done.streams["stderr"]
@@ -264,8 +337,18 @@ def test_demo_shows_and_stores_no_secret(tmp_path):
     """The demo's lab has no control password (cookie only): its cookie, read while it runs."""
     # Its own lab on the default ports: a fresh namespace keeps it off the session lab.
     fresh = ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "jail"]
-    argv = [*fresh, sys.executable, "-m", "yt_study_buddy", "demo", "--videos", "2",
-            "--output", str(tmp_path / "notes"), "-vv"]
+    argv = [
+        *fresh,
+        sys.executable,
+        "-m",
+        "yt_study_buddy",
+        "demo",
+        "--videos",
+        "2",
+        "--output",
+        str(tmp_path / "notes"),
+        "-vv",
+    ]
     # The lab's working dir goes to TMPDIR, the sandbox's tmp.
     done = run_watching_cookie(argv, sandbox_env(tmp_path), tmp_path, "tmp/torlab-*/client/control_auth_cookie")
     assert done.returncode == 0, done.streams["stderr"].decode()
@@ -276,6 +359,7 @@ def test_demo_shows_and_stores_no_secret(tmp_path):
 
 
 # -- no lab needed ------------------------------------------------------------------------------
+
 
 def test_help_never_shows_the_password_from_the_environment(tmp_path):
     env = sandbox_env(tmp_path, YTSB_TOR_PASSWORD=SECRET_PASSWORD)
@@ -292,6 +376,7 @@ def test_stem_s_trace_is_redacted_for_any_handler(password, caplog):
     """The real stem send path and a handler of anyone's (here pytest's): the library puts the filter
     on stem's logger, so no handler sees the argument, even a password that makes a multi-line command."""
     import yt_study_buddy.tor._control  # noqa: F401  (the library's import installs it)
+
     caplog.set_level(5, logger="stem")  # stem's TRACE
     ours_handler = logging.StreamHandler(io.StringIO())  # stem traces only when a handler on its logger listens
     logging.getLogger("stem").addHandler(ours_handler)
@@ -322,8 +407,10 @@ def exchange(password: str) -> None:
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
     """setup_logging rewires the package's and stem's loggers; later tests need them as they were."""
-    saved = [(lg, lg.handlers[:], lg.filters[:], lg.level, lg.propagate)
-             for lg in (logging.getLogger("yt_study_buddy"), logging.getLogger("stem"))]
+    saved = [
+        (lg, lg.handlers[:], lg.filters[:], lg.level, lg.propagate)
+        for lg in (logging.getLogger("yt_study_buddy"), logging.getLogger("stem"))
+    ]
     yield
     for lg, handlers, filters, level, propagate in saved:
         lg.handlers[:], lg.filters[:], lg.level, lg.propagate = handlers, filters, level, propagate
@@ -342,4 +429,3 @@ def test_the_cli_handler_redacts_every_logger_it_serves(verbose, rich, capsys, r
     err = capsys.readouterr().err
     assert f"tor said SERVERHASH={REDACTED}" in err and f"sent AUTHENTICATE {REDACTED}" in err
     assert "12" * 32 not in err and "0f" * 32 not in err
-

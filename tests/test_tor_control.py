@@ -152,5 +152,5 @@ def test_one_dispatcher_asks_tor_once_per_event_type_and_fans_events_out(control
         controller.close()
     asked_for_events = [line for line in control_port.received[opened:] if line.startswith("SETEVENTS")]
     assert len(asked_for_events) == 1 and "SIGNAL" in asked_for_events[0].split()
-    assert control_port.received[len(asked):] == ["SIGNAL NEWNYM"]  # unsubscribing asks tor nothing
+    assert control_port.received[len(asked) :] == ["SIGNAL NEWNYM"]  # unsubscribing asks tor nothing
     assert len(first) == 1

@@ -51,8 +51,9 @@ def test_an_explicit_timeout_is_kept(sent):
     assert sent[0]["timeout"] == 3
 
 
-@pytest.mark.parametrize("override", [{"https": None}, {"https": "socks5://127.0.0.1:9050"},
-                                      {"https": "http://proxy.invalid:3128"}])
+@pytest.mark.parametrize(
+    "override", [{"https": None}, {"https": "socks5://127.0.0.1:9050"}, {"https": "http://proxy.invalid:3128"}]
+)
 def test_a_request_that_would_bypass_tor_is_refused(sent, override):
     session = TorSession(TorEndpoint(), username="u")
     with pytest.raises(TorError, match="would not go through Tor"):
@@ -71,13 +72,16 @@ def test_the_control_password_never_shows_in_repr():
     assert "secret" not in repr(TorEndpoint(control_password="secret"))
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("127.0.0.1:9150", ("127.0.0.1", 9150)),
-    ("tor.local", ("tor.local", 9050)),
-    (":9150", ("127.0.0.1", 9150)),
-    ("[::1]:9150", ("::1", 9150)),
-    ("[::1]", ("::1", 9050)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("127.0.0.1:9150", ("127.0.0.1", 9150)),
+        ("tor.local", ("tor.local", 9050)),
+        (":9150", ("127.0.0.1", 9150)),
+        ("[::1]:9150", ("::1", 9150)),
+        ("[::1]", ("::1", 9050)),
+    ],
+)
 def test_host_port_parsing(text, expected):
     assert parse_host_port(text, 9050) == expected
 
@@ -130,7 +134,6 @@ def test_a_connection_tor_keeps_moving_is_refused(monkeypatch):
         connection._new_conn()
 
 
-
 def test_a_refused_exit_closes_the_connection_before_the_error_propagates(monkeypatch):
     from urllib3.contrib.socks import SOCKSConnection
 
@@ -151,8 +154,11 @@ def test_a_refused_exit_closes_the_connection_before_the_error_propagates(monkey
 def listeners():
     """Recording listeners: the session's own SOCKS endpoint, another port on its host, and
     another host. None answers; each records every connection it accepts."""
-    with ConnectionRecorder("127.0.0.2") as own, ConnectionRecorder("127.0.0.2") as other_port, \
-            ConnectionRecorder("127.0.0.3") as other_host:
+    with (
+        ConnectionRecorder("127.0.0.2") as own,
+        ConnectionRecorder("127.0.0.2") as other_port,
+        ConnectionRecorder("127.0.0.3") as other_host,
+    ):
         yield {"own": own, "other_port": other_port, "other_host": other_host}
 
 
@@ -208,8 +214,11 @@ def test_a_foreign_proxy_is_refused_before_any_connection(listeners, target, sch
     proxy = _foreign(listeners, target, scheme)
     with _session_on(listeners["own"]) as session, pytest.raises(TorError, match="would not go through Tor"):
         _get(session, proxy, how)
-    assert {name: listener.connections for name, listener in listeners.items()} == \
-        {"own": [], "other_port": [], "other_host": []}
+    assert {name: listener.connections for name, listener in listeners.items()} == {
+        "own": [],
+        "other_port": [],
+        "other_host": [],
+    }
     # The control: a plain session with the same override does reach that listener (how it then
     # fails depends on whose SOCKS manager requests uses: importing yt-dlp replaces it).
     with requests.Session() as plain, pytest.raises(Exception):
@@ -221,9 +230,11 @@ def test_a_foreign_proxy_is_refused_before_any_connection(listeners, target, sch
 def test_youtube_transcript_apis_proxy_config_cannot_take_the_session_elsewhere(listeners, config):
     host, port = listeners["other_host"].address
     # Webshare's config also mounts a plain HTTPAdapter (its retries) over the session's.
-    proxy_config = (GenericProxyConfig(https_url=f"socks5h://{host}:{port}", http_url=f"socks5h://{host}:{port}")
-                    if config == "generic" else
-                    WebshareProxyConfig("user", "password", retries_when_blocked=1, domain_name=host, proxy_port=port))
+    proxy_config = (
+        GenericProxyConfig(https_url=f"socks5h://{host}:{port}", http_url=f"socks5h://{host}:{port}")
+        if config == "generic"
+        else WebshareProxyConfig("user", "password", retries_when_blocked=1, domain_name=host, proxy_port=port)
+    )
     with _session_on(listeners["own"]) as session, pytest.raises(TorError, match="would not go through Tor"):
         YouTubeTranscriptApi(proxy_config=proxy_config, http_client=session).list("abcdefghijk")
     assert all(listener.connections == [] for listener in listeners.values())
@@ -235,8 +246,13 @@ def test_youtube_transcript_apis_proxy_config_cannot_take_the_session_elsewhere(
 def test_the_adapter_refuses_a_foreign_proxy_manager_too():
     adapter = TorOnlyAdapter((1.0, 1.0), lambda port: True, OWN_PROXY)
     assert adapter.proxy_manager_for(OWN_PROXY) is not None
-    for proxy in ("socks5h://u:p@127.0.0.1:9051", "socks5h://u:q@127.0.0.1:9050", "socks5://u:p@127.0.0.1:9050",
-                  "socks5h://u:p@127.0.0.2:9050", "http://u:p@127.0.0.1:9050"):
+    for proxy in (
+        "socks5h://u:p@127.0.0.1:9051",
+        "socks5h://u:q@127.0.0.1:9050",
+        "socks5://u:p@127.0.0.1:9050",
+        "socks5h://u:p@127.0.0.2:9050",
+        "http://u:p@127.0.0.1:9050",
+    ):
         with pytest.raises(TorError, match="would not go through Tor"):
             adapter.proxy_manager_for(proxy)
 
@@ -260,8 +276,10 @@ def test_socks_pools_stay_ours_after_yt_dlp_replaced_requests_socks_manager(monk
 
 def test_importing_our_yt_dlp_driver_leaves_requests_socks_manager_alone():
     # In a fresh interpreter: nothing may have imported yt-dlp before.
-    code = ("import requests.adapters, requests.utils, urllib3.contrib.socks, yt_study_buddy.youtube._ytdlp,"
-            " yt_dlp.networking._requests;"
-            "assert requests.adapters.SOCKSProxyManager is urllib3.contrib.socks.SOCKSProxyManager;"
-            "assert requests.adapters.select_proxy is requests.utils.select_proxy")
+    code = (
+        "import requests.adapters, requests.utils, urllib3.contrib.socks, yt_study_buddy.youtube._ytdlp,"
+        " yt_dlp.networking._requests;"
+        "assert requests.adapters.SOCKSProxyManager is urllib3.contrib.socks.SOCKSProxyManager;"
+        "assert requests.adapters.select_proxy is requests.utils.select_proxy"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -66,8 +66,9 @@ def client_on(endpoint: TorEndpoint, state: Path, **options) -> RotatingTorClien
 
 
 def conflux_check(endpoint: TorEndpoint, fake_youtube, state: Path, *, fix: bool = False) -> Check:
-    checks = run_checks(endpoint, ip_check_url=IP_CHECK_URL, ca_bundle=str(fake_youtube.ca_path), fix=fix,
-                        state_dir=state)
+    checks = run_checks(
+        endpoint, ip_check_url=IP_CHECK_URL, ca_bundle=str(fake_youtube.ca_path), fix=fix, state_dir=state
+    )
     return next(check for check in checks if check.name == doctor.CONFLUX)
 
 
@@ -125,15 +126,40 @@ def start_crashing_fetch(lab, fake_youtube, state: Path, output: Path) -> subpro
     fake_youtube.script(Behavior.STALL, video_id=video)
     endpoint = lab.endpoint
     process = subprocess.Popen(
-        [sys.executable, "-m", "yt_study_buddy", "fetch", video, "--no-launch-tor", "--state-dir", str(state),
-         "--output", str(output), "--ca-bundle", str(fake_youtube.ca_path), "--tor-password", LAB_PASSWORD,
-         "--tor-control", f"{endpoint.control_host}:{endpoint.control_port}",
-         "--tor-socks", f"{endpoint.socks_host}:{endpoint.socks_port}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "yt_study_buddy",
+            "fetch",
+            video,
+            "--no-launch-tor",
+            "--state-dir",
+            str(state),
+            "--output",
+            str(output),
+            "--ca-bundle",
+            str(fake_youtube.ca_path),
+            "--tor-password",
+            LAB_PASSWORD,
+            "--tor-control",
+            f"{endpoint.control_host}:{endpoint.control_port}",
+            "--tor-socks",
+            f"{endpoint.socks_host}:{endpoint.socks_port}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     changes = state / "tor-changes.sqlite3"
-    wait_until(lambda: changes.exists() and [c.holder_pid for c in TorChanges(changes).records()] == [process.pid]
-               and fake_youtube.served(video_id=video), "recorded change and stalled request", process)
+    wait_until(
+        lambda: (
+            changes.exists()
+            and [c.holder_pid for c in TorChanges(changes).records()] == [process.pid]
+            and fake_youtube.served(video_id=video)
+        ),
+        "recorded change and stalled request",
+        process,
+    )
     return process
 
 
@@ -144,30 +170,45 @@ def test_doctor_reports_and_fix_puts_back_what_a_killed_run_left(lab, lab_tor, f
     fetch = start_crashing_fetch(lab, fake_youtube, state, tmp_path / "notes")
     try:
         assert conflux_check(lab.endpoint, fake_youtube, state).detail == (
-            f"ConfluxEnabled 0 while a yt-study-buddy run works (pid {fetch.pid}); it is put back when the run ends")
+            f"ConfluxEnabled 0 while a yt-study-buddy run works (pid {fetch.pid}); it is put back when the run ends"
+        )
     finally:
         kill(fetch)
     assert conflux(lab_tor) == ("ConfluxEnabled=0", True)  # the crash left it off
 
     report = conflux_check(lab.endpoint, fake_youtube, state)
     assert not report.ok and not report.skipped
-    assert report.detail == (f"ConfluxEnabled 0 was left by a yt-study-buddy run that died (pid {fetch.pid}); "
-                             "it was tor's default (auto)")
+    assert report.detail == (
+        f"ConfluxEnabled 0 was left by a yt-study-buddy run that died (pid {fetch.pid}); it was tor's default (auto)"
+    )
     assert report.fix is not None and report.fix.startswith("yt-study-buddy doctor --fix puts it back")
     assert conflux(lab_tor) == ("ConfluxEnabled=0", True)  # reporting changes nothing
 
     endpoint = lab.endpoint
-    fixed = run_cli("doctor", "--fix", "--state-dir", str(state), "--ca-bundle", str(fake_youtube.ca_path),
-                    "--tor-password", LAB_PASSWORD, "--tor-control", f"{endpoint.control_host}:{endpoint.control_port}",
-                    "--tor-socks", f"{endpoint.socks_host}:{endpoint.socks_port}")
+    fixed = run_cli(
+        "doctor",
+        "--fix",
+        "--state-dir",
+        str(state),
+        "--ca-bundle",
+        str(fake_youtube.ca_path),
+        "--tor-password",
+        LAB_PASSWORD,
+        "--tor-control",
+        f"{endpoint.control_host}:{endpoint.control_port}",
+        "--tor-socks",
+        f"{endpoint.socks_host}:{endpoint.socks_port}",
+    )
     line = next(line for line in fixed.stdout.splitlines() if " conflux " in line)
-    assert line.split(None, 2)[2] == (f"ConfluxEnabled 0 was left by a run that died (pid {fetch.pid}): "
-                                      "put back to tor's default (auto) (--fix)")
+    assert line.split(None, 2)[2] == (
+        f"ConfluxEnabled 0 was left by a run that died (pid {fetch.pid}): put back to tor's default (auto) (--fix)"
+    )
     assert line.startswith("✓ ")
     assert conflux(lab_tor) == before
     assert TorChanges(state / "tor-changes.sqlite3").records() == []
     assert conflux_check(lab.endpoint, fake_youtube, state).detail == (
-        "ConfluxEnabled auto (yt-study-buddy turns it off while it runs)")
+        "ConfluxEnabled auto (yt-study-buddy turns it off while it runs)"
+    )
 
 
 def test_the_next_run_puts_back_what_a_killed_run_left(lab, lab_tor, fake_youtube, tmp_path):
@@ -212,8 +253,13 @@ def test_conflux_0_of_tors_own_configuration_is_never_touched(lab, fake_youtube,
     socks, control = free_ports(2)
     state = tmp_path / "state"
     changes = TorChanges(state / "tor-changes.sqlite3")
-    options = {"data_dir": tmp_path / "tor", "socks_port": socks, "control_port": control,
-               "extra_config": lab_config(lab), "timeout": 90}
+    options = {
+        "data_dir": tmp_path / "tor",
+        "socks_port": socks,
+        "control_port": control,
+        "extra_config": lab_config(lab),
+        "timeout": 90,
+    }
     with launch_tor(**options) as first:
         assert conflux(first.controller) == ("ConfluxEnabled=0", True)
         with client_on(first.endpoint, state):
@@ -221,8 +267,11 @@ def test_conflux_0_of_tors_own_configuration_is_never_touched(lab, fake_youtube,
         assert conflux(first.controller) == ("ConfluxEnabled=0", True)
         # A run killed on this tor after someone had turned conflux on: its record stays behind.
         first.controller.set_conf("ConfluxEnabled", "1")
-        holder = subprocess.Popen([sys.executable, "-c", HOLD_A_CLIENT, str(socks), str(control), str(state)],
-                                  stdout=subprocess.PIPE, text=True)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_A_CLIENT, str(socks), str(control), str(state)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             wait_until(lambda: [c.holder_pid for c in changes.records()] == [holder.pid], "recorded change", holder)
         finally:

@@ -79,8 +79,11 @@ def test_a_queue_timeout_is_ours_and_a_timeout_error() -> None:
 
 
 def _exception_classes() -> list[type[BaseException]]:
-    return [obj for _, obj in inspect.getmembers(_exceptions, inspect.isclass)
-            if issubclass(obj, BaseException) and obj.__module__ == _exceptions.__name__]
+    return [
+        obj
+        for _, obj in inspect.getmembers(_exceptions, inspect.isclass)
+        if issubclass(obj, BaseException) and obj.__module__ == _exceptions.__name__
+    ]
 
 
 @pytest.mark.parametrize("cls", _exception_classes(), ids=lambda cls: cls.__name__)
@@ -104,8 +107,13 @@ def test_no_exception_class_is_defined_outside_the_exceptions_module() -> None:
         module = importlib.import_module(info.name)
         for name, obj in vars(module).items():
             # The CLI's click exceptions are how it reports, not errors a library caller meets.
-            if (inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__ == info.name
-                    and not issubclass(obj, click.ClickException) and name not in private):
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, BaseException)
+                and obj.__module__ == info.name
+                and not issubclass(obj, click.ClickException)
+                and name not in private
+            ):
                 stray.append(f"{info.name}.{name}")
     assert stray == []
 
@@ -116,8 +124,11 @@ def test_the_tor_layer_names_no_command_line_option() -> None:
 
     from yt_study_buddy import tor
 
-    found = [f"{path.name}: {match.group()}" for path in Path(tor.__file__).parent.glob("*.py")
-             for match in re.finditer(r"--(?:tor-|no-launch)[\w-]*|YTSB_\w+", path.read_text())]
+    found = [
+        f"{path.name}: {match.group()}"
+        for path in Path(tor.__file__).parent.glob("*.py")
+        for match in re.finditer(r"--(?:tor-|no-launch)[\w-]*|YTSB_\w+", path.read_text())
+    ]
     assert found == []
 
 
@@ -126,9 +137,12 @@ def test_the_cli_spells_the_settings_the_tor_layer_names() -> None:
     from yt_study_buddy.tor._endpoint import CONTROL_PASSWORD_SETTING, CONTROL_PORT_SETTING, SOCKS_PORT_SETTING
 
     assert with_cli_hints(f"needs a password: pass {CONTROL_PASSWORD_SETTING}") == (
-        "needs a password: pass --tor-password (or set YTSB_TOR_PASSWORD)")
+        "needs a password: pass --tor-password (or set YTSB_TOR_PASSWORD)"
+    )
     assert with_cli_hints(f"(drop {CONTROL_PASSWORD_SETTING}, or fix it)") == (
-        "(drop --tor-password / YTSB_TOR_PASSWORD, or fix it)")
+        "(drop --tor-password / YTSB_TOR_PASSWORD, or fix it)"
+    )
     assert with_cli_hints(f"point {CONTROL_PORT_SETTING} at it; point {SOCKS_PORT_SETTING} at it") == (
-        "point --tor-control at it; point --tor-socks at it")
+        "point --tor-control at it; point --tor-socks at it"
+    )
     assert with_cli_hints(f"tor refused {CONTROL_PASSWORD_SETTING}") == "tor refused the control password"

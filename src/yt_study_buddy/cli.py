@@ -74,8 +74,9 @@ def setup_logging(verbose: int, quiet: bool, console: Console | None = None) -> 
     handler: logging.Handler
     if console is None:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(
-            "%(asctime)s %(threadName)s %(name)s: %(message)s" if verbose else "%(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(threadName)s %(name)s: %(message)s" if verbose else "%(message)s")
+        )
     else:
         handler = RichHandler(console=console, show_time=bool(verbose), show_path=False)
     protect(handler)
@@ -145,8 +146,9 @@ class Shared:
 
     @property
     def endpoint(self) -> TorEndpoint:
-        return TorEndpoint(self.tor_socks[0], self.tor_socks[1], self.tor_control[0], self.tor_control[1],
-                           self.tor_password)
+        return TorEndpoint(
+            self.tor_socks[0], self.tor_socks[1], self.tor_control[0], self.tor_control[1], self.tor_password
+        )
 
 
 pass_shared = click.make_pass_decorator(Shared, ensure=True)
@@ -163,16 +165,38 @@ def tor_options(func: Any) -> Any:
     shared: dict[str, Any] = {"callback": _share, "expose_value": False}
     socks, control = _settings.DEFAULT_SOCKS_PORT, _settings.DEFAULT_CONTROL_PORT
     options = [
-        option("--tor-socks", type=HostPort(socks), default=f"{_settings.DEFAULT_TOR_HOST}:{socks}",
-               show_default=True, help="tor's SocksPort.", **shared),
-        option("--tor-control", type=HostPort(control), default=f"{_settings.DEFAULT_TOR_HOST}:{control}",
-               show_default=True, help="tor's ControlPort.", **shared),
-        option("--tor-password", default=None, help="Control port password (cookie authentication needs none).",
-               **shared),
-        option("--ip-check-url", show_default=True, default=_settings.DEFAULT_IP_CHECK_URL,
-               help="Echo service that shows an exit's IP.", **shared),
-        option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
-               help="An extra CA certificate to trust (e.g. a TLS-inspecting proxy's).", **shared),
+        option(
+            "--tor-socks",
+            type=HostPort(socks),
+            default=f"{_settings.DEFAULT_TOR_HOST}:{socks}",
+            show_default=True,
+            help="tor's SocksPort.",
+            **shared,
+        ),
+        option(
+            "--tor-control",
+            type=HostPort(control),
+            default=f"{_settings.DEFAULT_TOR_HOST}:{control}",
+            show_default=True,
+            help="tor's ControlPort.",
+            **shared,
+        ),
+        option(
+            "--tor-password", default=None, help="Control port password (cookie authentication needs none).", **shared
+        ),
+        option(
+            "--ip-check-url",
+            show_default=True,
+            default=_settings.DEFAULT_IP_CHECK_URL,
+            help="Echo service that shows an exit's IP.",
+            **shared,
+        ),
+        option(
+            "--ca-bundle",
+            type=click.Path(exists=True, dir_okay=False),
+            help="An extra CA certificate to trust (e.g. a TLS-inspecting proxy's).",
+            **shared,
+        ),
         option("-v", "--verbose", count=True, help="More diagnostics (-vv: stem's too).", **shared),
         option("-q", "--quiet", is_flag=True, help="Only failures and the summary.", **shared),
     ]
@@ -238,38 +262,106 @@ def check_writable(directory: Path) -> None:
 @click.argument("urls", nargs=-1)
 @option("-f", "--file", "file", help="Read URLs or ids from this file, one per line ('-' for stdin; # comments).")
 @option("-p", "--parallel", is_flag=True, help="Fetch several videos at once.")
-@option("-w", "--workers", type=click.IntRange(1, 32), default=3, show_default=True,
-        help="Parallel workers (with --parallel).")
-@option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("notes"),
-        show_default=True, help="Where notes are written.")
-@option("--format", "formats", type=click.Choice(FORMATS), multiple=True,
-        help="Output format; repeat for several.  [default: md]")
-@option("--lang", "languages", multiple=True,
-        help="Transcript language code, in priority order; repeatable.  [default: en]")
+@option(
+    "-w",
+    "--workers",
+    type=click.IntRange(1, 32),
+    default=3,
+    show_default=True,
+    help="Parallel workers (with --parallel).",
+)
+@option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("notes"),
+    show_default=True,
+    help="Where notes are written.",
+)
+@option(
+    "--format",
+    "formats",
+    type=click.Choice(FORMATS),
+    multiple=True,
+    help="Output format; repeat for several.  [default: md]",
+)
+@option(
+    "--lang", "languages", multiple=True, help="Transcript language code, in priority order; repeatable.  [default: en]"
+)
 @option("--translate", help="Translate the transcript to this language code.")
-@option("--cooldown-hours", type=click.FloatRange(0), default=1.0, show_default=True,
-        help="An exit is not reused for this long after its last use.")
-@option("--quarantine-hours", type=click.FloatRange(0), default=6.0, show_default=True,
-        help="An exit YouTube blocked is avoided for this long.")
-@option("--rotation", type=click.Choice(sorted(STRATEGIES)), default="isolate", show_default=True,
-        help="How fresh circuits are made (see docs/architecture.md).")
-@option("--max-attempts", type=click.IntRange(1, 20), default=3, show_default=True,
-        help="Attempts per video, each on a fresh exit.")
-@option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
-        help="Where the exit ledger lives.  [default: the user state dir]")
+@option(
+    "--cooldown-hours",
+    type=click.FloatRange(0),
+    default=1.0,
+    show_default=True,
+    help="An exit is not reused for this long after its last use.",
+)
+@option(
+    "--quarantine-hours",
+    type=click.FloatRange(0),
+    default=6.0,
+    show_default=True,
+    help="An exit YouTube blocked is avoided for this long.",
+)
+@option(
+    "--rotation",
+    type=click.Choice(sorted(STRATEGIES)),
+    default="isolate",
+    show_default=True,
+    help="How fresh circuits are made (see docs/architecture.md).",
+)
+@option(
+    "--max-attempts",
+    type=click.IntRange(1, 20),
+    default=3,
+    show_default=True,
+    help="Attempts per video, each on a fresh exit.",
+)
+@option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the exit ledger lives.  [default: the user state dir]",
+)
 @option("--force", is_flag=True, help="Fetch again what is already done.")
 @option("--no-launch-tor", is_flag=True, help="Never start a tor of our own when none answers.")
 @option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
-@option("--yes-playlist/--no-playlist", "playlists", default=True, show_default=True,
-        help="A watch URL with list= means the playlist (or only the video), as in yt-dlp.")
-@option("-I", "--playlist-items", "playlist_items", metavar="ITEMS",
-        callback=lambda _ctx, _param, value: checked_items(value),
-        help="Videos of each playlist or channel to fetch, as in yt-dlp: 1-10,15 or -5: (the last 5).")
+@option(
+    "--yes-playlist/--no-playlist",
+    "playlists",
+    default=True,
+    show_default=True,
+    help="A watch URL with list= means the playlist (or only the video), as in yt-dlp.",
+)
+@option(
+    "-I",
+    "--playlist-items",
+    "playlist_items",
+    metavar="ITEMS",
+    callback=lambda _ctx, _param, value: checked_items(value),
+    help="Videos of each playlist or channel to fetch, as in yt-dlp: 1-10,15 or -5: (the last 5).",
+)
 @tor_options
-def fetch(shared: Shared, urls: tuple[str, ...], file: str | None, parallel: bool, workers: int, output: Path,
-          formats: tuple[str, ...], languages: tuple[str, ...], translate: str | None, cooldown_hours: float,
-          quarantine_hours: float, rotation: str, max_attempts: int, state_dir: Path | None, force: bool,
-          no_launch_tor: bool, as_json: bool, playlists: bool, playlist_items: str | None) -> None:
+def fetch(
+    shared: Shared,
+    urls: tuple[str, ...],
+    file: str | None,
+    parallel: bool,
+    workers: int,
+    output: Path,
+    formats: tuple[str, ...],
+    languages: tuple[str, ...],
+    translate: str | None,
+    cooldown_hours: float,
+    quarantine_hours: float,
+    rotation: str,
+    max_attempts: int,
+    state_dir: Path | None,
+    force: bool,
+    no_launch_tor: bool,
+    as_json: bool,
+    playlists: bool,
+    playlist_items: str | None,
+) -> None:
     """Fetch the transcripts of videos, playlists and channels (URLs or ids) into study notes."""
     from .app._batch import BatchOptions
     from .app._wiring import ClientSettings
@@ -281,14 +373,33 @@ def fetch(shared: Shared, urls: tuple[str, ...], file: str | None, parallel: boo
     if not inputs.items:
         raise Usage("no valid video URLs or ids to fetch")
     check_writable(output)
-    options = BatchOptions(output_dir=output, formats=formats or ("md",), languages=languages or ("en",),
-                           translate_to=translate, workers=workers if parallel else 1,
-                           max_attempts=max_attempts, force=force)
-    settings = ClientSettings(cooldown_hours=cooldown_hours, quarantine_hours=quarantine_hours, rotation=rotation,
-                              ip_check_url=shared.ip_check_url, ca_bundle=shared.ca_bundle, state_dir=state_dir)
+    options = BatchOptions(
+        output_dir=output,
+        formats=formats or ("md",),
+        languages=languages or ("en",),
+        translate_to=translate,
+        workers=workers if parallel else 1,
+        max_attempts=max_attempts,
+        force=force,
+    )
+    settings = ClientSettings(
+        cooldown_hours=cooldown_hours,
+        quarantine_hours=quarantine_hours,
+        rotation=rotation,
+        ip_check_url=shared.ip_check_url,
+        ca_bundle=shared.ca_bundle,
+        state_dir=state_dir,
+    )
     try:
-        code = run_batch(inputs.items, options, shared=shared, settings=settings, launch=not no_launch_tor,
-                         as_json=as_json, playlist_items=playlist_items)
+        code = run_batch(
+            inputs.items,
+            options,
+            shared=shared,
+            settings=settings,
+            launch=not no_launch_tor,
+            as_json=as_json,
+            playlist_items=playlist_items,
+        )
     except StudyBuddyError as exc:
         raise Failure(with_cli_hints(str(exc))) from None
     except KeyboardInterrupt:
@@ -301,26 +412,40 @@ def checked_items(spec: str | None) -> str | None:
     if spec is None:
         return None
     from .youtube._courses import check_playlist_items
+
     try:
         return check_playlist_items(spec)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
 
 
-def run_batch(items: list[str | CourseRef], options: BatchOptions, *, shared: Shared, settings: ClientSettings,
-              launch: bool, as_json: bool, playlist_items: str | None = None) -> int:
+def run_batch(
+    items: list[str | CourseRef],
+    options: BatchOptions,
+    *,
+    shared: Shared,
+    settings: ClientSettings,
+    launch: bool,
+    as_json: bool,
+    playlist_items: str | None = None,
+) -> int:
     """Connect to (or launch) tor, expand the courses, run the batch, report; returns the exit status."""
     from .app._courses import course_json, expand_inputs, failure_json
     from .app._progress import summary_json
     from .app._wiring import Launch, Run, open_run
 
     run: Run | None = None
-    policy = Launch(launch, refused_hint="--no-launch-tor forbids starting one: start tor, point --tor-control "
-                                         "at it, or drop --no-launch-tor", launch_hint="--no-launch-tor to refuse")
+    policy = Launch(
+        launch,
+        refused_hint="--no-launch-tor forbids starting one: start tor, point --tor-control "
+        "at it, or drop --no-launch-tor",
+        launch_hint="--no-launch-tor to refuse",
+    )
     try:
         with open_run(options, endpoint=shared.endpoint, settings=settings, launch=policy) as run:
-            expanded = expand_inputs(run.client, items, playlist_items=playlist_items,
-                                     max_attempts=options.max_attempts)
+            expanded = expand_inputs(
+                run.client, items, playlist_items=playlist_items, max_attempts=options.max_attempts
+            )
             for failed in expanded.failures:
                 click.echo(f"yt-study-buddy: skipping {failed.ref}: {failed.message}", err=True)
             runner = run.make_runner(cli_reporter(shared.verbose, shared.quiet))
@@ -337,24 +462,36 @@ def run_batch(items: list[str | CourseRef], options: BatchOptions, *, shared: Sh
     if runner.stopped_because or (expanded.failures and code == EXIT_OK):
         code = EXIT_FAILED
     if as_json:
-        click.echo(json.dumps({**summary_json(summary), "exit_code": code,
-                               "courses": [course_json(c) for c in expanded.courses],
-                               "failed_courses": [failure_json(f) for f in expanded.failures]}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    **summary_json(summary),
+                    "exit_code": code,
+                    "courses": [course_json(c) for c in expanded.courses],
+                    "failed_courses": [failure_json(f) for f in expanded.failures],
+                },
+                indent=2,
+            )
+        )
     return code
 
 
 @main.command()
 @click.option("--fix", is_flag=True, help="Undo what a crashed run left in tor (stream attachment, conflux).")
-@option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
-        help="The runs' --state-dir, where they record what they change in tor.  [default: the user state dir]")
+@option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The runs' --state-dir, where they record what they change in tor.  [default: the user state dir]",
+)
 @tor_options
 def doctor(shared: Shared, fix: bool, state_dir: Path | None) -> None:
     """Check each link of the chain: tor, its ports, an exit, YouTube; print the fix for what fails."""
     from .app._doctor import format_checks, run_checks
 
     setup_logging(shared.verbose, shared.quiet)
-    checks = run_checks(shared.endpoint, ip_check_url=shared.ip_check_url, ca_bundle=shared.ca_bundle, fix=fix,
-                        state_dir=state_dir)
+    checks = run_checks(
+        shared.endpoint, ip_check_url=shared.ip_check_url, ca_bundle=shared.ca_bundle, fix=fix, state_dir=state_dir
+    )
     click.echo(format_checks(checks))
     sys.exit(EXIT_OK if all(check.ok for check in checks) else EXIT_FAILED)
 
@@ -362,20 +499,34 @@ def doctor(shared: Shared, fix: bool, state_dir: Path | None) -> None:
 # The demo's options have no YTSB_ variables: a YTSB_OUTPUT meant for fetch must not send the
 # demo's notes into the user's own notes.
 @main.command()
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("notes-demo"),
-              show_default=True, help="Where the demo's notes are written.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("notes-demo"),
+    show_default=True,
+    help="Where the demo's notes are written.",
+)
 @click.option("--videos", type=click.IntRange(1, 40), default=9, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 32), default=3, show_default=True)
-@click.option("--exits", type=click.IntRange(3, 100),
-              help="Exit relays of the private network.  [default: one per video, plus the blocked ones, "
-                   "plus 3 spare]")
-@click.option("--blocked", type=click.IntRange(0, 20), default=2, show_default=True,
-              help="How many exits the fake YouTube blocks.")
+@click.option(
+    "--exits",
+    type=click.IntRange(3, 100),
+    help="Exit relays of the private network.  [default: one per video, plus the blocked ones, plus 3 spare]",
+)
+@click.option(
+    "--blocked",
+    type=click.IntRange(0, 20),
+    default=2,
+    show_default=True,
+    help="How many exits the fake YouTube blocks.",
+)
 @click.option("--rotation", type=click.Choice(sorted(STRATEGIES)), default="isolate", show_default=True)
 @click.option("-v", "--verbose", count=True)
 @click.option("-q", "--quiet", is_flag=True)
-def demo(output: Path, videos: int, workers: int, exits: int | None, blocked: int, rotation: str,
-         verbose: int, quiet: bool) -> None:
+def demo(
+    output: Path, videos: int, workers: int, exits: int | None, blocked: int, rotation: str, verbose: int, quiet: bool
+) -> None:
     """Run a whole parallel batch offline: a private Tor network and a fake YouTube on this machine."""
     from .app._demo import run_demo
 
@@ -384,12 +535,23 @@ def demo(output: Path, videos: int, workers: int, exits: int | None, blocked: in
     # while, so with exactly one exit per video the last free ones can go unpicked.
     exits = exits or videos + blocked + DEMO_SPARE_EXITS
     if exits < videos + blocked:  # each video needs a fresh exit, and the blocked ones are used up
-        raise Usage(f"--exits {exits} is too few for {videos} videos with {blocked} blocked exits: "
-                    f"give at least {videos + blocked}")
+        raise Usage(
+            f"--exits {exits} is too few for {videos} videos with {blocked} blocked exits: "
+            f"give at least {videos + blocked}"
+        )
     check_writable(output)
     try:
-        code = run_demo(output=output.resolve(), videos=videos, workers=workers, exits=exits, blocked=blocked,
-                        rotation=rotation, verbose=verbose, quiet=quiet, reporter=cli_reporter(verbose, quiet))
+        code = run_demo(
+            output=output.resolve(),
+            videos=videos,
+            workers=workers,
+            exits=exits,
+            blocked=blocked,
+            rotation=rotation,
+            verbose=verbose,
+            quiet=quiet,
+            reporter=cli_reporter(verbose, quiet),
+        )
     except StudyBuddyError as exc:
         raise Failure(with_cli_hints(str(exc))) from None
     except KeyboardInterrupt:

@@ -83,8 +83,7 @@ class BatchRunner:
     (Ctrl-C, tor, the exit ledger, the disk): the CLI exits 1 then, even if nothing was left.
     """
 
-    def __init__(self, client: SessionSource, options: BatchOptions, *,
-                 reporter: Reporter, run_log: RunLog) -> None:
+    def __init__(self, client: SessionSource, options: BatchOptions, *, reporter: Reporter, run_log: RunLog) -> None:
         self.client = client
         self.options = options
         self.reporter = reporter
@@ -135,23 +134,32 @@ class BatchRunner:
         todo = self.plan(video_ids)
         skipped = len(self._results)
         workers = max(1, min(opts.workers, len(todo)))
-        self.run_log.start_run(self.run_id, {  # RunLogError here: nothing has started
-            "videos": len(video_ids), "skipped": skipped, "workers": workers,
-            "strategy": self.client.strategy.name, "formats": list(opts.formats),
-            "languages": list(opts.languages), "translate_to": opts.translate_to,
-        })
+        self.run_log.start_run(
+            self.run_id,
+            {  # RunLogError here: nothing has started
+                "videos": len(video_ids),
+                "skipped": skipped,
+                "workers": workers,
+                "strategy": self.client.strategy.name,
+                "formats": list(opts.formats),
+                "languages": list(opts.languages),
+                "translate_to": opts.translate_to,
+            },
+        )
         self.reporter.batch_started(total=len(video_ids), skipped=skipped, workers=workers)
         if todo:
             opts.output_dir.mkdir(parents=True, exist_ok=True)
             self._run_workers(todo, workers)
         pending = [vid for vid in todo if vid not in self._results]
         for vid in pending:
-            self._results[vid] = VideoResult(vid, VideoStatus.PENDING, error_kind=ErrorKind.INTERRUPTED,
-                                             error=f"not fetched: {self._stop_reason}")
+            self._results[vid] = VideoResult(
+                vid, VideoStatus.PENDING, error_kind=ErrorKind.INTERRUPTED, error=f"not fetched: {self._stop_reason}"
+            )
         summary = summarize([self._results[vid] for vid in video_ids], time.monotonic() - started)
         try:
-            self.run_log.end_run(self.run_id, {"fetched": summary.fetched, "failed": summary.failed,
-                                               "skipped": summary.skipped}, pending)
+            self.run_log.end_run(
+                self.run_id, {"fetched": summary.fetched, "failed": summary.failed, "skipped": summary.skipped}, pending
+            )
         except RunLogError as exc:  # the notes are written; a re-run fetches the unrecorded ones again
             self.stopped_because = self.stopped_because or str(exc)
             self.reporter.notice(str(exc))
@@ -176,8 +184,10 @@ class BatchRunner:
 
         Only in the main thread and over Python's default handler: a program's own stays.
         """
-        if (threading.current_thread() is not threading.main_thread()
-                or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        if (
+            threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        ):
             yield
             return
         previous = signal.signal(signal.SIGINT, self._on_ctrl_c)
@@ -195,8 +205,9 @@ class BatchRunner:
         if count == self._ctrl_c_seen:
             return
         if self._ctrl_c_seen == 0:
-            self.reporter.notice(f"stopping: videos in flight get {STOP_GRACE:.0f} s to finish "
-                                 "(Ctrl-C again quits at once)")
+            self.reporter.notice(
+                f"stopping: videos in flight get {STOP_GRACE:.0f} s to finish (Ctrl-C again quits at once)"
+            )
             self.stop()
         if count >= 2 and not self._abort.is_set():
             self.reporter.notice("quitting: videos in flight are left for the next run")
@@ -226,9 +237,12 @@ class BatchRunner:
         for vid in todo:
             work.put(vid)
         waiting: list[str] = []  # videos another run is fetching: this run comes back to them
-        self._exit_queue = TorIPQueue(self.client, target_size=len(todo),
-                                      lookahead=self.options.lookahead or 2 * workers,
-                                      max_exhausted_wait=self.options.exit_wait)
+        self._exit_queue = TorIPQueue(
+            self.client,
+            target_size=len(todo),
+            lookahead=self.options.lookahead or 2 * workers,
+            max_exhausted_wait=self.options.exit_wait,
+        )
         self._exit_queue.start(wait=False)
 
         def worker(number: int) -> None:
@@ -245,8 +259,9 @@ class BatchRunner:
                     return
                 self.reporter.video_finished(result)
 
-        threads = [threading.Thread(target=worker, args=(n,), name=f"worker-{n}", daemon=True)
-                   for n in range(1, workers + 1)]
+        threads = [
+            threading.Thread(target=worker, args=(n,), name=f"worker-{n}", daemon=True) for n in range(1, workers + 1)
+        ]
         for thread in threads:
             thread.start()
         self._join(threads, until=None)
@@ -308,8 +323,14 @@ class BatchRunner:
             return self._process(vid, worker)
         except Exception as exc:  # a bug must cost one video, not the whole batch
             log.exception("unexpected error on %s", vid)
-            return self._finish(self._failed(VideoResult(vid, VideoStatus.FAILED, worker=worker), ErrorKind.INTERNAL,
-                                             type(exc).__name__, str(exc)))
+            return self._finish(
+                self._failed(
+                    VideoResult(vid, VideoStatus.FAILED, worker=worker),
+                    ErrorKind.INTERNAL,
+                    type(exc).__name__,
+                    str(exc),
+                )
+            )
 
     def _process(self, vid: str, worker: int) -> VideoResult:
         opts = self.options
@@ -342,14 +363,18 @@ class BatchRunner:
             fetch_started = time.monotonic()
             try:
                 transcript = TorTranscriptFetcher(session=session).fetch_transcript(
-                    vid, opts.languages, translate_to=opts.translate_to)
+                    vid, opts.languages, translate_to=opts.translate_to
+                )
             except FetchFailure as failure:
                 timings["fetch"] += time.monotonic() - fetch_started
                 used = session.exits_used()
                 self._close(session)
                 result.exits_used.extend(ip for ip in used if ip not in result.exits_used)
                 result.error_kind, result.error_reason, result.error = (
-                    ErrorKind(failure.kind), failure.reason, str(failure))
+                    ErrorKind(failure.kind),
+                    failure.reason,
+                    str(failure),
+                )
                 if failure.kind is FailureKind.PERMANENT:
                     result.finished_at = _now()
                     return self._finish(result)

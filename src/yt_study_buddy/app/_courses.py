@@ -42,8 +42,13 @@ class ExpandedInputs:
     failures: list[CourseFailure] = field(default_factory=list)
 
 
-def expand_inputs(client: RotatingTorClient, items: Sequence[str | CourseRef], *,
-                  playlist_items: str | None = None, max_attempts: int = 3) -> ExpandedInputs:
+def expand_inputs(
+    client: RotatingTorClient,
+    items: Sequence[str | CourseRef],
+    *,
+    playlist_items: str | None = None,
+    max_attempts: int = 3,
+) -> ExpandedInputs:
     """Videos stay as they are; each course is expanded in place (see `expand_on_fresh_exits`)."""
     result = ExpandedInputs()
     seen: set[str] = set()
@@ -52,8 +57,7 @@ def expand_inputs(client: RotatingTorClient, items: Sequence[str | CourseRef], *
             ids = [item]
         else:
             try:
-                course = expand_on_fresh_exits(client, item, playlist_items=playlist_items,
-                                               max_attempts=max_attempts)
+                course = expand_on_fresh_exits(client, item, playlist_items=playlist_items, max_attempts=max_attempts)
             except _CourseExpansionFailed as failed:
                 result.failures.append(failed.failure)
                 continue
@@ -72,8 +76,9 @@ class _CourseExpansionFailed(Exception):
         self.failure = failure
 
 
-def expand_on_fresh_exits(client: RotatingTorClient, ref: CourseRef, *, playlist_items: str | None = None,
-                          max_attempts: int = 3) -> Course:
+def expand_on_fresh_exits(
+    client: RotatingTorClient, ref: CourseRef, *, playlist_items: str | None = None, max_attempts: int = 3
+) -> Course:
     """The course, expanded on a fresh exit per attempt; `_CourseExpansionFailed` when it is
     missing, when no exit is left, or after ``max_attempts`` blocks or transport failures.
     ``TorError`` (tor itself unusable) propagates."""
@@ -83,7 +88,9 @@ def expand_on_fresh_exits(client: RotatingTorClient, ref: CourseRef, *, playlist
         try:
             session = client.new_session()
         except ExitsExhausted as exc:
-            raise _CourseExpansionFailed(CourseFailure(ref, "no_fresh_exit", str(exc), attempt - 1, tuple(exits))) from None
+            raise _CourseExpansionFailed(
+                CourseFailure(ref, "no_fresh_exit", str(exc), attempt - 1, tuple(exits))
+            ) from None
         session.label = str(ref)  # what the exit ledger records this use as
         exits.append(session.exit_ip or "?")
         try:
@@ -92,31 +99,57 @@ def expand_on_fresh_exits(client: RotatingTorClient, ref: CourseRef, *, playlist
             failure = caught
             end_on_failure(session, caught)
             if caught.kind is FailureKind.PERMANENT:
-                raise _CourseExpansionFailed(CourseFailure(ref, caught.reason, str(caught), attempt, tuple(exits))) from caught
-            log.info("%s: %s on exit %s (attempt %d)%s", ref, caught.reason, session.exit_ip, attempt,
-                     "; trying a fresh exit" if attempt < max_attempts else "")
+                raise _CourseExpansionFailed(
+                    CourseFailure(ref, caught.reason, str(caught), attempt, tuple(exits))
+                ) from caught
+            log.info(
+                "%s: %s on exit %s (attempt %d)%s",
+                ref,
+                caught.reason,
+                session.exit_ip,
+                attempt,
+                "; trying a fresh exit" if attempt < max_attempts else "",
+            )
             continue
         finally:
             session.close()
-        log.info('%s "%s"%s: %d videos (via %s)', ref, course.title,
-                 f" by {course.channel}" if course.channel and course.channel != course.title else "",
-                 len(course.entries), session.exit_ip)
+        log.info(
+            '%s "%s"%s: %d videos (via %s)',
+            ref,
+            course.title,
+            f" by {course.channel}" if course.channel and course.channel != course.title else "",
+            len(course.entries),
+            session.exit_ip,
+        )
         return course
     assert failure is not None
-    raise _CourseExpansionFailed(CourseFailure(ref, failure.reason, f"{failure} (after {max_attempts} attempts)",
-                                              max_attempts, tuple(exits)))
+    raise _CourseExpansionFailed(
+        CourseFailure(ref, failure.reason, f"{failure} (after {max_attempts} attempts)", max_attempts, tuple(exits))
+    )
 
 
 def course_json(course: Course) -> dict[str, Any]:
     """A course as the ``--json`` summary lists it."""
     return {
-        "kind": course.kind.value, "id": course.id, "title": course.title, "channel": course.channel,
-        "handle": course.handle, "url": course.url,
-        "entries": [{"position": e.position, "video_id": e.video_id, "title": e.title, "duration": e.duration}
-                    for e in course.entries],
+        "kind": course.kind.value,
+        "id": course.id,
+        "title": course.title,
+        "channel": course.channel,
+        "handle": course.handle,
+        "url": course.url,
+        "entries": [
+            {"position": e.position, "video_id": e.video_id, "title": e.title, "duration": e.duration}
+            for e in course.entries
+        ],
     }
 
 
 def failure_json(failure: CourseFailure) -> dict[str, Any]:
-    return {"kind": failure.ref.kind.value, "id": failure.ref.id, "reason": failure.reason,
-            "error": failure.message, "attempts": failure.attempts, "exits": list(failure.exits)}
+    return {
+        "kind": failure.ref.kind.value,
+        "id": failure.ref.id,
+        "reason": failure.reason,
+        "error": failure.message,
+        "attempts": failure.attempts,
+        "exits": list(failure.exits),
+    }

@@ -20,8 +20,18 @@ from ._wiring import ClientSettings, Launch, open_run
 log = logging.getLogger(__name__)
 
 
-def run_demo(*, output: Path, videos: int, workers: int, exits: int, blocked: int, rotation: str,
-             verbose: int, quiet: bool, reporter: Reporter) -> int:
+def run_demo(
+    *,
+    output: Path,
+    videos: int,
+    workers: int,
+    exits: int,
+    blocked: int,
+    rotation: str,
+    verbose: int,
+    quiet: bool,
+    reporter: Reporter,
+) -> int:
     """Start the lab, run a batch through it, write real notes into ``output``; the exit status.
 
     ``verbose`` and ``quiet`` are passed on when the demo re-runs itself in a namespace.
@@ -29,9 +39,26 @@ def run_demo(*, output: Path, videos: int, workers: int, exits: int, blocked: in
     from ..testing.netns import loopback_only, run_jailed
 
     if not loopback_only():
-        argv = [sys.executable, "-m", "yt_study_buddy", "demo", "--output", str(output),
-                "--videos", str(videos), "--workers", str(workers), "--exits", str(exits),
-                "--blocked", str(blocked), "--rotation", rotation, *(["-v"] * verbose), *(["-q"] if quiet else [])]
+        argv = [
+            sys.executable,
+            "-m",
+            "yt_study_buddy",
+            "demo",
+            "--output",
+            str(output),
+            "--videos",
+            str(videos),
+            "--workers",
+            str(workers),
+            "--exits",
+            str(exits),
+            "--blocked",
+            str(blocked),
+            "--rotation",
+            rotation,
+            *(["-v"] * verbose),
+            *(["-q"] if quiet else []),
+        ]
         return run_jailed(argv)
 
     try:
@@ -48,15 +75,25 @@ def run_demo(*, output: Path, videos: int, workers: int, exits: int, blocked: in
         for ip in lab.exit_ips[:blocked]:
             fake.block_exit(ip, Behavior.RECAPTCHA)
         if blocked:
-            log.info("the fake YouTube blocks exits %s, as YouTube blocks many Tor exits",
-                     ", ".join(lab.exit_ips[:blocked]))
+            log.info(
+                "the fake YouTube blocks exits %s, as YouTube blocks many Tor exits", ", ".join(lab.exit_ips[:blocked])
+            )
         options = BatchOptions(output_dir=output, workers=workers, force=True)
-        settings = ClientSettings(rotation=rotation, ca_bundle=str(fake.ca_path),
-                                  ledger_path=Path(tmp) / _settings.LEDGER_FILENAME)
-        with open_run(options, endpoint=lab.endpoint, settings=settings,
-                      launch=Launch(False, refused_hint="the demo's private network is gone")) as run:
+        settings = ClientSettings(
+            rotation=rotation, ca_bundle=str(fake.ca_path), ledger_path=Path(tmp) / _settings.LEDGER_FILENAME
+        )
+        with open_run(
+            options,
+            endpoint=lab.endpoint,
+            settings=settings,
+            launch=Launch(False, refused_hint="the demo's private network is gone"),
+        ) as run:
             summary = run.make_runner(reporter).run([video.video_id for video in sample_videos(videos)])
         seen = fake.exits_seen()
-        log.info("the fake YouTube saw %d requests from %d distinct exits; notes are in %s",
-                 len(fake.requests), len(set(seen)), output)
+        log.info(
+            "the fake YouTube saw %d requests from %d distinct exits; notes are in %s",
+            len(fake.requests),
+            len(set(seen)),
+            output,
+        )
     return summary.exit_code

@@ -328,12 +328,19 @@ class _Doctor:
         except TorChangesError as exc:
             return Check(CONFLUX, False, str(exc), "make the state directory readable, or pass --state-dir")
         if repaired is not None:
-            return Check(CONFLUX, True, f"ConfluxEnabled 0 was left by a run that died (pid {repaired.holder_pid}): "
-                         f"put back to {repaired.original_text} (--fix)")
+            return Check(
+                CONFLUX,
+                True,
+                f"ConfluxEnabled 0 was left by a run that died (pid {repaired.holder_pid}): "
+                f"put back to {repaired.original_text} (--fix)",
+            )
         if live and value == "0":
             pids = ", ".join(sorted({str(change.holder_pid) for change in live}))
-            return Check(CONFLUX, True, f"ConfluxEnabled 0 while a yt-study-buddy run works (pid {pids}); "
-                         "it is put back when the run ends")
+            return Check(
+                CONFLUX,
+                True,
+                f"ConfluxEnabled 0 while a yt-study-buddy run works (pid {pids}); it is put back when the run ends",
+            )
         if left:
             return Check(
                 CONFLUX,

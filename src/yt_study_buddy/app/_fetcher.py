@@ -89,11 +89,11 @@ class TorTranscriptFetcher:
                 except FetchFailure as failure:
                     if failure.kind is FailureKind.PERMANENT or self.attempts >= self.max_attempts:
                         raise
-                    log.info("%s on exit %s (%s); retrying on a fresh exit",
-                             video_id, session.exit_ip, failure.reason)
+                    log.info("%s on exit %s (%s); retrying on a fresh exit", video_id, session.exit_ip, failure.reason)
 
-    def _attempt(self, session: requests.Session, video_id: str, languages: Sequence[str],
-                 translate_to: str | None) -> Transcript:
+    def _attempt(
+        self, session: requests.Session, video_id: str, languages: Sequence[str], translate_to: str | None
+    ) -> Transcript:
         self.attempts += 1
         if isinstance(session, TorSession):
             session.label = video_id
@@ -118,14 +118,28 @@ class SingleTorCoordinator:
     shared client; no NEWNYM is serialised.
     """
 
-    def __init__(self, tor_host: str = "127.0.0.1", tor_port: int = 9050, tor_control_port: int = 9051,
-                 tor_control_password: str | None = None, cooldown_hours: float = 1.0,
-                 **client_options: Any) -> None:
-        warnings.warn("SingleTorCoordinator is deprecated; use TorIPQueue with RotatingTorClient",
-                      DeprecationWarning, stacklevel=2)
-        self.client = RotatingTorClient(cooldown_hours, tor_host=tor_host, tor_port=tor_port,
-                                        control_port=tor_control_port, tor_password=tor_control_password,
-                                        **client_options)
+    def __init__(
+        self,
+        tor_host: str = "127.0.0.1",
+        tor_port: int = 9050,
+        tor_control_port: int = 9051,
+        tor_control_password: str | None = None,
+        cooldown_hours: float = 1.0,
+        **client_options: Any,
+    ) -> None:
+        warnings.warn(
+            "SingleTorCoordinator is deprecated; use TorIPQueue with RotatingTorClient",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self.client = RotatingTorClient(
+            cooldown_hours,
+            tor_host=tor_host,
+            tor_port=tor_port,
+            control_port=tor_control_port,
+            tor_password=tor_control_password,
+            **client_options,
+        )
 
     @contextmanager
     def acquire(self, worker_id: int | str | None = None) -> Iterator[TorTranscriptFetcher]:
@@ -147,18 +161,31 @@ class TorExitNodePool:
     daemon.
     """
 
-    def __init__(self, pool_size: int = 5, tor_host: str = "127.0.0.1", base_socks_port: int = 9050,
-                 base_control_port: int = 9051, tor_control_password: str | None = None,
-                 cooldown_hours: float = 1.0, **client_options: Any) -> None:
-        warnings.warn("TorExitNodePool is deprecated; use TorIPQueue with RotatingTorClient",
-                      DeprecationWarning, stacklevel=2)
+    def __init__(
+        self,
+        pool_size: int = 5,
+        tor_host: str = "127.0.0.1",
+        base_socks_port: int = 9050,
+        base_control_port: int = 9051,
+        tor_control_password: str | None = None,
+        cooldown_hours: float = 1.0,
+        **client_options: Any,
+    ) -> None:
+        warnings.warn(
+            "TorExitNodePool is deprecated; use TorIPQueue with RotatingTorClient", DeprecationWarning, stacklevel=2
+        )
         self.pool_size = pool_size
         self._slots = threading.BoundedSemaphore(pool_size)
         self._in_use: dict[int, TorSession] = {}
         self._lock = threading.Lock()
-        self.client = RotatingTorClient(cooldown_hours, tor_host=tor_host, tor_port=base_socks_port,
-                                        control_port=base_control_port, tor_password=tor_control_password,
-                                        **client_options)
+        self.client = RotatingTorClient(
+            cooldown_hours,
+            tor_host=tor_host,
+            tor_port=base_socks_port,
+            control_port=base_control_port,
+            tor_password=tor_control_password,
+            **client_options,
+        )
 
     def get_connection(self, worker_id: int | str | None = None, timeout: float = 30.0) -> TorTranscriptFetcher:
         if not self._slots.acquire(timeout=timeout):
@@ -191,8 +218,13 @@ class TorExitNodePool:
     def get_stats(self) -> dict[str, Any]:
         with self._lock:
             active = [s.exit_ip for s in self._in_use.values()]
-        return {"pool_size": self.pool_size, "in_use": len(active), "available": self.pool_size - len(active),
-                "active_exit_ips": active, "all_unique": len(set(active)) == len(active)}
+        return {
+            "pool_size": self.pool_size,
+            "in_use": len(active),
+            "available": self.pool_size - len(active),
+            "active_exit_ips": active,
+            "all_unique": len(set(active)) == len(active),
+        }
 
     def close(self) -> None:
         self.client.close()

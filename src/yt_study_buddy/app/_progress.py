@@ -110,7 +110,9 @@ def format_summary(summary: Summary) -> str:
 
 def format_result(result: VideoResult) -> tuple[str, str]:
     """The label ("fetched", "failed", "blocked", ...) and the one line shown for a finished video."""
-    label = "blocked" if result.status == VideoStatus.FAILED and result.error_kind == ErrorKind.BLOCKED else result.status
+    label = (
+        "blocked" if result.status == VideoStatus.FAILED and result.error_kind == ErrorKind.BLOCKED else result.status
+    )
     vid = result.video_id
     if result.status == VideoStatus.FETCHED:
         title = f' "{result.title}"' if result.title else ""
@@ -229,7 +231,9 @@ class RichReporter:
     def batch_finished(self, summary: Summary) -> None:
         with self._lock:
             self._progress.stop()
-            self._print(f"done: {format_summary(summary)}", style="bold green" if summary.exit_code == 0 else "bold red")
+            self._print(
+                f"done: {format_summary(summary)}", style="bold green" if summary.exit_code == 0 else "bold red"
+            )
 
     def _update(self, advance: int = 0) -> None:
         if self._task is None:

@@ -36,6 +36,7 @@ except ImportError:  # Windows
 
 log = logging.getLogger(__name__)
 
+
 class VideoStatus(StrEnum):
     """What became of a video in a run; the value is what the log stores."""
 
@@ -89,8 +90,9 @@ class VideoResult:
         try:
             self.status = VideoStatus(self.status)
         except ValueError:
-            raise ValueError(f"unknown video status {self.status!r}; "
-                             f"expected one of {sorted(map(str, VideoStatus))}") from None
+            raise ValueError(
+                f"unknown video status {self.status!r}; expected one of {sorted(map(str, VideoStatus))}"
+            ) from None
         if self.error_kind is not None:
             self.error_kind = ErrorKind(self.error_kind)
 
@@ -116,16 +118,18 @@ class RunLog:
         self._lock = threading.Lock()
 
     def start_run(self, run_id: str, settings: dict[str, Any]) -> None:
-        self._write({"event": "run_start", "run_id": run_id, "at": utc_timestamp(), "pid": os.getpid(),
-                     "settings": settings})
+        self._write(
+            {"event": "run_start", "run_id": run_id, "at": utc_timestamp(), "pid": os.getpid(), "settings": settings}
+        )
 
     def append(self, result: VideoResult, run_id: str) -> None:
         self._write({"event": "video", "run_id": run_id, **result.to_json()})
 
     def end_run(self, run_id: str, summary: dict[str, Any], pending: list[str]) -> None:
         """Close the run, listing the videos it never reached (the next run picks them up)."""
-        self._write({"event": "run_end", "run_id": run_id, "at": utc_timestamp(), "summary": summary,
-                     "pending": list(pending)})
+        self._write(
+            {"event": "run_end", "run_id": run_id, "at": utc_timestamp(), "summary": summary, "pending": list(pending)}
+        )
 
     def _write(self, record: dict[str, Any]) -> None:
         # A lone surrogate (seen in scraped titles) becomes a JSON \udXXX escape instead of an error.
@@ -148,7 +152,7 @@ class RunLog:
                 data = b"\n" + data
             try:
                 while data:  # one write in practice; a short write only happens on a full disk
-                    data = data[os.write(fd, data):]
+                    data = data[os.write(fd, data) :]
                 os.fsync(fd)
             except OSError:
                 # The disk took part of the line: cut it off, so the log keeps whole lines only.
@@ -295,7 +299,11 @@ class DoneTracker:
     def is_done(self, video_id: str) -> bool:
         with self._lock:
             record = self._latest.get(video_id)
-        return record is not None and record["status"] == VideoStatus.FETCHED and _notes_exist(record.get("files"), self.output_dir)
+        return (
+            record is not None
+            and record["status"] == VideoStatus.FETCHED
+            and _notes_exist(record.get("files"), self.output_dir)
+        )
 
     def done(self) -> set[str]:
         with self._lock:

@@ -45,18 +45,27 @@ class Launch:
 
 
 @contextmanager
-def open_client(endpoint: TorEndpoint, settings: ClientSettings = ClientSettings(), *,
-                launch: Launch = Launch()) -> Iterator[RotatingTorClient]:
+def open_client(
+    endpoint: TorEndpoint, settings: ClientSettings = ClientSettings(), *, launch: Launch = Launch()
+) -> Iterator[RotatingTorClient]:
     """A client on the tor at ``endpoint``, or on one launched for it; tor is stopped after."""
     with ExitStack() as stack:
-        endpoint, launched = connect_or_launch(endpoint, launch=launch.allowed, refused_hint=launch.refused_hint,
-                                               launch_hint=launch.launch_hint)
+        endpoint, launched = connect_or_launch(
+            endpoint, launch=launch.allowed, refused_hint=launch.refused_hint, launch_hint=launch.launch_hint
+        )
         if launched is not None:
             stack.enter_context(launched)
-        yield stack.enter_context(RotatingTorClient(
-            settings.cooldown_hours, endpoint=endpoint, strategy=settings.rotation,
-            ip_check_url=settings.ip_check_url, ledger_path=settings.ledger(),
-            quarantine_hours=settings.quarantine_hours, ca_bundle=settings.ca_bundle))
+        yield stack.enter_context(
+            RotatingTorClient(
+                settings.cooldown_hours,
+                endpoint=endpoint,
+                strategy=settings.rotation,
+                ip_check_url=settings.ip_check_url,
+                ledger_path=settings.ledger(),
+                quarantine_hours=settings.quarantine_hours,
+                ca_bundle=settings.ca_bundle,
+            )
+        )
 
 
 @dataclass
@@ -75,8 +84,13 @@ class Run:
 
 
 @contextmanager
-def open_run(options: BatchOptions, *, endpoint: TorEndpoint, settings: ClientSettings = ClientSettings(),
-             launch: Launch = Launch()) -> Iterator[Run]:
+def open_run(
+    options: BatchOptions,
+    *,
+    endpoint: TorEndpoint,
+    settings: ClientSettings = ClientSettings(),
+    launch: Launch = Launch(),
+) -> Iterator[Run]:
     """Connect to (or launch) tor, open the client and its ledger, and the output's run log."""
     with open_client(endpoint, settings, launch=launch) as client:
         yield Run(client, options, RunLog(_settings.run_log_path(options.output_dir)))

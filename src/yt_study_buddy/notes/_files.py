@@ -32,9 +32,7 @@ def _safe_title(title: str, max_bytes: int) -> str:
     # Whitespace of every kind becomes a space; control and format characters (bidi overrides,
     # zero-width joiners) go, since they can hide or reorder what a name shows.
     text = "".join(
-        " " if ch.isspace() else ch
-        for ch in text
-        if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
+        " " if ch.isspace() else ch for ch in text if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
     )
     text = _SPACES.sub(" ", text)
     text = text.encode()[:max_bytes].decode(errors="ignore")  # never cut a character in half

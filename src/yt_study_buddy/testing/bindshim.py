@@ -37,9 +37,7 @@ class ShimBuild:
         self._dir = Path(tempfile.mkdtemp(prefix="bindshim-", dir=self.target.parent))
         (self._dir / "bindshim.c").write_bytes(source)
         cmd = [gcc, "-shared", "-fPIC", "-O2", "-Wall", "-o", "bindshim.so", "bindshim.c", "-ldl"]
-        self._proc = subprocess.Popen(
-            cmd, cwd=self._dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
+        self._proc = subprocess.Popen(cmd, cwd=self._dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     def wait(self, timeout: float) -> Path:
         """The shared object's path, once built; moved into the cache atomically (labs may race)."""

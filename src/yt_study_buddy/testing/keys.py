@@ -63,9 +63,7 @@ def _store(datadir: Path, entry: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _generate(
-    workdir: Path, relays: Sequence[Relay], tor: str, gencert: str, owner_pid: int, deadline: float
-) -> None:
+def _generate(workdir: Path, relays: Sequence[Relay], tor: str, gencert: str, owner_pid: int, deadline: float) -> None:
     jobs: dict[str, subprocess.Popen[str]] = {}
     for relay in relays:
         conf = workdir / relay.nick / "torrc.keygen"

@@ -34,9 +34,7 @@ def pids_mentioning(marker: str) -> list[int]:
 class TorProcess:
     """One tor with ``-f <torrc>``; stdout and stderr go to ``<datadir>/stdout.log``."""
 
-    def __init__(
-        self, tor: str, nick: str, torrc: Path, defaults: Path, env: Mapping[str, str] | None = None
-    ) -> None:
+    def __init__(self, tor: str, nick: str, torrc: Path, defaults: Path, env: Mapping[str, str] | None = None) -> None:
         self.nick = nick
         self.datadir = torrc.parent
         argv = [tor, "-f", str(torrc), "--defaults-torrc", str(defaults)]

@@ -91,8 +91,9 @@ class _Recorder:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def _serve(self) -> None:
@@ -176,8 +177,7 @@ class DNSRecorder(_Recorder):
     really connect; any other name gets NXDOMAIN at once, so no lookup waits for a timeout.
     """
 
-    def __init__(self, host: str = "127.0.0.53", port: int = 53,
-                 answers: Mapping[str, str] | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.53", port: int = 53, answers: Mapping[str, str] | None = None) -> None:
         super().__init__()
         self._bind = (host, port)
         self._answers = {name.lower().rstrip("."): ip for name, ip in (answers or {}).items()}
@@ -198,8 +198,11 @@ class DNSRecorder(_Recorder):
         """The questions about these names or names under them (``youtube.com`` covers
         ``www.youtube.com``, and the resolver's search-domain forms such as ``youtube.com.lan``)."""
         wanted = [domain.lower().rstrip(".") for domain in domains]
-        return [q for q in self.queries
-                if any(q.name == d or q.name.endswith("." + d) or q.name.startswith(d + ".") for d in wanted)]
+        return [
+            q
+            for q in self.queries
+            if any(q.name == d or q.name.endswith("." + d) or q.name.startswith(d + ".") for d in wanted)
+        ]
 
     def clear(self) -> None:
         self._drain_all()
@@ -285,5 +288,16 @@ def resolver_jail_argv(argv: Sequence[str], nameserver: str, workdir: Path) -> l
     for name, text in files.items():
         (workdir / name).write_text(text)
     paths = [str(workdir / name) for name in files]
-    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", _RESOLVER_JAIL,
-            "resolver-jail", *paths, *argv]
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        _RESOLVER_JAIL,
+        "resolver-jail",
+        *paths,
+        *argv,
+    ]

@@ -110,8 +110,18 @@ def fetch(version: str | None = None) -> Path:
 
 def _download(version: str, into: Path) -> Path:
     command = [
-        sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-        "--no-deps", "--no-binary", ":all:", f"{DISTRIBUTION}=={version}", "--dest", str(into),
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        f"{DISTRIBUTION}=={version}",
+        "--dest",
+        str(into),
     ]
     subprocess.run(command, check=True, timeout=PIP_TIMEOUT, stdin=subprocess.DEVNULL)
     archives = sorted(into.glob("*.tar.gz"))
@@ -156,9 +166,7 @@ class Recordings:
 
     def video(self) -> RecordedVideo:
         """The playable recording: its watch page, player answer (9 tracks) and timedtext."""
-        return RecordedVideo.from_answers(
-            self.read(PLAYER), self.read(TIMEDTEXT), watch_page=self.read(WATCH_PAGE)
-        )
+        return RecordedVideo.from_answers(self.read(PLAYER), self.read(TIMEDTEXT), watch_page=self.read(WATCH_PAGE))
 
     def english_only_video(self) -> RecordedVideo:
         """The second playable recording (a manual and a generated English track); its watch

@@ -16,8 +16,7 @@ _EXIT_POLICY = (
     "ExitPolicyRejectPrivate 0",
     "ExitPolicy accept 127.0.0.0/8:*",
     "ExitPolicy reject 0.0.0.0/2:*,reject 64.0.0.0/3:*,reject 96.0.0.0/4:*,reject 112.0.0.0/5:*",
-    "ExitPolicy reject 120.0.0.0/6:*,reject 124.0.0.0/7:*,reject 126.0.0.0/8:*,"
-    "reject 128.0.0.0/1:*",
+    "ExitPolicy reject 120.0.0.0/6:*,reject 124.0.0.0/7:*,reject 126.0.0.0/8:*,reject 128.0.0.0/1:*",
     "ExitPolicy accept *:*",
 )
 
@@ -51,9 +50,7 @@ class Authority:
 
 # Key generation happens before any authority exists; this unreachable one keeps that tor off
 # the public authorities (safety rule).
-_PLACEHOLDER_AUTHORITY = (
-    f"DirAuthority placeholder orport=1 no-v2 v3ident={'A' * 40} {RELAY_ADDRESS}:1 {'A' * 40}"
-)
+_PLACEHOLDER_AUTHORITY = f"DirAuthority placeholder orport=1 no-v2 v3ident={'A' * 40} {RELAY_ADDRESS}:1 {'A' * 40}"
 
 
 def _common(workdir: Path, nick: str, authority_lines: Iterable[str], owner_pid: int) -> list[str]:

@@ -7,16 +7,16 @@ unique, cooldown-checked exit, and is told afterwards whether that exit was bloc
 from __future__ import annotations
 
 from .._exceptions import (
-                           ExitCheckError,
-                           ExitRefused,
-                           ExitsExhausted,
-                           ExitWaitTimeout,
-                           LedgerError,
-                           QueueStopped,
-                           TorAuthError,
-                           TorChangesError,
-                           TorError,
-                           TorUnavailable,
+    ExitCheckError,
+    ExitRefused,
+    ExitsExhausted,
+    ExitWaitTimeout,
+    LedgerError,
+    QueueStopped,
+    TorAuthError,
+    TorChangesError,
+    TorError,
+    TorUnavailable,
 )
 from ._client import RotatingTorClient
 from ._connect import connect_or_launch

@@ -55,8 +55,9 @@ CREATE TABLE IF NOT EXISTS changes (
     PRIMARY KEY (control, setting, holder)
 )
 """
-_COLUMNS = ("control, tor_pid, tor_started, setting, original, was_default, ours, holder, holder_host, "
-            "holder_pid, changed_at")
+_COLUMNS = (
+    "control, tor_pid, tor_started, setting, original, was_default, ours, holder, holder_host, holder_pid, changed_at"
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,9 @@ class TorInstance:
     started: int
 
     def same_as(self, other: TorInstance) -> bool:
-        return (self.control, self.pid) == (other.control, other.pid) and abs(self.started - other.started) <= START_SLACK
+        return (self.control, self.pid) == (other.control, other.pid) and abs(
+            self.started - other.started
+        ) <= START_SLACK
 
 
 @dataclass(frozen=True)
@@ -163,15 +166,20 @@ class TorChanges:
         with self._transaction() as conn:
             records = self._records(conn, tor.control, setting)
             value, was_default = read_setting(controller, setting)
-            shared = next((change for change in records
-                           if change.tor.same_as(tor) and change.ours == ours == value), None)
+            shared = next(
+                (change for change in records if change.tor.same_as(tor) and change.ours == ours == value), None
+            )
             for change in records:
                 if not change.holder_alive:  # what it changed is ours to restore now, or gone
                     self._delete(conn, change)
             if shared is not None:
                 if not shared.holder_alive:
-                    log.info("%s %s was left by a run that died (pid %d); it is restored when this one ends",
-                             setting, ours, shared.holder_pid)
+                    log.info(
+                        "%s %s was left by a run that died (pid %d); it is restored when this one ends",
+                        setting,
+                        ours,
+                        shared.holder_pid,
+                    )
                 return self._insert(conn, tor, setting, shared.original, shared.was_default, ours, holder)
             if value == ours:
                 return None
@@ -184,8 +192,11 @@ class TorChanges:
         ours (or someone set another value meanwhile). True when it was put back."""
         with self._transaction() as conn:
             self._delete(conn, change)
-            others = [other for other in self._records(conn, change.tor.control, change.setting)
-                      if other.tor.same_as(change.tor) and other.ours == change.ours]
+            others = [
+                other
+                for other in self._records(conn, change.tor.control, change.setting)
+                if other.tor.same_as(change.tor) and other.ours == change.ours
+            ]
             if any(other.holder_alive for other in others):
                 log.debug("%s stays %s: another client on this tor still runs", change.setting, change.ours)
                 return False
@@ -260,36 +271,69 @@ class TorChanges:
             yield conn
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise TorChangesError(f"cannot use {self.path}: {exc} (it only records what runs changed in tor: "
-                                  "move it aside if it is damaged)") from None
+            raise TorChangesError(
+                f"cannot use {self.path}: {exc} (it only records what runs changed in tor: "
+                "move it aside if it is damaged)"
+            ) from None
         finally:
             conn.close()  # without COMMIT, this rolls back
 
     @staticmethod
     def _records(conn: sqlite3.Connection, control: str, setting: str) -> list[Change]:
-        rows = conn.execute(f"SELECT {_COLUMNS} FROM changes WHERE control = ? AND setting = ?",
-                            (control, setting)).fetchall()
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM changes WHERE control = ? AND setting = ?", (control, setting)
+        ).fetchall()
         return [_change(row) for row in rows]
 
     @staticmethod
-    def _insert(conn: sqlite3.Connection, tor: TorInstance, setting: str, original: str, was_default: bool,
-                ours: str, holder: str) -> Change:
-        change = Change(tor, setting, original, was_default, ours, holder, socket.gethostname(), os.getpid(),
-                        datetime.now(UTC))
+    def _insert(
+        conn: sqlite3.Connection,
+        tor: TorInstance,
+        setting: str,
+        original: str,
+        was_default: bool,
+        ours: str,
+        holder: str,
+    ) -> Change:
+        change = Change(
+            tor, setting, original, was_default, ours, holder, socket.gethostname(), os.getpid(), datetime.now(UTC)
+        )
         conn.execute(
             f"INSERT OR REPLACE INTO changes ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (tor.control, tor.pid, tor.started, setting, original, int(was_default), ours, holder,
-             change.holder_host, change.holder_pid, change.changed_at.isoformat()),
+            (
+                tor.control,
+                tor.pid,
+                tor.started,
+                setting,
+                original,
+                int(was_default),
+                ours,
+                holder,
+                change.holder_host,
+                change.holder_pid,
+                change.changed_at.isoformat(),
+            ),
         )
         return change
 
     @staticmethod
     def _delete(conn: sqlite3.Connection, change: Change) -> None:
-        conn.execute("DELETE FROM changes WHERE control = ? AND setting = ? AND holder = ?",
-                     (change.tor.control, change.setting, change.holder))
+        conn.execute(
+            "DELETE FROM changes WHERE control = ? AND setting = ? AND holder = ?",
+            (change.tor.control, change.setting, change.holder),
+        )
 
 
 def _change(row: tuple[Any, ...]) -> Change:
     control, tor_pid, tor_started, setting, original, was_default, ours, holder, host, pid, changed_at = row
-    return Change(TorInstance(control, tor_pid, tor_started), setting, original, bool(was_default), ours,
-                  holder, host, pid, datetime.fromisoformat(changed_at))
+    return Change(
+        TorInstance(control, tor_pid, tor_started),
+        setting,
+        original,
+        bool(was_default),
+        ours,
+        holder,
+        host,
+        pid,
+        datetime.fromisoformat(changed_at),
+    )

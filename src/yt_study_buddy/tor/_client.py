@@ -127,12 +127,17 @@ class RotatingTorClient:
         tor = identify(self._controller, self.endpoint)
         self._conflux_change = self._tor_changes.apply(self._controller, tor, "ConfluxEnabled", "0", self._holder)
         if self._conflux_change is not None:
-            log.info("conflux is off while we run (it moves streams between exits); it was %s",
-                     self._conflux_change.original_text)
+            log.info(
+                "conflux is off while we run (it moves streams between exits); it was %s",
+                self._conflux_change.original_text,
+            )
         # Linked circuits tor built before stay usable, and new streams prefer them: close the
         # ones that carry no stream yet (tor builds plain circuits instead).
-        busy = {line.split()[2] for line in self._controller.get_info("stream-status", "").splitlines()
-                if len(line.split()) > 2}
+        busy = {
+            line.split()[2]
+            for line in self._controller.get_info("stream-status", "").splitlines()
+            if len(line.split()) > 2
+        }
         for circuit in self._controller.get_circuits([]):
             if circuit.purpose and circuit.purpose.startswith("CONFLUX") and circuit.id not in busy:
                 close_circuit(self._controller, circuit.id)
@@ -167,8 +172,11 @@ class RotatingTorClient:
             if unpicked and time.monotonic() + UNPICKED_RETRY < deadline:
                 # Free exits exist, tor just did not pick them (it weighs exits by bandwidth, and a
                 # young network may favour a few): another round soon, within the timeout.
-                log.info("tor picked none of the %d free exits in %d tries; trying again",
-                         unpicked, self.max_rotation_attempts)
+                log.info(
+                    "tor picked none of the %d free exits in %d tries; trying again",
+                    unpicked,
+                    self.max_rotation_attempts,
+                )
                 time.sleep(1.0)
                 continue
             break
@@ -177,7 +185,8 @@ class RotatingTorClient:
             raise ExitsExhausted(
                 f"no fresh exit in {self.max_rotation_attempts}-try rounds for {timeout:.0f} s although "
                 f"{unpicked} exits in tor's consensus are free; trying again in {UNPICKED_RETRY:.0f} s",
-                return_at)
+                return_at,
+            )
         earliest = self.ledger.earliest_free_at()
         raise ExitsExhausted(
             f"no fresh exit after {self.max_rotation_attempts} tries"
@@ -196,8 +205,9 @@ class RotatingTorClient:
                 identity = self.strategy.next_identity(
                     username, avoid=self._avoid_fingerprints(), timeout=max(1.0, deadline - time.monotonic())
                 )
-                session = TorSession(self.endpoint, username=username, timeout=self.timeout,
-                                     ca_bundle=self.ca_bundle, owner=self)
+                session = TorSession(
+                    self.endpoint, username=username, timeout=self.timeout, ca_bundle=self.ca_bundle, owner=self
+                )
                 exit_info = self._check_or_discard(session, identity)
             except ExitsExhausted:
                 break  # the strategy knows no candidate: report when the first one frees up
@@ -243,9 +253,14 @@ class RotatingTorClient:
         unavailable = self.ledger.unavailable()
         fingerprints = {state.fingerprint for state in unavailable if state.fingerprint}
         addresses = {state.exit_ip for state in unavailable}
-        return sum(1 for relay in self._controller.get_network_statuses([])
-                   if "Exit" in relay.flags and "BadExit" not in relay.flags
-                   and relay.fingerprint not in fingerprints and relay.address not in addresses)
+        return sum(
+            1
+            for relay in self._controller.get_network_statuses([])
+            if "Exit" in relay.flags
+            and "BadExit" not in relay.flags
+            and relay.fingerprint not in fingerprints
+            and relay.address not in addresses
+        )
 
     def _check_or_discard(self, session: TorSession, identity: Identity) -> ExitInfo:
         try:
@@ -295,8 +310,9 @@ class RotatingTorClient:
             session.end_as(SessionOutcome.CANCELLED)
             session.close()
             return False
-        session.bind(ExitInfo(session.exit.ip, session.exit.fingerprint, session.exit.circuit_id,
-                              exit_info.verified_at), self)
+        session.bind(
+            ExitInfo(session.exit.ip, session.exit.fingerprint, session.exit.circuit_id, exit_info.verified_at), self
+        )
         return True
 
     # -- SessionOwner ------------------------------------------------------------------------
@@ -313,8 +329,10 @@ class RotatingTorClient:
             if use is not None and use.exit_fingerprint in self._avoid_fingerprints():
                 self._count("rejected")
                 self._monitor.discard(session.socks_username, use)
-                raise ExitRefused(f"session {session.socks_username}: tor chose exit {use.exit_fingerprint}, "
-                                  "which is taken or cooling down; trying another")
+                raise ExitRefused(
+                    f"session {session.socks_username}: tor chose exit {use.exit_fingerprint}, "
+                    "which is taken or cooling down; trying another"
+                )
             return True  # unknown here: the exit check decides
         checked = session.exit.fingerprint
         if use is not None and checked is not None and use.exit_fingerprint == checked:
@@ -324,8 +342,12 @@ class RotatingTorClient:
             # Close the circuit tor moved us to, so the retry lands on the checked one.
             self._monitor.discard(session.socks_username, use)
             close_circuit(self._controller, use.circuit_id)
-        log.debug("session %s: a new connection left from %s, not the checked exit %s; reconnecting",
-                  session.socks_username, use.exit_fingerprint if use else "an unreported circuit", checked)
+        log.debug(
+            "session %s: a new connection left from %s, not the checked exit %s; reconnecting",
+            session.socks_username,
+            use.exit_fingerprint if use else "an unreported circuit",
+            checked,
+        )
         return False
 
     def exits_used(self, session: TorSession) -> list[str]:
@@ -360,8 +382,9 @@ class RotatingTorClient:
             for ip in self.exits_used(session):
                 if ip != lease.exit_ip:
                     self._count("drifted")
-                    log.warning("session %s also left from exit %s (not the checked %s); recorded",
-                                username, ip, lease.exit_ip)
+                    log.warning(
+                        "session %s also left from exit %s (not the checked %s); recorded", username, ip, lease.exit_ip
+                    )
                     self.ledger.record_use(ip, None, outcome=str(SessionOutcome.DRIFT), label=session.label)
             if session.outcome == SessionOutcome.BLOCKED:
                 self.ledger.quarantine(lease.exit_ip, lease.fingerprint, reason=session.outcome_text)

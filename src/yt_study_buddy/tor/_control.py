@@ -81,7 +81,9 @@ class BoundedController(Controller):
                 now = time.monotonic()
                 late = [call for call, (deadline, _) in self._deadlines.items() if deadline <= now]
                 if not late:
-                    earliest = min((deadline for deadline, _ in self._deadlines.values()), default=now + self.reply_timeout)
+                    earliest = min(
+                        (deadline for deadline, _ in self._deadlines.values()), default=now + self.reply_timeout
+                    )
                     self._pending.wait(earliest - now)
                     continue
                 command = self._deadlines[late[0]][1]
@@ -91,8 +93,11 @@ class BoundedController(Controller):
 
     def _give_up(self, command: str) -> None:
         self.gave_up_on = command
-        log.warning("tor's control port did not answer %s within %g s; closing the connection",
-                    self.gave_up_on, self.reply_timeout)
+        log.warning(
+            "tor's control port did not answer %s within %g s; closing the connection",
+            self.gave_up_on,
+            self.reply_timeout,
+        )
         self.close()
 
     def close(self) -> None:
@@ -147,9 +152,7 @@ def _authenticate(controller: BoundedController, endpoint: TorEndpoint, where: s
     try:
         controller.authenticate(password=endpoint.control_password)
     except stem.connection.MissingPassword:
-        raise TorAuthError(
-            f"tor's control port {where} needs a password: pass {CONTROL_PASSWORD_SETTING}"
-        ) from None
+        raise TorAuthError(f"tor's control port {where} needs a password: pass {CONTROL_PASSWORD_SETTING}") from None
     except stem.connection.IncorrectPassword:
         raise TorAuthError(f"tor's control port {where} refused the control password") from None
     except stem.connection.UnreadableCookieFile as exc:
@@ -165,8 +168,10 @@ def _authenticate(controller: BoundedController, endpoint: TorEndpoint, where: s
         return
     controller.password_accepted = password_accepted(endpoint, password, timeout=timeout)
     if not controller.password_accepted:
-        log.warning("warning: tor refused the control password; authenticated with its cookie instead "
-                    f"(drop {CONTROL_PASSWORD_SETTING}, or fix it)")
+        log.warning(
+            "warning: tor refused the control password; authenticated with its cookie instead "
+            f"(drop {CONTROL_PASSWORD_SETTING}, or fix it)"
+        )
 
 
 def probe_socks_port(endpoint: TorEndpoint, *, timeout: float = CONNECT_TIMEOUT) -> None:

@@ -336,9 +336,7 @@ def _prepare_data_dir(data_dir: Path) -> None:
         ) from None
 
 
-def _take_ownership(
-    process: subprocess.Popen[bytes], port_file: Path, data_dir: Path, timeout: float
-) -> LaunchedTor:
+def _take_ownership(process: subprocess.Popen[bytes], port_file: Path, data_dir: Path, timeout: float) -> LaunchedTor:
     """Connect the owning controller and read back the ports tor picked."""
     # The file holds e.g. "PORT=127.0.0.1:40123"; tor writes it before it bootstraps.
     text = port_file.read_text().strip()
@@ -351,9 +349,7 @@ def _take_ownership(
     except BaseException:
         controller.close()
         raise
-    endpoint = TorEndpoint(
-        socks_host=socks_host, socks_port=socks_port, control_host=host, control_port=int(port)
-    )
+    endpoint = TorEndpoint(socks_host=socks_host, socks_port=socks_port, control_host=host, control_port=int(port))
     log.info(
         "launched tor (pid %d): SOCKS %s:%d, control %s:%d",
         process.pid, socks_host, socks_port, host, endpoint.control_port,

@@ -227,9 +227,7 @@ class ExitLedger:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise LedgerError(
-                f"cannot create the directory of exit ledger {self.path}: {exc}"
-            ) from exc
+            raise LedgerError(f"cannot create the directory of exit ledger {self.path}: {exc}") from exc
         self._open()
 
     @staticmethod
@@ -246,9 +244,7 @@ class ExitLedger:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def try_reserve(
-        self, exit_ip: str, fingerprint: str | None = None, *, holder: str
-    ) -> ExitLease | None:
+    def try_reserve(self, exit_ip: str, fingerprint: str | None = None, *, holder: str) -> ExitLease | None:
         """Lease ``exit_ip`` to ``holder`` if nobody holds it and it is neither cooling nor
         quarantined; otherwise None. A stale lease on it is ended first (outcome 'abandoned')."""
         exit_ip = _normalise_ip(exit_ip)
@@ -261,8 +257,7 @@ class ExitLedger:
                 return None
             self._touch_exit(conn, exit_ip, fingerprint)
             cursor = conn.execute(
-                "INSERT INTO leases (exit_ip, fingerprint, holder, reserved_at) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT INTO leases (exit_ip, fingerprint, holder, reserved_at) VALUES (?, ?, ?, ?)",
                 (exit_ip, fingerprint, holder, now),
             )
             lease_id = cursor.lastrowid
@@ -298,9 +293,7 @@ class ExitLedger:
                     lease.exit_ip,
                 )
             else:
-                raise ValueError(
-                    f"lease {lease.lease_id} on {lease.exit_ip} was already {end_reason}"
-                )
+                raise ValueError(f"lease {lease.lease_id} on {lease.exit_ip} was already {end_reason}")
             self._record(
                 conn,
                 lease.exit_ip,
@@ -320,8 +313,7 @@ class ExitLedger:
         """
         with self._write() as conn:
             conn.execute(
-                "UPDATE leases SET ended_at = ?, end_reason = 'cancelled' "
-                "WHERE lease_id = ? AND ended_at IS NULL",
+                "UPDATE leases SET ended_at = ?, end_reason = 'cancelled' WHERE lease_id = ? AND ended_at IS NULL",
                 (self._now_us(), lease.lease_id),
             )
         log.debug("lease %d: %s cancelled", lease.lease_id, lease.exit_ip)
@@ -338,9 +330,7 @@ class ExitLedger:
         exit_ip = _normalise_ip(exit_ip)
         _require_text("outcome", outcome)
         with self._write() as conn:
-            self._record(
-                conn, exit_ip, fingerprint, self._now_us(), outcome=outcome, label=label
-            )
+            self._record(conn, exit_ip, fingerprint, self._now_us(), outcome=outcome, label=label)
 
     def quarantine(
         self,
@@ -362,13 +352,10 @@ class ExitLedger:
             until = now + duration // _MICROSECOND
             self._touch_exit(conn, exit_ip, fingerprint)
             conn.execute(
-                "UPDATE exits SET quarantined_until = MAX(COALESCE(quarantined_until, 0), ?) "
-                "WHERE exit_ip = ?",
+                "UPDATE exits SET quarantined_until = MAX(COALESCE(quarantined_until, 0), ?) WHERE exit_ip = ?",
                 (until, exit_ip),
             )
-            self._append_history(
-                conn, exit_ip, fingerprint, now, outcome=QUARANTINED, detail=reason
-            )
+            self._append_history(conn, exit_ip, fingerprint, now, outcome=QUARANTINED, detail=reason)
         log.info("exit %s quarantined until %s UTC: %s", exit_ip, f"{_at(until):%Y-%m-%d %H:%M}", reason)
 
     # -- reads -------------------------------------------------------------------------------
@@ -456,9 +443,7 @@ class ExitLedger:
             if version == 0:
                 self._create_schema(conn)
             elif version != SCHEMA_VERSION:
-                raise self._unreadable(
-                    f"unknown schema version {version} (this program knows {SCHEMA_VERSION})"
-                )
+                raise self._unreadable(f"unknown schema version {version} (this program knows {SCHEMA_VERSION})")
             problems = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
             if problems != ["ok"]:
                 raise self._unreadable("; ".join(problems[:3]))
@@ -524,9 +509,7 @@ class ExitLedger:
         return LedgerError(f"cannot use exit ledger {self.path}: {exc}")
 
     def _unreadable(self, why: str) -> LedgerError:
-        return LedgerError(
-            f"exit ledger {self.path} is unreadable: {why}; move it aside to start a new one"
-        )
+        return LedgerError(f"exit ledger {self.path} is unreadable: {why}; move it aside to start a new one")
 
     def _is_stale(self, holder: str, reserved_at: int, now: int) -> bool:
         if now - reserved_at >= self._lease_ttl_us:
@@ -561,8 +544,7 @@ class ExitLedger:
     def _end_stale_lease(self, conn: sqlite3.Connection, exit_ip: str, now: int) -> None:
         """End a stale lease on ``exit_ip``, counting the exit as used when it was reserved."""
         row = conn.execute(
-            "SELECT lease_id, fingerprint, holder, reserved_at FROM leases "
-            "WHERE exit_ip = ? AND ended_at IS NULL",
+            "SELECT lease_id, fingerprint, holder, reserved_at FROM leases WHERE exit_ip = ? AND ended_at IS NULL",
             (exit_ip,),
         ).fetchone()
         if row is None or not self._is_stale(row[2], row[3], now):
@@ -591,9 +573,7 @@ class ExitLedger:
     def _touch_exit(self, conn: sqlite3.Connection, exit_ip: str, fingerprint: str | None) -> None:
         conn.execute("INSERT OR IGNORE INTO exits (exit_ip) VALUES (?)", (exit_ip,))
         if fingerprint is not None:
-            conn.execute(
-                "UPDATE exits SET fingerprint = ? WHERE exit_ip = ?", (fingerprint, exit_ip)
-            )
+            conn.execute("UPDATE exits SET fingerprint = ? WHERE exit_ip = ?", (fingerprint, exit_ip))
 
     def _record(
         self,
@@ -638,7 +618,6 @@ class ExitLedger:
         reserved_at: int | None = None,
     ) -> None:
         conn.execute(
-            f"INSERT INTO history ({', '.join(_HISTORY_FIELDS)}) "
-            f"VALUES ({', '.join('?' * len(_HISTORY_FIELDS))})",
+            f"INSERT INTO history ({', '.join(_HISTORY_FIELDS)}) VALUES ({', '.join('?' * len(_HISTORY_FIELDS))})",
             (exit_ip, fingerprint, label, lease_id, reserved_at, ended_at, outcome, detail),
         )

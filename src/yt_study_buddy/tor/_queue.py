@@ -77,8 +77,10 @@ class TorIPQueue:
         self._announced = False
         if allocators is None:
             allocators = DEFAULT_ALLOCATORS if client.strategy.parallel_identities else 1
-        self._threads = [threading.Thread(target=self._allocate, name=f"tor-ip-queue-{n}", daemon=True)
-                         for n in range(1, max(1, allocators) + 1)]
+        self._threads = [
+            threading.Thread(target=self._allocate, name=f"tor-ip-queue-{n}", daemon=True)
+            for n in range(1, max(1, allocators) + 1)
+        ]
         self._started = False
 
     # -- producer ----------------------------------------------------------------------------

@@ -184,8 +184,11 @@ class PinStrategy(RotationStrategy):
         with self._lock:
             taken = set(avoid) | set(self._exit_of.values())
         usable = [r for r in self._relays if "Running" in r.flags and "Valid" in r.flags]
-        exits = [r.fingerprint for r in usable
-                 if "Exit" in r.flags and "BadExit" not in r.flags and r.fingerprint not in taken]
+        exits = [
+            r.fingerprint
+            for r in usable
+            if "Exit" in r.flags and "BadExit" not in r.flags and r.fingerprint not in taken
+        ]
         guards = [r.fingerprint for r in usable if "Guard" in r.flags]
         return exits, guards
 
@@ -196,8 +199,9 @@ class PinStrategy(RotationStrategy):
         exit_fp = random.choice(exits)
         first_hops = [fp for fp in guards if fp != exit_fp] or [exit_fp]
         entry = random.choice(first_hops)
-        middles = [r.fingerprint for r in self._relays
-                   if r.fingerprint not in (entry, exit_fp) and "Running" in r.flags]
+        middles = [
+            r.fingerprint for r in self._relays if r.fingerprint not in (entry, exit_fp) and "Running" in r.flags
+        ]
         path = [entry, random.choice(middles), exit_fp] if middles else [entry, exit_fp]
         try:
             circuit = self._controller.new_circuit(path, await_build=True, timeout=timeout)

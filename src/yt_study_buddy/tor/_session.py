@@ -138,8 +138,14 @@ class TorOnlyAdapter(HTTPAdapter):
         if proxy not in self.proxy_manager:
             username, password = get_auth_from_url(proxy)
             self.proxy_manager[proxy] = SOCKSProxyManager(
-                proxy, username=username, password=password, num_pools=self._pools[0],
-                maxsize=self._pools[1], block=self._pools[2], **proxy_kwargs)
+                proxy,
+                username=username,
+                password=password,
+                num_pools=self._pools[0],
+                maxsize=self._pools[1],
+                block=self._pools[2],
+                **proxy_kwargs,
+            )
         manager = self.proxy_manager[proxy]
         manager.pool_classes_by_scheme = _VERIFIED_POOLS
         manager.connection_pool_kw["_socks_options"]["stream_verifier"] = self._verifier

@@ -134,8 +134,13 @@ def _failure(exc: BaseException, extraction: Any, ref: CourseRef) -> FetchFailur
     if message is not None:
         return _made(FailureKind.PERMANENT, "course_unavailable", ref, message, exc)
     if extraction.is_extraction_error(exc):
-        return _made(FailureKind.RETRYABLE, "unexpected_response", ref,
-                     f"YouTube's answer for {ref} could not be read: {extraction.message(exc)}", exc)
+        return _made(
+            FailureKind.RETRYABLE,
+            "unexpected_response",
+            ref,
+            f"YouTube's answer for {ref} could not be read: {extraction.message(exc)}",
+            exc,
+        )
     raise exc
 
 
@@ -157,12 +162,14 @@ def _course(ref: CourseRef, info: dict[str, Any]) -> Course:
         if not isinstance(video_id, str):
             continue
         duration = entry.get("duration")
-        entries.append(CourseEntry(
-            video_id=video_id,
-            title=entry.get("title") if isinstance(entry.get("title"), str) else None,
-            duration=float(duration) if isinstance(duration, (int, float)) else None,
-            position=int(position),
-        ))
+        entries.append(
+            CourseEntry(
+                video_id=video_id,
+                title=entry.get("title") if isinstance(entry.get("title"), str) else None,
+                duration=float(duration) if isinstance(duration, (int, float)) else None,
+                position=int(position),
+            )
+        )
     channel = info.get("channel") or info.get("uploader")
     if ref.kind is CourseKind.CHANNEL:
         course_id = info.get("channel_id") or info.get("id") or ref.id
@@ -170,9 +177,15 @@ def _course(ref: CourseRef, info: dict[str, Any]) -> Course:
     else:
         course_id = info.get("id") or ref.id
         title = info.get("title") or ref.id
-    return Course(kind=ref.kind, id=str(course_id), title=str(title), channel=channel,
-                  handle=info.get("uploader_id") if str(info.get("uploader_id", "")).startswith("@") else None,
-                  url=ref.url, entries=tuple(entries))
+    return Course(
+        kind=ref.kind,
+        id=str(course_id),
+        title=str(title),
+        channel=channel,
+        handle=info.get("uploader_id") if str(info.get("uploader_id", "")).startswith("@") else None,
+        url=ref.url,
+        entries=tuple(entries),
+    )
 
 
 def _without_tab(title: object) -> str | None:

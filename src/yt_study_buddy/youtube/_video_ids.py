@@ -65,9 +65,7 @@ def parse_video_id(text: str) -> str:
     if _ID.fullmatch(text):
         return text
     if _ID_ALPHABET.fullmatch(text):
-        raise InvalidVideoInput(
-            f"not a video id: {text!r} has {len(text)} characters, video ids have 11"
-        )
+        raise InvalidVideoInput(f"not a video id: {text!r} has {len(text)} characters, video ids have 11")
     return _id_from_url(text)
 
 
@@ -97,8 +95,10 @@ def parse_input(text: str, *, playlists: bool = True) -> Input:
         return channel
     tab = _CHANNEL_TAB.fullmatch(parts.path)
     if tab is not None:
-        raise InvalidVideoInput(f"only a channel's uploads (its page or /videos) can be fetched, "
-                                f"not its {tab.group('tab')!r} tab: {stripped!r}")
+        raise InvalidVideoInput(
+            f"only a channel's uploads (its page or /videos) can be fetched, "
+            f"not its {tab.group('tab')!r} tab: {stripped!r}"
+        )
     return parse_video_id(text)  # its message says what is wrong
 
 
@@ -158,9 +158,7 @@ def _id_from_url(text: str) -> str:
 
 def _checked(candidate: str, text: str) -> str:
     if not _ID.fullmatch(candidate):
-        raise InvalidVideoInput(
-            f"invalid video id {candidate!r} in URL {text!r} (video ids have 11 characters)"
-        )
+        raise InvalidVideoInput(f"invalid video id {candidate!r} in URL {text!r} (video ids have 11 characters)")
     return candidate
 
 

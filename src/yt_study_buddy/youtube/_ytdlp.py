@@ -79,8 +79,12 @@ class SessionRH(RequestHandler):
         log.debug("yt-dlp %s %s", request.method, request.url)
         try:
             answer = self.session.request(
-                request.method, request.url, data=request.data, headers=self._get_headers(request),
-                cookies=self._get_cookiejar(request), timeout=self._calculate_timeout(request),
+                request.method,
+                request.url,
+                data=request.data,
+                headers=self._get_headers(request),
+                cookies=self._get_cookiejar(request),
+                timeout=self._calculate_timeout(request),
                 allow_redirects=True,
             )
         except Exception as exc:  # classified by the caller; a bug there is re-raised
@@ -89,16 +93,21 @@ class SessionRH(RequestHandler):
         blocked = _block_reason(answer)
         if blocked is not None:
             extraction.failure = FetchFailure(
-                FailureKind.BLOCKED, blocked, extraction.item_id or "",
-                f"YouTube blocked this exit ({blocked.replace('_', ' ')}) on {urlsplit(request.url).path}")
+                FailureKind.BLOCKED,
+                blocked,
+                extraction.item_id or "",
+                f"YouTube blocked this exit ({blocked.replace('_', ' ')}) on {urlsplit(request.url).path}",
+            )
             raise ExtractionStopped(extraction.failure.args[0])
         if answer.status_code >= 500:
-            extraction.failure = requests.HTTPError(f"{answer.status_code} Server Error for url: {answer.url}",
-                                                    response=answer)
+            extraction.failure = requests.HTTPError(
+                f"{answer.status_code} Server Error for url: {answer.url}", response=answer
+            )
             raise ExtractionStopped(str(extraction.failure))
         headers = {name: value for name, value in answer.headers.items() if name.lower() not in _WIRE_HEADERS}
-        response = Response(io.BytesIO(answer.content), url=answer.url, headers=headers,
-                            status=answer.status_code, reason=answer.reason)
+        response = Response(
+            io.BytesIO(answer.content), url=answer.url, headers=headers, status=answer.status_code, reason=answer.reason
+        )
         if not 200 <= answer.status_code < 300:
             raise HTTPError(response)
         return response
@@ -141,9 +150,16 @@ class _SessionYoutubeDL(yt_dlp.YoutubeDL):
     def build_request_director(self, handlers: Any, preferences: Any = None) -> RequestDirector:
         director = super().build_request_director([], preferences=None)  # no handler of yt-dlp's own
         headers = self.params["http_headers"].copy()
-        director.add_handler(SessionRH(
-            session=self._session, extraction=self._extraction, logger=director.logger, headers=headers,
-            cookiejar=self.cookiejar, timeout=self.params.get("socket_timeout")))
+        director.add_handler(
+            SessionRH(
+                session=self._session,
+                extraction=self._extraction,
+                logger=director.logger,
+                headers=headers,
+                cookiejar=self.cookiejar,
+                timeout=self.params.get("socket_timeout"),
+            )
+        )
         return director
 
 

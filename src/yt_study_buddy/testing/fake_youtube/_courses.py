@@ -93,22 +93,42 @@ class FakeCourse:
         return PLAYLIST_PAGE_SIZE if self.kind is FakeCourseKind.PLAYLIST else CHANNEL_PAGE_SIZE
 
 
-def fake_playlist(n: int, *, playlist_id: str | None = None, title: str | None = None, seed: str = "playlist",
-                  **options: object) -> FakeCourse:
+def fake_playlist(
+    n: int, *, playlist_id: str | None = None, title: str | None = None, seed: str = "playlist", **options: object
+) -> FakeCourse:
     """A playlist of ``n`` distinct default videos (deterministic ids, titles, durations)."""
     rng = random.Random(f"{seed}/playlist")
     playlist_id = playlist_id or "PL" + "".join(rng.choice(_ALPHABET) for _ in range(32))
-    return FakeCourse(FakeCourseKind.PLAYLIST, playlist_id, title or f"Lecture series {seed}",
-                      tuple(sample_videos(n, seed=seed)), **options)  # type: ignore[arg-type]
+    return FakeCourse(
+        FakeCourseKind.PLAYLIST,
+        playlist_id,
+        title or f"Lecture series {seed}",
+        tuple(sample_videos(n, seed=seed)),
+        **options,  # type: ignore[arg-type]
+    )
 
 
-def fake_channel(n: int, *, handle: str = "@professorloopback", name: str = "Professor Loopback",
-                 seed: str = "channel", **options: object) -> FakeCourse:
+def fake_channel(
+    n: int,
+    *,
+    handle: str = "@professorloopback",
+    name: str = "Professor Loopback",
+    seed: str = "channel",
+    **options: object,
+) -> FakeCourse:
     """A channel whose Videos tab lists ``n`` distinct default videos."""
     rng = random.Random(f"{seed}/channel")
     channel_id = str(options.pop("channel_id", "UC" + "".join(rng.choice(_ALPHABET) for _ in range(22))))
-    return FakeCourse(FakeCourseKind.CHANNEL, channel_id, name, tuple(sample_videos(n, seed=seed)),
-                      channel=name, channel_id=channel_id, handle=handle, **options)  # type: ignore[arg-type]
+    return FakeCourse(
+        FakeCourseKind.CHANNEL,
+        channel_id,
+        name,
+        tuple(sample_videos(n, seed=seed)),
+        channel=name,
+        channel_id=channel_id,
+        handle=handle,
+        **options,  # type: ignore[arg-type]
+    )
 
 
 class CourseCatalog:
@@ -125,8 +145,12 @@ class CourseCatalog:
             if course.kind is FakeCourseKind.PLAYLIST:
                 self._playlists[course.course_id] = course
                 return
-            for key in (course.channel_id, course.handle.lower(), _named("c", course.custom_url),
-                        _named("user", course.user_name)):
+            for key in (
+                course.channel_id,
+                course.handle.lower(),
+                _named("c", course.custom_url),
+                _named("user", course.user_name),
+            ):
                 if key:
                     self._channels[key] = course
 
@@ -160,14 +184,24 @@ class CourseCatalog:
         course = self.playlist(playlist_id)
         if course is None or course.private:
             alert = PRIVATE_PLAYLIST_ALERT if course is not None else MISSING_PLAYLIST_ALERT
-            return Reply(200, _page(alert_data(alert), title="YouTube").encode(), _HTML,
-                         "private" if course is not None else "missing", playlist_id)
+            return Reply(
+                200,
+                _page(alert_data(alert), title="YouTube").encode(),
+                _HTML,
+                "private" if course is not None else "missing",
+                playlist_id,
+            )
         data = playlist_data(course)
         return Reply(200, _page(data, title=f"{course.title} - YouTube").encode(), _HTML, "ok", playlist_id)
 
     def _channel_page(self, request: Request, match: re.Match[str], claim: Claim) -> Reply:
-        key = match.group("ucid") or match.group("handle") or _named("c", match.group("custom")) or \
-            _named("user", match.group("user")) or ""
+        key = (
+            match.group("ucid")
+            or match.group("handle")
+            or _named("c", match.group("custom"))
+            or _named("user", match.group("user"))
+            or ""
+        )
         course = self.channel(key)
         course_id = course.course_id if course is not None else key
         blocked = _page_block(request, claim, course_id)
@@ -179,9 +213,12 @@ class CourseCatalog:
         data = channel_data(course, videos_tab=tab == "videos")
         return Reply(200, _page(data, title=f"{course.channel} - YouTube").encode(), _HTML, "ok", course_id)
 
-    def _innertube(self, request: Request, claim: Claim,
-                   handler: Callable[[dict[str, object], Request], tuple[int, dict[str, object], str, str | None]]
-                   ) -> Reply:
+    def _innertube(
+        self,
+        request: Request,
+        claim: Claim,
+        handler: Callable[[dict[str, object], Request], tuple[int, dict[str, object], str, str | None]],
+    ) -> Reply:
         payload = _web_payload(request)
         if payload is None:
             body = pages.api_error(400, "Precondition check failed.", "FAILED_PRECONDITION")
@@ -213,12 +250,17 @@ class CourseCatalog:
             course = self.channel(browse_id)
             if course is None:
                 return 404, _not_found_error(), "not-found", browse_id
-            return 200, channel_data(course, videos_tab=payload.get("params") == VIDEOS_TAB_PARAMS), "ok", \
-                course.course_id
+            return (
+                200,
+                channel_data(course, videos_tab=payload.get("params") == VIDEOS_TAB_PARAMS),
+                "ok",
+                course.course_id,
+            )
         return 400, _invalid_argument(), "bad-request", None
 
-    def _resolve_url(self, payload: dict[str, object], request: Request
-                     ) -> tuple[int, dict[str, object], str, str | None]:
+    def _resolve_url(
+        self, payload: dict[str, object], request: Request
+    ) -> tuple[int, dict[str, object], str, str | None]:
         url = urlsplit(str(payload.get("url", "")))
         if url.path == "/playlist":
             playlist_id = dict(part.split("=", 1) for part in url.query.split("&") if "=" in part).get("list", "")
@@ -227,8 +269,16 @@ class CourseCatalog:
                 return 404, _not_found_error(), "not-found", playlist_id
             return 200, _resolved(f"VL{playlist_id}", None, f"/playlist?list={playlist_id}"), "ok", playlist_id
         match = _CHANNEL_PATH.fullmatch(url.path)
-        key = (match.group("ucid") or match.group("handle") or _named("c", match.group("custom"))
-               or _named("user", match.group("user"))) if match else None
+        key = (
+            (
+                match.group("ucid")
+                or match.group("handle")
+                or _named("c", match.group("custom"))
+                or _named("user", match.group("user"))
+            )
+            if match
+            else None
+        )
         course = self.channel(key) if key else None
         if course is None:
             return 404, _not_found_error(), "not-found", key
@@ -255,13 +305,15 @@ def _page_block(request: Request, claim: Claim, course_id: str) -> Reply | None:
             page_url = quote(f"https://www.youtube.com{request.path}?{_query(request)}", safe=":/")
             token = base64.urlsafe_b64encode(request.client_ip.encode()).decode().rstrip("=")
             location = f"{pages.SORRY_URL}?continue={page_url}&q={token}"
-            return Reply(302, pages.moved_page(location).encode(), _HTML, behavior.outcome, course_id,
-                         (("Location", location),))
+            return Reply(
+                302, pages.moved_page(location).encode(), _HTML, behavior.outcome, course_id, (("Location", location),)
+            )
         case Behavior.RATE_LIMITED_WATCH:
             return Reply(429, pages.too_many_requests_page().encode(), _HTML, behavior.outcome, course_id)
         case Behavior.SERVER_ERROR:
-            return Reply(500, pages.error_page(500, "Internal Server Error").encode(), _HTML, behavior.outcome,
-                         course_id)
+            return Reply(
+                500, pages.error_page(500, "Internal Server Error").encode(), _HTML, behavior.outcome, course_id
+            )
         case Behavior.STALL:
             return Reply(0, b"", _HTML, behavior.outcome, course_id, stall=True)
     return None
@@ -301,8 +353,15 @@ def _page(data: dict[str, object], *, title: str) -> str:
         "INNERTUBE_CLIENT_NAME": "WEB",
         "INNERTUBE_CLIENT_VERSION": CLIENT_VERSION,
         "INNERTUBE_CONTEXT_CLIENT_NAME": 1,
-        "INNERTUBE_CONTEXT": {"client": {"clientName": "WEB", "clientVersion": CLIENT_VERSION, "hl": "en",
-                                         "gl": "US", "visitorData": _visitor_data()}},
+        "INNERTUBE_CONTEXT": {
+            "client": {
+                "clientName": "WEB",
+                "clientVersion": CLIENT_VERSION,
+                "hl": "en",
+                "gl": "US",
+                "visitorData": _visitor_data(),
+            }
+        },
         "VISITOR_DATA": _visitor_data(),
     }
     initial = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
@@ -333,9 +392,19 @@ def _length_text(seconds: int) -> str:
 
 
 def _owner_runs(course: FakeCourse) -> dict[str, object]:
-    return {"runs": [{"text": course.channel, "navigationEndpoint": {
-        "commandMetadata": {"webCommandMetadata": {"url": f"/{course.handle}", "webPageType": "WEB_PAGE_TYPE_CHANNEL"}},
-        "browseEndpoint": {"browseId": course.channel_id, "canonicalBaseUrl": f"/{course.handle}"}}}]}
+    return {
+        "runs": [
+            {
+                "text": course.channel,
+                "navigationEndpoint": {
+                    "commandMetadata": {
+                        "webCommandMetadata": {"url": f"/{course.handle}", "webPageType": "WEB_PAGE_TYPE_CHANNEL"}
+                    },
+                    "browseEndpoint": {"browseId": course.channel_id, "canonicalBaseUrl": f"/{course.handle}"},
+                },
+            }
+        ]
+    }
 
 
 def _thumbnail(video_id: str) -> dict[str, object]:
@@ -344,14 +413,16 @@ def _thumbnail(video_id: str) -> dict[str, object]:
 
 def _continuation_item(course: FakeCourse, offset: int) -> dict[str, object]:
     token = _encode_token(f"{course.kind.value}:{course.course_id}", offset)
-    return {"continuationItemRenderer": {
-        "trigger": "CONTINUATION_TRIGGER_ON_ITEM_SHOWN",
-        "continuationEndpoint": {
-            "clickTrackingParams": "CBcQ7zsYACITCfake",
-            "commandMetadata": {"webCommandMetadata": {"sendPost": True, "apiUrl": "/youtubei/v1/browse"}},
-            "continuationCommand": {"token": token, "request": "CONTINUATION_REQUEST_TYPE_BROWSE"},
-        },
-    }}
+    return {
+        "continuationItemRenderer": {
+            "trigger": "CONTINUATION_TRIGGER_ON_ITEM_SHOWN",
+            "continuationEndpoint": {
+                "clickTrackingParams": "CBcQ7zsYACITCfake",
+                "commandMetadata": {"webCommandMetadata": {"sendPost": True, "apiUrl": "/youtubei/v1/browse"}},
+                "continuationCommand": {"token": token, "request": "CONTINUATION_REQUEST_TYPE_BROWSE"},
+            },
+        }
+    }
 
 
 def _encode_token(key: str, offset: int) -> str:
@@ -383,47 +454,76 @@ def _items(course: FakeCourse, offset: int) -> list[dict[str, object]]:
 
 def _playlist_video(course: FakeCourse, video: FakeVideo, index: int) -> dict[str, object]:
     seconds = course.duration(video)
-    return {"playlistVideoRenderer": {
-        "videoId": video.video_id,
-        "thumbnail": _thumbnail(video.video_id),
-        "title": {**_text(video.title), "accessibility": {"accessibilityData": {
-            "label": f"{video.title} by {video.channel} {seconds} seconds"}}},
-        "index": {"simpleText": str(index + 1)},
-        "shortBylineText": _owner_runs(course),
-        "lengthText": {"accessibility": {"accessibilityData": {"label": f"{seconds} seconds"}},
-                       "simpleText": _length_text(seconds)},
-        "navigationEndpoint": {
-            "commandMetadata": {"webCommandMetadata": {
-                "url": f"/watch?v={video.video_id}&list={course.course_id}&index={index + 1}",
-                "webPageType": "WEB_PAGE_TYPE_WATCH"}},
-            "watchEndpoint": {"videoId": video.video_id, "playlistId": course.course_id, "index": index},
-        },
-        "lengthSeconds": str(seconds),
-        "isPlayable": True,
-        "videoInfo": {"runs": [{"text": "1.2K views"}, {"text": " • "}, {"text": "2 years ago"}]},
-    }}
+    return {
+        "playlistVideoRenderer": {
+            "videoId": video.video_id,
+            "thumbnail": _thumbnail(video.video_id),
+            "title": {
+                **_text(video.title),
+                "accessibility": {
+                    "accessibilityData": {"label": f"{video.title} by {video.channel} {seconds} seconds"}
+                },
+            },
+            "index": {"simpleText": str(index + 1)},
+            "shortBylineText": _owner_runs(course),
+            "lengthText": {
+                "accessibility": {"accessibilityData": {"label": f"{seconds} seconds"}},
+                "simpleText": _length_text(seconds),
+            },
+            "navigationEndpoint": {
+                "commandMetadata": {
+                    "webCommandMetadata": {
+                        "url": f"/watch?v={video.video_id}&list={course.course_id}&index={index + 1}",
+                        "webPageType": "WEB_PAGE_TYPE_WATCH",
+                    }
+                },
+                "watchEndpoint": {"videoId": video.video_id, "playlistId": course.course_id, "index": index},
+            },
+            "lengthSeconds": str(seconds),
+            "isPlayable": True,
+            "videoInfo": {"runs": [{"text": "1.2K views"}, {"text": " • "}, {"text": "2 years ago"}]},
+        }
+    }
 
 
 def _rich_item(course: FakeCourse, video: FakeVideo, index: int) -> dict[str, object]:
     seconds = course.duration(video)
-    return {"richItemRenderer": {"content": {"videoRenderer": {
-        "videoId": video.video_id,
-        "thumbnail": _thumbnail(video.video_id),
-        "title": _text(video.title) | {"accessibility": {"accessibilityData": {
-            "label": f"{video.title} {seconds} seconds"}}},
-        "descriptionSnippet": _text(f"Lecture {len(course.videos) - index} of the course."),
-        "publishedTimeText": {"simpleText": "2 years ago"},
-        "lengthText": {"accessibility": {"accessibilityData": {"label": f"{seconds} seconds"}},
-                       "simpleText": _length_text(seconds)},
-        "viewCountText": {"simpleText": "1,234 views"},
-        "navigationEndpoint": {
-            "commandMetadata": {"webCommandMetadata": {"url": f"/watch?v={video.video_id}",
-                                                       "webPageType": "WEB_PAGE_TYPE_WATCH"}},
-            "watchEndpoint": {"videoId": video.video_id},
-        },
-        "thumbnailOverlays": [{"thumbnailOverlayTimeStatusRenderer": {
-            "text": {"simpleText": _length_text(seconds)}, "style": "DEFAULT"}}],
-    }}}}
+    return {
+        "richItemRenderer": {
+            "content": {
+                "videoRenderer": {
+                    "videoId": video.video_id,
+                    "thumbnail": _thumbnail(video.video_id),
+                    "title": _text(video.title)
+                    | {"accessibility": {"accessibilityData": {"label": f"{video.title} {seconds} seconds"}}},
+                    "descriptionSnippet": _text(f"Lecture {len(course.videos) - index} of the course."),
+                    "publishedTimeText": {"simpleText": "2 years ago"},
+                    "lengthText": {
+                        "accessibility": {"accessibilityData": {"label": f"{seconds} seconds"}},
+                        "simpleText": _length_text(seconds),
+                    },
+                    "viewCountText": {"simpleText": "1,234 views"},
+                    "navigationEndpoint": {
+                        "commandMetadata": {
+                            "webCommandMetadata": {
+                                "url": f"/watch?v={video.video_id}",
+                                "webPageType": "WEB_PAGE_TYPE_WATCH",
+                            }
+                        },
+                        "watchEndpoint": {"videoId": video.video_id},
+                    },
+                    "thumbnailOverlays": [
+                        {
+                            "thumbnailOverlayTimeStatusRenderer": {
+                                "text": {"simpleText": _length_text(seconds)},
+                                "style": "DEFAULT",
+                            }
+                        }
+                    ],
+                }
+            }
+        }
+    }
 
 
 def playlist_data(course: FakeCourse) -> dict[str, object]:
@@ -431,28 +531,66 @@ def playlist_data(course: FakeCourse) -> dict[str, object]:
     count = len(course.videos)
     return {
         "responseContext": _response_context(),
-        "contents": {"twoColumnBrowseResultsRenderer": {"tabs": [{"tabRenderer": {
-            "selected": True,
-            "content": {"sectionListRenderer": {"contents": [{"itemSectionRenderer": {"contents": [
-                {"playlistVideoListRenderer": {"contents": _items(course, 0), "playlistId": course.course_id,
-                                               "isEditable": False, "canReorder": False,
-                                               "targetId": course.course_id}},
-            ]}}], "targetId": "pl-target"}},
-        }}]}},
-        "header": {"playlistHeaderRenderer": {
-            "playlistId": course.course_id,
-            "title": {"simpleText": course.title},
-            "numVideosText": _text(f"{count} videos"),
-            "ownerText": _owner_runs(course),
-            "privacy": "PUBLIC",
-            "stats": [_text(f"{count} videos"), {"simpleText": "12,345 views"}, _text("Updated today")],
-            "byline": [{"playlistBylineRenderer": {"text": _text(f"{count} videos")}}],
-        }},
-        "metadata": {"playlistMetadataRenderer": {"title": course.title, "description": "",
-                                                  "androidAppindexingLink": "", "iosAppindexingLink": ""}},
-        "microformat": {"microformatDataRenderer": {
-            "urlCanonical": f"https://www.youtube.com/playlist?list={course.course_id}",
-            "title": course.title, "noindex": False, "unlisted": False}},
+        "contents": {
+            "twoColumnBrowseResultsRenderer": {
+                "tabs": [
+                    {
+                        "tabRenderer": {
+                            "selected": True,
+                            "content": {
+                                "sectionListRenderer": {
+                                    "contents": [
+                                        {
+                                            "itemSectionRenderer": {
+                                                "contents": [
+                                                    {
+                                                        "playlistVideoListRenderer": {
+                                                            "contents": _items(course, 0),
+                                                            "playlistId": course.course_id,
+                                                            "isEditable": False,
+                                                            "canReorder": False,
+                                                            "targetId": course.course_id,
+                                                        }
+                                                    },
+                                                ]
+                                            }
+                                        }
+                                    ],
+                                    "targetId": "pl-target",
+                                }
+                            },
+                        }
+                    }
+                ]
+            }
+        },
+        "header": {
+            "playlistHeaderRenderer": {
+                "playlistId": course.course_id,
+                "title": {"simpleText": course.title},
+                "numVideosText": _text(f"{count} videos"),
+                "ownerText": _owner_runs(course),
+                "privacy": "PUBLIC",
+                "stats": [_text(f"{count} videos"), {"simpleText": "12,345 views"}, _text("Updated today")],
+                "byline": [{"playlistBylineRenderer": {"text": _text(f"{count} videos")}}],
+            }
+        },
+        "metadata": {
+            "playlistMetadataRenderer": {
+                "title": course.title,
+                "description": "",
+                "androidAppindexingLink": "",
+                "iosAppindexingLink": "",
+            }
+        },
+        "microformat": {
+            "microformatDataRenderer": {
+                "urlCanonical": f"https://www.youtube.com/playlist?list={course.course_id}",
+                "title": course.title,
+                "noindex": False,
+                "unlisted": False,
+            }
+        },
     }
 
 
@@ -460,20 +598,26 @@ def channel_data(course: FakeCourse, *, videos_tab: bool) -> dict[str, object]:
     """ytInitialData of a channel page: its Home and Videos tabs, one of them selected."""
     base = f"/{course.handle}"
     videos: dict[str, object] = {
-        "endpoint": {"commandMetadata": {"webCommandMetadata": {"url": f"{base}/videos",
-                                                               "webPageType": "WEB_PAGE_TYPE_CHANNEL"}},
-                     "browseEndpoint": {"browseId": course.channel_id, "params": VIDEOS_TAB_PARAMS,
-                                        "canonicalBaseUrl": base}},
+        "endpoint": {
+            "commandMetadata": {
+                "webCommandMetadata": {"url": f"{base}/videos", "webPageType": "WEB_PAGE_TYPE_CHANNEL"}
+            },
+            "browseEndpoint": {"browseId": course.channel_id, "params": VIDEOS_TAB_PARAMS, "canonicalBaseUrl": base},
+        },
         "title": "Videos",
         "selected": videos_tab,
     }
     if videos_tab:
-        videos["content"] = {"richGridRenderer": {"contents": _items(course, 0),
-                                                  "targetId": f"browse-feed{course.channel_id}videos"}}
+        videos["content"] = {
+            "richGridRenderer": {"contents": _items(course, 0), "targetId": f"browse-feed{course.channel_id}videos"}
+        }
     home: dict[str, object] = {
-        "endpoint": {"commandMetadata": {"webCommandMetadata": {"url": f"{base}/featured",
-                                                               "webPageType": "WEB_PAGE_TYPE_CHANNEL"}},
-                     "browseEndpoint": {"browseId": course.channel_id, "canonicalBaseUrl": base}},
+        "endpoint": {
+            "commandMetadata": {
+                "webCommandMetadata": {"url": f"{base}/featured", "webPageType": "WEB_PAGE_TYPE_CHANNEL"}
+            },
+            "browseEndpoint": {"browseId": course.channel_id, "canonicalBaseUrl": base},
+        },
         "title": "Home",
         "selected": not videos_tab,
     }
@@ -482,21 +626,34 @@ def channel_data(course: FakeCourse, *, videos_tab: bool) -> dict[str, object]:
     return {
         "responseContext": _response_context(),
         "contents": {"twoColumnBrowseResultsRenderer": {"tabs": [{"tabRenderer": home}, {"tabRenderer": videos}]}},
-        "header": {"pageHeaderRenderer": {"pageTitle": course.channel, "content": {"pageHeaderViewModel": {
-            "title": {"dynamicTextViewModel": {"text": {"content": course.channel}}}}}}},
-        "metadata": {"channelMetadataRenderer": {
-            "title": course.channel,
-            "description": f"Lectures by {course.channel}.",
-            "externalId": course.channel_id,
-            "channelUrl": f"https://www.youtube.com/channel/{course.channel_id}",
-            "vanityChannelUrl": f"http://www.youtube.com/{course.handle}",
-            "ownerUrls": [f"http://www.youtube.com/{course.handle}"],
-            "keywords": "",
-            "isFamilySafe": True,
-        }},
-        "microformat": {"microformatDataRenderer": {
-            "urlCanonical": f"https://www.youtube.com/channel/{course.channel_id}", "title": course.channel,
-            "noindex": False, "unlisted": False}},
+        "header": {
+            "pageHeaderRenderer": {
+                "pageTitle": course.channel,
+                "content": {
+                    "pageHeaderViewModel": {"title": {"dynamicTextViewModel": {"text": {"content": course.channel}}}}
+                },
+            }
+        },
+        "metadata": {
+            "channelMetadataRenderer": {
+                "title": course.channel,
+                "description": f"Lectures by {course.channel}.",
+                "externalId": course.channel_id,
+                "channelUrl": f"https://www.youtube.com/channel/{course.channel_id}",
+                "vanityChannelUrl": f"http://www.youtube.com/{course.handle}",
+                "ownerUrls": [f"http://www.youtube.com/{course.handle}"],
+                "keywords": "",
+                "isFamilySafe": True,
+            }
+        },
+        "microformat": {
+            "microformatDataRenderer": {
+                "urlCanonical": f"https://www.youtube.com/channel/{course.channel_id}",
+                "title": course.channel,
+                "noindex": False,
+                "unlisted": False,
+            }
+        },
     }
 
 
@@ -504,11 +661,15 @@ def continuation_data(course: FakeCourse, offset: int) -> dict[str, object]:
     """``browse`` with a continuation token: the next page, appended to the list."""
     return {
         "responseContext": _response_context(),
-        "onResponseReceivedActions": [{
-            "clickTrackingParams": "CBcQ7zsYACITCfake",
-            "appendContinuationItemsAction": {"continuationItems": _items(course, offset),
-                                              "targetId": course.course_id},
-        }],
+        "onResponseReceivedActions": [
+            {
+                "clickTrackingParams": "CBcQ7zsYACITCfake",
+                "appendContinuationItemsAction": {
+                    "continuationItems": _items(course, offset),
+                    "targetId": course.course_id,
+                },
+            }
+        ],
     }
 
 
@@ -516,11 +677,22 @@ def alert_data(message: str) -> dict[str, object]:
     """What YouTube's page (or ``browse``) says of a missing or private playlist."""
     return {
         "responseContext": _response_context(),
-        "alerts": [{"alertWithButtonRenderer": {
-            "type": "ERROR", "text": {"simpleText": message},
-            "dismissButton": {"buttonRenderer": {"style": "STYLE_DEFAULT", "size": "SIZE_DEFAULT",
-                                                 "isDisabled": False, "icon": {"iconType": "REMOVE"}}},
-        }}],
+        "alerts": [
+            {
+                "alertWithButtonRenderer": {
+                    "type": "ERROR",
+                    "text": {"simpleText": message},
+                    "dismissButton": {
+                        "buttonRenderer": {
+                            "style": "STYLE_DEFAULT",
+                            "size": "SIZE_DEFAULT",
+                            "isDisabled": False,
+                            "icon": {"iconType": "REMOVE"},
+                        }
+                    },
+                }
+            }
+        ],
     }
 
 
@@ -528,23 +700,43 @@ def _resolved(browse_id: str, params: str | None, url: str) -> dict[str, object]
     endpoint: dict[str, object] = {"browseId": browse_id}
     if params:
         endpoint["params"] = params
-    return {"responseContext": _response_context(), "endpoint": {
-        "commandMetadata": {"webCommandMetadata": {"url": url, "webPageType": "WEB_PAGE_TYPE_BROWSE",
-                                                   "apiUrl": "/youtubei/v1/browse"}},
-        "browseEndpoint": endpoint,
-    }}
+    return {
+        "responseContext": _response_context(),
+        "endpoint": {
+            "commandMetadata": {
+                "webCommandMetadata": {
+                    "url": url,
+                    "webPageType": "WEB_PAGE_TYPE_BROWSE",
+                    "apiUrl": "/youtubei/v1/browse",
+                }
+            },
+            "browseEndpoint": endpoint,
+        },
+    }
 
 
 def _not_found_error() -> dict[str, object]:
-    return {"error": {"code": 404, "message": "Requested entity was not found.", "errors": [
-        {"message": "Requested entity was not found.", "domain": "global", "reason": "notFound"}],
-        "status": "NOT_FOUND"}}
+    return {
+        "error": {
+            "code": 404,
+            "message": "Requested entity was not found.",
+            "errors": [{"message": "Requested entity was not found.", "domain": "global", "reason": "notFound"}],
+            "status": "NOT_FOUND",
+        }
+    }
 
 
 def _invalid_argument() -> dict[str, object]:
-    return {"error": {"code": 400, "message": "Request contains an invalid argument.", "errors": [
-        {"message": "Request contains an invalid argument.", "domain": "global", "reason": "badRequest"}],
-        "status": "INVALID_ARGUMENT"}}
+    return {
+        "error": {
+            "code": 400,
+            "message": "Request contains an invalid argument.",
+            "errors": [
+                {"message": "Request contains an invalid argument.", "domain": "global", "reason": "badRequest"}
+            ],
+            "status": "INVALID_ARGUMENT",
+        }
+    }
 
 
 __all__ = [

@@ -212,9 +212,7 @@ class RecordedVideo:
     watch_page: bytes | None = None
 
     @classmethod
-    def from_answers(
-        cls, player: bytes, timedtext: bytes, *, watch_page: bytes | None = None
-    ) -> RecordedVideo:
+    def from_answers(cls, player: bytes, timedtext: bytes, *, watch_page: bytes | None = None) -> RecordedVideo:
         """Read id, title, channel, length and description from the player's videoDetails."""
         details = json.loads(player)["videoDetails"]
         return cls(
@@ -267,8 +265,8 @@ def watch_page(video: FakeVideo) -> str:
         f'"INNERTUBE_API_KEY": "{API_KEY}","INNERTUBE_API_VERSION":"v1",'
         '"INNERTUBE_CLIENT_NAME":"WEB","INNERTUBE_CLIENT_VERSION":"2.20250101.00.00",'
         '"INNERTUBE_CONTEXT_HL":"en","INNERTUBE_CONTEXT_GL":"US"});</script>'
-        f"</head><body><div id=\"watch7-content\"><h1>{title}</h1>"
-        f"<span itemprop=\"author\">{html.escape(video.channel)}</span></div></body></html>"
+        f'</head><body><div id="watch7-content"><h1>{title}</h1>'
+        f'<span itemprop="author">{html.escape(video.channel)}</span></div></body></html>'
     )
 
 
@@ -298,7 +296,7 @@ def recaptcha_page() -> str:
     """The "unusual traffic" interstitial: no API key, a g-recaptcha div (→ IpBlocked)."""
     return (
         "<!DOCTYPE html><html><head><title>https://www.youtube.com/watch</title></head><body>"
-        "<div id=\"infoDiv\">Our systems have detected unusual traffic from your computer "
+        '<div id="infoDiv">Our systems have detected unusual traffic from your computer '
         "network. This page checks to see if it's really you sending the requests, and not a "
         'robot.</div><form id="captcha-form" action="index" method="post">'
         '<div class="g-recaptcha" data-sitekey="6LfwuyUTAAAAAOAmoS0fdqijC2PbbdH4kjq62Y1b">'
@@ -336,7 +334,7 @@ def sorry_page(continue_url: str, client_ip: str) -> str:
     url = html.escape(continue_url)
     return (
         '<html><head><meta http-equiv="content-type" content="text/html; charset=utf-8">'
-        f"<title>{url}</title></head><body><div style=\"max-width:400px;\">"
+        f'<title>{url}</title></head><body><div style="max-width:400px;">'
         '<form id="captcha-form" action="index" method="post">'
         '<script src="https://www.google.com/recaptcha/api.js" async defer></script>'
         '<div id="recaptcha" class="g-recaptcha" data-callback="submitCallback"'
@@ -402,9 +400,7 @@ def player_response(
     if captions:
         body["captions"] = {
             "playerCaptionsTracklistRenderer": {
-                "captionTracks": [
-                    _caption_track(video.video_id, t, po_token=po_token) for t in chosen
-                ],
+                "captionTracks": [_caption_track(video.video_id, t, po_token=po_token) for t in chosen],
                 "audioTracks": [{"captionTrackIndices": list(range(len(chosen)))}],
                 "translationLanguages": [
                     {"languageCode": code, "languageName": {"runs": [{"text": name}]}}
@@ -429,9 +425,7 @@ def video_details(video: FakeVideo) -> dict[str, object]:
         "shortDescription": video.description,
         "isCrawlable": True,
         "thumbnail": {
-            "thumbnails": [
-                {"url": f"https://i.ytimg.com/vi/{video.video_id}/default.jpg", "width": 120, "height": 90}
-            ]
+            "thumbnails": [{"url": f"https://i.ytimg.com/vi/{video.video_id}/default.jpg", "width": 120, "height": 90}]
         },
         "allowRatings": True,
         "viewCount": "1234",
@@ -473,10 +467,7 @@ def _youtube_escape(text: str) -> str:
 
 def timedtext_xml(snippets: Sequence[Snippet]) -> bytes:
     """The srv1-style XML the library parses (§1.5)."""
-    lines = "".join(
-        f'<text start="{s.start}" dur="{s.duration}">{_youtube_escape(s.text)}</text>'
-        for s in snippets
-    )
+    lines = "".join(f'<text start="{s.start}" dur="{s.duration}">{_youtube_escape(s.text)}</text>' for s in snippets)
     return f'<?xml version="1.0" encoding="utf-8" ?><transcript>{lines}</transcript>'.encode()
 
 
@@ -499,7 +490,7 @@ def oembed_json(video: FakeVideo) -> bytes:
         "thumbnail_url": f"https://i.ytimg.com/vi/{video.video_id}/hqdefault.jpg",
         "html": (
             f'<iframe width="200" height="113" src="{embed}" frameborder="0" allow="accelerometer; '
-            'autoplay; clipboard-write; encrypted-media; gyroscope; picture-in-picture; '
+            "autoplay; clipboard-write; encrypted-media; gyroscope; picture-in-picture; "
             'web-share" referrerpolicy="strict-origin-when-cross-origin" allowfullscreen '
             f'title="{html.escape(video.title)}"></iframe>'
         ),
@@ -516,4 +507,3 @@ def oembed_video_id(url: str) -> str | None:
 def tor_check_json(client_ip: str) -> bytes:
     """check.torproject.org/api/ip: every client of the fake arrives through the lab's exits."""
     return json.dumps({"IsTor": True, "IP": client_ip}).encode()
-

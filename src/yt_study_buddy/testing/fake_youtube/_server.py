@@ -209,8 +209,7 @@ class TLSServer(socketserver.TCPServer):
             self.shutdown_request(request)
 
     def handle_error(self, request: object, client_address: object) -> None:
-        logger.debug("fake YouTube connection %s ended with an error", client_address,
-                     exc_info=True)
+        logger.debug("fake YouTube connection %s ended with an error", client_address, exc_info=True)
 
     def close_connections(self, timeout: float) -> int:
         """Cut every live connection, wait up to ``timeout`` in total; return how many remain."""

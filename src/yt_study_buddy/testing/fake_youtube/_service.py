@@ -157,7 +157,9 @@ class FakeYouTube:
         self.ca.cert_pem.write_to_path(str(self.ca_path))
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="fake-youtube",
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="fake-youtube",
             daemon=True,
         )
         self._thread.start()
@@ -214,6 +216,7 @@ class FakeYouTube:
         """The recorded video served under this id, if any."""
         with self._lock:
             return self._recorded.get(video_id)
+
     def add_course(self, course: FakeCourse) -> None:
         """Register (or replace) a playlist or channel; its videos are served as registered or
         default videos (register them with ``add_video`` to change their transcripts)."""
@@ -248,16 +251,12 @@ class FakeYouTube:
             raise ValueError("times must be at least 1 (or None for until reset)")
         if delay < 0:
             raise ValueError("delay must not be negative")
-        script = Script(
-            behavior, video_id, client_ip, times, delay, reason, tuple(subreasons), body
-        )
+        script = Script(behavior, video_id, client_ip, times, delay, reason, tuple(subreasons), body)
         with self._lock:
             self._scripts.append(script)
         return script
 
-    def block_exit(
-        self, ip: str, behavior: Behavior = Behavior.RECAPTCHA, *, times: int | None = None
-    ) -> Script:
+    def block_exit(self, ip: str, behavior: Behavior = Behavior.RECAPTCHA, *, times: int | None = None) -> Script:
         """Treat every request from this exit IP with ``behavior``."""
         return self.script(behavior, client_ip=ip, times=times)
 
@@ -287,15 +286,12 @@ class FakeYouTube:
         with self._lock:
             return list(self._log)
 
-    def served(
-        self, *, video_id: str | None = None, client_ip: str | None = None
-    ) -> list[LoggedRequest]:
+    def served(self, *, video_id: str | None = None, client_ip: str | None = None) -> list[LoggedRequest]:
         """Logged requests about this video and/or from this client IP."""
         return [
             entry
             for entry in self.requests
-            if (video_id is None or entry.video_id == video_id)
-            and (client_ip is None or entry.client_ip == client_ip)
+            if (video_id is None or entry.video_id == video_id) and (client_ip is None or entry.client_ip == client_ip)
         ]
 
     def exits_seen(self, video_id: str | None = None) -> list[str]:
@@ -304,17 +300,13 @@ class FakeYouTube:
 
     # --- answering (called from connection threads) ------------------------------------
 
-    def _claim(
-        self, step: Step, video_id: str | None, client_ip: str, *, consented: bool = False
-    ) -> Script | None:
+    def _claim(self, step: Step, video_id: str | None, client_ip: str, *, consented: bool = False) -> Script | None:
         """The script that acts on this request, with one use taken; else the rate limit's
         block, if any; None = serve normally."""
         with self._lock:
             limiter = self._limiter
             limited = limiter.claim(step, video_id, client_ip) if limiter is not None else None
-            script = next(
-                (s for s in reversed(self._scripts) if s.matches(video_id, client_ip)), None
-            )
+            script = next((s for s in reversed(self._scripts) if s.matches(video_id, client_ip)), None)
             if script is None or step not in script.behavior.steps:
                 return limited
             if script.behavior is Behavior.CONSENT and consented:
@@ -439,9 +431,7 @@ class FakeYouTube:
         with self._lock:
             key_ok = request.query.get("key") in self._api_keys
         if not key_ok:
-            body = pages.api_error(
-                400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT"
-            )
+            body = pages.api_error(400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT")
             return Reply(400, body, _JSON, "bad-key")
         video_id = _innertube_video_id(request)
         if video_id is None:
@@ -457,9 +447,7 @@ class FakeYouTube:
         status = 200
         if behavior is Behavior.RATE_LIMITED_PLAYER:
             status = 429
-            body = pages.api_error(
-                429, "Resource has been exhausted (e.g. check quota).", "RESOURCE_EXHAUSTED"
-            )
+            body = pages.api_error(429, "Resource has been exhausted (e.g. check quota).", "RESOURCE_EXHAUSTED")
         elif behavior is Behavior.BOT_CHECK:
             body = pages.unplayable_response(
                 "LOGIN_REQUIRED",
@@ -482,9 +470,7 @@ class FakeYouTube:
         else:
             body = pages.player_response(video, po_token=behavior is Behavior.PO_TOKEN)
         body = _recorded_body(script) or body
-        return Reply(
-            status, body, _JSON, behavior.outcome, video_id, delay=delay + _slow_delay(script)
-        )
+        return Reply(status, body, _JSON, behavior.outcome, video_id, delay=delay + _slow_delay(script))
 
     def _timedtext(self, request: Request) -> Reply:
         video_id, language = request.query.get("v"), request.query.get("lang")
