@@ -25,6 +25,7 @@ from ._exceptions import (
     TorUnavailable,
 )
 from .app._batch import BatchOptions, BatchRunner
+from .app._course_notes import CourseContext
 from .app._fetcher import SingleTorCoordinator, TorExitNodePool, TorTranscriptFetcher
 from .app._progress import PlainReporter, QuietReporter, Reporter, RichReporter, Summary, make_reporter
 from .app._run_log import ErrorKind, RunLog, VideoResult, VideoStatus
@@ -38,6 +39,7 @@ from .tor._protocols import SessionSource
 from .tor._queue import TorIPQueue
 from .tor._rotation import IsolateStrategy, NewnymStrategy, PinStrategy, RotationStrategy
 from .tor._session import ExitInfo, SessionOutcome, TorSession
+from .youtube._courses import Course
 from .youtube._failures import classify_failure
 from .youtube._transcripts import Snippet, Transcript, VideoInfo, fetch_transcript, fetch_video_info
 from .youtube._video_ids import parse_video_id, read_video_list, watch_url
@@ -48,6 +50,8 @@ __all__ = [
     "BatchOptions",
     "BatchRunner",
     "ClientSettings",
+    "Course",
+    "CourseContext",
     "ErrorKind",
     "ExitCheckError",
     "ExitInfo",

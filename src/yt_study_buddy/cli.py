@@ -449,7 +449,8 @@ def run_batch(
             for failed in expanded.failures:
                 click.echo(f"yt-study-buddy: skipping {failed.ref}: {failed.message}", err=True)
             runner = run.make_runner(cli_reporter(shared.verbose, shared.quiet))
-            runner.run(expanded.video_ids)  # handles Ctrl-C itself: it always writes run_end
+            # Handles Ctrl-C itself: it always writes run_end and the course indexes.
+            runner.run(expanded.video_ids, courses=expanded.courses, singles=expanded.singles)
     except KeyboardInterrupt:
         if run is None or run.runner is None or run.runner.summary is None:
             raise  # before the batch began: nothing to report

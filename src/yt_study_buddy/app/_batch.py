@@ -42,7 +42,9 @@ from ..notes._formatters import Provenance, render
 from ..tor._protocols import SessionSource
 from ..tor._queue import TorIPQueue
 from ..tor._session import TorSession
+from ..youtube._courses import Course
 from ..youtube._transcripts import Transcript
+from ._course_notes import NotePlace, note_places, write_course_indexes
 from ._fetcher import TorTranscriptFetcher
 from ._progress import Reporter, Summary, summarize
 from ._run_log import Claim, DoneTracker, ErrorKind, RunLog, VideoClaims, VideoResult, VideoStatus, default_run_id
@@ -105,6 +107,8 @@ class BatchRunner:
         self._results: dict[str, VideoResult] = {}
         self._claims = VideoClaims(run_log.path.parent / "claims")
         self._done: DoneTracker | None = None
+        self._courses: tuple[Course, ...] = ()
+        self._places: dict[str, tuple[NotePlace, ...]] = {}
 
     def stop(self, reason: str = "the run was interrupted") -> bool:
         """Stop handing out videos; True for the first call, whose reason pending videos report."""
@@ -121,7 +125,14 @@ class BatchRunner:
             self._stop.set()
         return first
 
-    def run(self, video_ids: Sequence[str]) -> Summary:
+    def run(
+        self, video_ids: Sequence[str], *, courses: Sequence[Course] = (), singles: Sequence[str] | None = None
+    ) -> Summary:
+        """Fetch ``video_ids``. A course's videos go to its folder (see `_course_notes`), whose
+        ``index.md`` is written at the end, also when the run is stopped; the videos in
+        ``singles`` (default: every video in no course) go to the output directory itself."""
+        self._courses = tuple(courses)
+        self._places = note_places(self._courses, singles)
         with self._ctrl_c_stops():
             self.summary = self._run(video_ids)
         if self._ctrl_c and self.stopped_because is None:  # pressed after the last video: still a stop
@@ -156,6 +167,7 @@ class BatchRunner:
                 vid, VideoStatus.PENDING, error_kind=ErrorKind.INTERRUPTED, error=f"not fetched: {self._stop_reason}"
             )
         summary = summarize([self._results[vid] for vid in video_ids], time.monotonic() - started)
+        self._write_indexes()
         try:
             self.run_log.end_run(
                 self.run_id, {"fetched": summary.fetched, "failed": summary.failed, "skipped": summary.skipped}, pending
@@ -165,6 +177,20 @@ class BatchRunner:
             self.reporter.notice(str(exc))
         self.reporter.batch_finished(summary)
         return summary
+
+    def _write_indexes(self) -> None:
+        """Each course folder's index, from what this run and earlier ones did. A failure costs
+        the index only (the notes are written and recorded): said, and the run exits 1."""
+        if not self._courses:
+            return
+        assert self._done is not None
+        self._done.refresh()
+        try:
+            write_course_indexes(self.options.output_dir, self._courses, self._results, self._done.note_files)
+        except OSError as exc:
+            message = f"cannot write a course index in {self.options.output_dir}: {exc.strerror or exc}"
+            self.stopped_because = self.stopped_because or message
+            self.reporter.notice(message)
 
     def plan(self, video_ids: Sequence[str]) -> list[str]:
         """The videos to fetch, in order; the done ones are recorded as skipped. Linear in both
@@ -458,12 +484,20 @@ class BatchRunner:
         return result
 
     def _write(self, transcript: Transcript, provenance: Provenance) -> list[str]:
-        stem = note_stem(transcript.title, transcript.video_id)
+        """The video's notes, one per format in each of its places: the output directory for a
+        video given on its own, the course folder for each course it belongs to."""
         paths = []
-        for fmt in self.options.formats:
-            path = self.options.output_dir / f"{stem}.{fmt}"
-            write_atomic(path, render(transcript, fmt, provenance=provenance))
-            paths.append(str(path))
+        for place in self._places.get(transcript.video_id, (None,)):
+            if place is None:
+                directory, stem = self.options.output_dir, note_stem(transcript.title, transcript.video_id)
+            else:
+                directory = self.options.output_dir / place.folder
+                stem = place.stem(transcript.title, transcript.video_id)
+                directory.mkdir(parents=True, exist_ok=True)
+            for fmt in self.options.formats:
+                path = directory / f"{stem}.{fmt}"
+                write_atomic(path, render(transcript, fmt, provenance=provenance))
+                paths.append(str(path))
         return paths
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from .._exceptions import ExitsExhausted, FailureKind, FetchFailure
 from ..tor._client import RotatingTorClient
 from ..youtube._courses import Course, CourseRef, expand_course
+from ._course_notes import course_folder
 from ._fetcher import end_on_failure
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ class ExpandedInputs:
     """The batch's videos, in order and unique, plus the courses and the failed ones."""
 
     video_ids: list[str] = field(default_factory=list)
+    #: The videos given on their own (not through a course): their notes go to the output root.
+    singles: list[str] = field(default_factory=list)
     courses: list[Course] = field(default_factory=list)
     failures: list[CourseFailure] = field(default_factory=list)
 
@@ -55,6 +58,7 @@ def expand_inputs(
     for item in items:
         if isinstance(item, str):
             ids = [item]
+            result.singles.append(item)
         else:
             try:
                 course = expand_on_fresh_exits(client, item, playlist_items=playlist_items, max_attempts=max_attempts)
@@ -137,6 +141,7 @@ def course_json(course: Course) -> dict[str, Any]:
         "channel": course.channel,
         "handle": course.handle,
         "url": course.url,
+        "folder": course_folder(course),
         "entries": [
             {"position": e.position, "video_id": e.video_id, "title": e.title, "duration": e.duration}
             for e in course.entries

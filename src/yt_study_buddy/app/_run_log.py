@@ -235,8 +235,9 @@ def done_video_ids(path: Path, output_dir: Path) -> set[str]:
     """Ids a run can skip: their latest outcome is "fetched" and all their notes still exist.
 
     Only "fetched" and "failed" records are outcomes; "skipped" and "pending" ones say nothing
-    new about the notes. Notes are looked up by file name in ``output_dir``, so moving the
-    folder or running from another directory does not refetch. Deleting a note refetches it.
+    new about the notes. Notes are looked up by file name in ``output_dir``, at its root or in
+    their course folder, so moving the folder or running from another directory does not
+    refetch. Deleting a note refetches it.
     """
     return DoneTracker(path, output_dir).done()
 
@@ -314,11 +315,31 @@ class DoneTracker:
             if record["status"] == VideoStatus.FETCHED and _notes_exist(record.get("files"), self.output_dir)
         }
 
+    def note_files(self, video_id: str) -> list[Path]:
+        """The notes of the video's latest "fetched" record that are still there, wherever they
+        are in ``output_dir`` (its root or a course folder)."""
+        with self._lock:
+            record = self._latest.get(video_id)
+        if record is None or record["status"] != VideoStatus.FETCHED or not isinstance(record.get("files"), list):
+            return []
+        found = (_find_note(name, self.output_dir) for name in record["files"] if isinstance(name, str))
+        return [path for path in found if path is not None]
+
 
 def _notes_exist(files: object, output_dir: Path) -> bool:
     if not isinstance(files, list) or not files:
         return False  # nothing to check: fetch again rather than trust it
-    return all(isinstance(name, str) and (output_dir / Path(name).name).is_file() for name in files)
+    return all(isinstance(name, str) and _find_note(name, output_dir) is not None for name in files)
+
+
+def _find_note(name: str, output_dir: Path) -> Path | None:
+    """A recorded note in ``output_dir``: by its file name at the root, or in its course folder
+    (the recorded path's last two parts), so a moved output directory still counts."""
+    recorded = Path(name)
+    for path in (output_dir / recorded.name, output_dir / recorded.parent.name / recorded.name):
+        if path.is_file():
+            return path
+    return None
 
 
 class VideoClaims:

@@ -20,11 +20,25 @@ _SPACES = re.compile(r" {2,}")
 _WINDOWS_RESERVED = re.compile(r"(?:CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³])", re.IGNORECASE)
 
 
-def note_stem(title: str | None, video_id: str) -> str:
-    """``"<Safe Title> [<video_id>]"``, or just the id when nothing of the title survives."""
+def note_stem(title: str | None, video_id: str, *, prefix: str = "") -> str:
+    """``"<prefix><Safe Title> [<video_id>]"``; when nothing of the title survives, just the id
+    (``"<prefix>[<video_id>]"`` with a prefix). ``prefix`` must be safe already (``"007 - "``)."""
     suffix = f" [{video_id}]"
-    safe = _safe_title(title or "", MAX_STEM_BYTES - len(suffix.encode()))
-    return f"{safe}{suffix}" if safe else video_id
+    safe = _safe_title(title or "", MAX_STEM_BYTES - len(suffix.encode()) - len(prefix.encode()))
+    if safe:
+        return f"{prefix}{safe}{suffix}"
+    return f"{prefix}[{video_id}]" if prefix else video_id
+
+
+def course_note_stem(position: int, width: int, title: str | None, video_id: str) -> str:
+    """``"NNN - <Safe Title> [<video_id>]"``: a course's note, sorted by its place in the course
+    (``position`` zero-padded to ``width`` digits, so file browsers list the course in order)."""
+    return note_stem(title, video_id, prefix=f"{position:0{width}d} - ")
+
+
+def course_folder_name(title: str | None, key: str) -> str:
+    """``"<Safe Title> [<key>]"``: a course's folder, ``key`` its playlist id or channel handle."""
+    return note_stem(title, key)
 
 
 def _safe_title(title: str, max_bytes: int) -> str:

@@ -1,0 +1,166 @@
+"""Courses on disk: where each video's note goes, and each course folder's ``index.md``.
+
+A playlist's notes go to ``<output>/<title> [<playlist id>]/``, a channel's to
+``<output>/<channel> [<@handle or UC id>]/``, each named ``NNN - <title> [<video id>].md`` by its
+place in the course. A video in two courses is fetched once and written into both folders
+(rendered for each from the one transcript in hand; a video done in an earlier run is copied
+from its note), so each folder stands on its own: it can be moved, shared or opened as a vault.
+The index is rewritten at the end of every run, interrupted or not, from what the run did and
+what the folder already holds: a re-run after the playlist grew lists the new videos too.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .._fs import write_atomic
+from ..notes._files import course_folder_name, course_note_stem
+from ..notes._index import INDEX_FILENAME, CourseIndex, EntryState, IndexEntry, render_index
+from ..youtube._courses import Course, CourseKind
+from ._run_log import VideoResult, VideoStatus
+
+log = logging.getLogger(__name__)
+
+#: Course positions are zero-padded to at least this many digits (``007 - ...``).
+MIN_POSITION_DIGITS = 3
+#: A note file's name: ``... [<video id>].<format>``.
+_NOTE_NAME = re.compile(r"\[(?P<id>[0-9A-Za-z_-]{11})\]\.(?P<fmt>[a-z0-9]+)$")
+
+
+@dataclass(frozen=True)
+class CourseContext:
+    """A video's place in one course: where its note is written, and what its front matter
+    says about the course (``course_title``, ``course_id``, ``position``)."""
+
+    kind: CourseKind
+    course_id: str
+    course_title: str
+    #: The course folder's name in the output directory.
+    folder: str
+    #: 1-based place in the whole course.
+    position: int
+    #: Digits the position is padded to in file names.
+    width: int
+
+    def stem(self, title: str | None, video_id: str) -> str:
+        """The note's file name without its extension."""
+        return course_note_stem(self.position, self.width, title, video_id)
+
+
+#: Where one video's notes go: a course's folder, or (None) the output directory itself.
+NotePlace = CourseContext | None
+
+
+def course_folder(course: Course) -> str:
+    """The course folder's name: its title, then its playlist id, or the channel's handle (else id)."""
+    key = course.handle if course.kind is CourseKind.CHANNEL and course.handle else course.id
+    return course_folder_name(course.title, key)
+
+
+def course_contexts(course: Course) -> list[tuple[str, CourseContext]]:
+    """(video id, context) for each entry of ``course``, in course order."""
+    width = max(MIN_POSITION_DIGITS, len(str(max((e.position for e in course.entries), default=1))))
+    folder = course_folder(course)
+    return [
+        (entry.video_id, CourseContext(course.kind, course.id, course.title, folder, entry.position, width))
+        for entry in course.entries
+    ]
+
+
+def note_places(courses: Sequence[Course], singles: Sequence[str] | None = None) -> dict[str, tuple[NotePlace, ...]]:
+    """Every place a video's notes go. A video given on its own goes to the output directory; a
+    course's to its folder, once per place it has there (a playlist may list a video twice).
+    ``singles`` None: every video not in a course was given on its own."""
+    places: dict[str, list[NotePlace]] = {}
+    for course in courses:
+        for video_id, context in course_contexts(course):
+            places.setdefault(video_id, []).append(context)
+    for video_id in singles or ():
+        places.setdefault(video_id, []).insert(0, None)
+    return {video_id: tuple(where) for video_id, where in places.items()}
+
+
+def notes_in(folder: Path) -> dict[str, list[Path]]:
+    """The notes a folder holds, by video id (found by the ``[<id>]`` their names end in)."""
+    found: dict[str, list[Path]] = {}
+    try:
+        paths = sorted(folder.iterdir())
+    except FileNotFoundError:
+        return found
+    for path in paths:
+        match = _NOTE_NAME.search(path.name)
+        if match and not path.name.startswith(".") and path.is_file():
+            found.setdefault(match["id"], []).append(path)
+    return found
+
+
+def write_course_indexes(
+    output_dir: Path,
+    courses: Sequence[Course],
+    results: Mapping[str, VideoResult],
+    known_notes: Callable[[str], list[Path]],
+) -> list[Path]:
+    """Write each course's ``index.md`` (atomically); returns their paths.
+
+    A video done before (skipped) whose note is not yet in this course's folder, say it was
+    fetched with another course, is copied in first. ``known_notes`` gives a video's existing
+    note files wherever they are. OSError propagates (the caller reports it).
+    """
+    written = []
+    for course in courses:
+        folder = output_dir / course_folder(course)
+        folder.mkdir(parents=True, exist_ok=True)
+        present = notes_in(folder)
+        entries = []
+        for (video_id, context), entry in zip(course_contexts(course), course.entries, strict=True):
+            result = results.get(video_id)
+            done = result is not None and result.status in (VideoStatus.FETCHED, VideoStatus.SKIPPED)
+            if done and video_id not in present:
+                present[video_id] = _copy_in(known_notes(video_id), folder, context.stem(entry.title, video_id))
+            entries.append(
+                IndexEntry(
+                    position=entry.position,
+                    video_id=video_id,
+                    title=entry.title or (result.title if result else None),
+                    duration=entry.duration,
+                    state=_state(result),
+                    note=_link_target(present.get(video_id, []), context.stem(entry.title, video_id)),
+                    reason=None if done or result is None else result.error,
+                )
+            )
+        index = CourseIndex(course.title, course.kind.value, course.url, course.channel, entries)
+        path = folder / INDEX_FILENAME
+        write_atomic(path, render_index(index))
+        written.append(path)
+    return written
+
+
+def _state(result: VideoResult | None) -> EntryState:
+    if result is None or result.status is VideoStatus.PENDING:
+        return EntryState.PENDING
+    if result.status is VideoStatus.FAILED:
+        return EntryState.FAILED
+    return EntryState.FETCHED
+
+
+def _copy_in(sources: list[Path], folder: Path, stem: str) -> list[Path]:
+    """Copy a video's notes (one per format) into ``folder`` under ``stem``."""
+    copies = []
+    for source in sources:
+        target = folder / f"{stem}{source.suffix}"
+        if source.resolve() != target.resolve():
+            write_atomic(target, source.read_text(encoding="utf-8"))
+        copies.append(target)
+    return copies
+
+
+def _link_target(notes: list[Path], stem: str) -> str | None:
+    """The note the index links to: the Markdown one, else any; the expected name first."""
+    if not notes:
+        return None
+    ranked = sorted(notes, key=lambda p: (p.suffix != ".md", p.stem != stem, p.name))
+    return ranked[0].name
