@@ -4,12 +4,17 @@ shows where every expansion request came from."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
 from test_cli_lab import Run
+from yt_study_buddy.notes._formatters import clock
 from yt_study_buddy.testing.fake_youtube import Behavior, fake_channel, fake_playlist
 from yt_study_buddy.tor._ledger import ExitLedger
 
@@ -29,6 +34,38 @@ COURSE_PATHS = (
 @pytest.fixture
 def run(lab, fake_youtube, tmp_path) -> Run:
     return Run(tmp_path, fake_youtube)
+
+
+#: An index line: "N. [title](link) — duration", then "— **failed**: why" or "— *pending*: why".
+INDEX_LINE = re.compile(r"^(?P<n>\d+)\. (?:\[(?P<title>.*)\]\((?P<link>[^)]*)\)|(?P<plain>.*?)) — (?P<rest>.*)$")
+
+
+def notes(run: Run) -> dict[str, list[Path]]:
+    """Video id -> its Markdown notes, wherever they are in the output (root or course folders)."""
+    found: dict[str, list[Path]] = {}
+    for path in sorted(run.output.rglob("*].md")):
+        found.setdefault(path.stem.rsplit("[", 1)[1].rstrip("]"), []).append(path)
+    return found
+
+
+def index_lines(folder: Path) -> list[re.Match[str]]:
+    """The index's video lines, each checked to be one."""
+    lines = [line for line in (folder / "index.md").read_text().splitlines() if re.match(r"\d+\. ", line)]
+    matches = [INDEX_LINE.match(line) for line in lines]
+    assert all(matches), lines
+    return [m for m in matches if m]
+
+
+def linked_notes(folder: Path) -> list[Path]:
+    """Every note the index links to, each checked to exist in the folder."""
+    targets = [folder / unquote(m["link"]) for m in index_lines(folder) if m["link"]]
+    missing = [t for t in targets if not t.is_file()]
+    assert missing == []
+    return targets
+
+
+def watch_fetches(fake, video_id: str) -> int:
+    return sum(1 for r in fake.served(video_id=video_id) if r.path == "/watch")
 
 
 def course_log(fake, course_id: str) -> list[tuple[str, str, str, str]]:
@@ -63,7 +100,7 @@ def test_a_250_video_playlist_expanded_through_tor_past_a_blocked_exit_then_fetc
     assert [(e["position"], e["video_id"]) for e in course["entries"]] == list(enumerate(ids, start=1))
     assert [r["video_id"] for r in summary["results"]] == ids  # the batch keeps the course's order
     assert (summary["fetched"], summary["failed"], summary["failed_courses"]) == (250, 0, [])
-    assert set(run.notes()) == set(ids)
+    assert set(notes(run)) == set(ids)
 
     expansion = course_log(fake_youtube, playlist.course_id)
     [blocked] = [ip for ip, _, _, outcome in expansion if outcome == "429"]
@@ -149,7 +186,8 @@ def test_a_missing_playlist_and_an_unknown_channel_among_valid_inputs(run, lab, 
     summary = json.loads(done.stdout)
     assert summary["exit_code"] == 1 and summary["fetched"] == 4 and summary["failed"] == 0
     assert [f["reason"] for f in summary["failed_courses"]] == ["course_unavailable", "course_not_found"]
-    assert set(run.notes()) == {"single00001", *(video.video_id for video in playlist.videos)}
+    assert set(run.notes()) == {"single00001"}  # a video given on its own: the output's root
+    assert set(notes(run)) == {"single00001", *(video.video_id for video in playlist.videos)}
     # Permanent: each was asked once, on one exit, and not retried elsewhere.
     assert [(m, p, o) for _, m, p, o in course_log(fake_youtube, missing)] == [("GET", "/playlist", "missing")]
     unknown = course_log(fake_youtube, "@nosuchprofessor")
@@ -168,7 +206,10 @@ def test_playlist_items_select_like_yt_dlp(run, lab, fake_youtube):
     summary = json.loads(done.stdout)
     chosen = {n: playlist.videos[n - 1].video_id for n in (1, 2, 3, 5)}
     assert [(e["position"], e["video_id"]) for e in summary["courses"][0]["entries"]] == list(chosen.items())
-    assert set(run.notes()) == set(chosen.values())
+    assert set(notes(run)) == set(chosen.values())
+    folder = run.output / summary["courses"][0]["folder"]
+    assert [int(m["n"]) for m in index_lines(folder)] == [1, 2, 3, 5]
+    assert [p.name[:6] for p in linked_notes(folder)] == ["001 - ", "002 - ", "003 - ", "005 - "]
 
 
 def test_no_playlist_on_a_watch_url_with_a_list(run, lab, fake_youtube):
@@ -178,10 +219,113 @@ def test_no_playlist_on_a_watch_url_with_a_list(run, lab, fake_youtube):
     url = f"https://www.youtube.com/watch?v={first}&list={playlist.course_id}&index=1"
     only = run("--no-playlist", url)
     assert only.returncode == 0, only.stderr
-    assert set(run.notes()) == {first}
+    assert set(notes(run)) == {first}
     assert course_log(fake_youtube, playlist.course_id) == []  # the playlist was never asked for
     # yt-dlp's default (--yes-playlist): the URL means its playlist; -I 2 takes its second video.
     whole = run("-I", "2", url)
     assert whole.returncode == 0, whole.stderr
-    assert set(run.notes()) == {first, second}
+    assert set(notes(run)) == {first, second}
     assert next(p for _, _, p, _ in course_log(fake_youtube, playlist.course_id)) == "/playlist"
+
+
+def test_a_playlist_goes_to_its_folder_with_an_index_in_course_order(run, lab, fake_youtube):
+    playlist = fake_playlist(12, seed="lab-folder", title="Thermo: heat & work [2026]")
+    fake_youtube.add_course(playlist)
+    done = run("--parallel", "--workers", "3", "--cooldown-hours", "0", "--json", playlist.course_id, timeout=300)
+    assert done.returncode == 0, done.stderr
+    [course] = json.loads(done.stdout)["courses"]
+    folder = run.output / f"Thermo - heat & work [2026] [{playlist.course_id}]"
+    assert course["folder"] == folder.name and folder.is_dir()
+    ids = [video.video_id for video in playlist.videos]
+    assert list(run.output.glob("*.md")) == []  # nothing in the root
+    assert sorted(p.name for p in folder.glob("*.md")) == sorted(
+        [
+            "index.md",
+            *(f"{n:03d} - {v.title.replace(':', ' -')} [{v.video_id}].md" for n, v in enumerate(playlist.videos, 1)),
+        ]
+    )
+    text = (folder / "index.md").read_text()
+    assert text.startswith(f"# Thermo: heat & work \\[2026\\]\n\n- **Channel:** {playlist.channel}\n")
+    assert "- **Videos:** 12\n" in text
+    total = sum(playlist.duration(v) for v in playlist.videos)
+    assert f"- **Total duration:** {clock(total)}\n" in text
+    lines = index_lines(folder)
+    assert [int(m["n"]) for m in lines] == list(range(1, 13))
+    assert [m["title"] for m in lines] == [v.title for v in playlist.videos]
+    targets = linked_notes(folder)  # every link opens its note
+    assert [t.stem.rsplit("[", 1)[1].rstrip("]") for t in targets] == ids
+    assert all("failed" not in m["rest"] and "pending" not in m["rest"] for m in lines)
+    assert all(f"watch?v={vid}" in t.read_text() for vid, t in zip(ids, targets, strict=True))
+
+
+def test_a_rerun_after_the_playlist_grew_fetches_only_the_new_videos(run, lab, fake_youtube):
+    grown = fake_playlist(8, seed="lab-grown", title="Growing course")
+    fake_youtube.add_course(dataclasses.replace(grown, videos=grown.videos[:5]))
+    first = run("--parallel", "--cooldown-hours", "0", "--json", grown.course_id, timeout=300)
+    assert first.returncode == 0, first.stderr
+    folder = run.output / json.loads(first.stdout)["courses"][0]["folder"]
+    assert len(index_lines(folder)) == 5
+    fake_youtube.add_course(grown)  # three lectures more
+    before = {v.video_id: watch_fetches(fake_youtube, v.video_id) for v in grown.videos}
+    again = run("--parallel", "--cooldown-hours", "0", "--json", grown.course_id, timeout=300)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert (summary["fetched"], summary["skipped"]) == (3, 5)
+    fetched_now = {v.video_id for v in grown.videos if watch_fetches(fake_youtube, v.video_id) > before[v.video_id]}
+    assert fetched_now == {v.video_id for v in grown.videos[5:]}
+    lines = index_lines(folder)  # rewritten: all eight, in order, every link live
+    assert [int(m["n"]) for m in lines] == list(range(1, 9))
+    assert [t.stem.rsplit("[", 1)[1].rstrip("]") for t in linked_notes(folder)] == [v.video_id for v in grown.videos]
+    assert "- **Videos:** 8\n" in (folder / "index.md").read_text()
+
+
+def test_a_video_in_two_courses_is_fetched_once_and_noted_in_both(run, lab, fake_youtube):
+    a = fake_playlist(3, seed="lab-two-a", title="Course A")
+    b = fake_playlist(3, seed="lab-two-b", title="Course B")
+    shared = a.videos[1]
+    b = dataclasses.replace(b, videos=(b.videos[0], shared, b.videos[2]))
+    c = fake_playlist(2, seed="lab-two-c", title="Course C")
+    c = dataclasses.replace(c, videos=(shared, c.videos[1]))
+    for course in (a, b, c):
+        fake_youtube.add_course(course)
+    done = run("--parallel", "--cooldown-hours", "0", "--json", a.course_id, b.course_id, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert [r["video_id"] for r in summary["results"]].count(shared.video_id) == 1
+    assert watch_fetches(fake_youtube, shared.video_id) == 1
+    folders = [run.output / course["folder"] for course in summary["courses"]]
+    assert [p.parent for p in notes(run)[shared.video_id]] == folders
+    assert [p.name[:6] for p in notes(run)[shared.video_id]] == ["002 - ", "002 - "]
+    for folder in folders:
+        assert len(linked_notes(folder)) == 3
+    # A third course, later: the shared video is done, so it is copied in, not fetched again.
+    later = run("--cooldown-hours", "0", "--json", c.course_id, timeout=300)
+    assert later.returncode == 0, later.stderr
+    assert watch_fetches(fake_youtube, shared.video_id) == 1
+    folder_c = run.output / json.loads(later.stdout)["courses"][0]["folder"]
+    copy = linked_notes(folder_c)[0]
+    assert copy.name.startswith("001 - ") and copy.read_text() == notes(run)[shared.video_id][0].read_text()
+
+
+def test_a_failed_video_is_marked_in_the_index_with_its_reason(run, lab, fake_youtube):
+    playlist = fake_playlist(4, seed="lab-failed", title="Course with a gap")
+    fake_youtube.add_course(playlist)
+    broken = playlist.videos[2]
+    fake_youtube.script(Behavior.TRANSCRIPTS_DISABLED, video_id=broken.video_id)
+    done = run("--cooldown-hours", "0", "--json", playlist.course_id, timeout=300)
+    assert done.returncode == 1, done.stderr
+    summary = json.loads(done.stdout)
+    [failure] = [r for r in summary["results"] if r["status"] == "failed"]
+    folder = run.output / summary["courses"][0]["folder"]
+    lines = index_lines(folder)
+    assert [m["link"] is not None for m in lines] == [True, True, False, True]
+    assert lines[2]["plain"] == broken.title
+    assert re.sub(r"\\(.)", r"\1", lines[2]["rest"]).endswith("**failed**: " + failure["error"])
+    assert "(3 fetched, 1 failed, 0 pending)" in (folder / "index.md").read_text()
+    # Fixed upstream: a re-run fetches only that one, and the index shows it fetched.
+    fake_youtube.reset()
+    fake_youtube.add_course(playlist)
+    again = run("--cooldown-hours", "0", "--json", playlist.course_id, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert (json.loads(again.stdout)["fetched"], json.loads(again.stdout)["skipped"]) == (1, 3)
+    assert len(linked_notes(folder)) == 4 and "failed" not in (folder / "index.md").read_text()
