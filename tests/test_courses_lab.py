@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import signal
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote
@@ -329,3 +331,28 @@ def test_a_failed_video_is_marked_in_the_index_with_its_reason(run, lab, fake_yo
     assert again.returncode == 0, again.stderr
     assert (json.loads(again.stdout)["fetched"], json.loads(again.stdout)["skipped"]) == (1, 3)
     assert len(linked_notes(folder)) == 4 and "failed" not in (folder / "index.md").read_text()
+
+
+def test_ctrl_c_mid_course_still_writes_the_index_with_the_rest_pending(run, lab, fake_youtube):
+    playlist = fake_playlist(6, seed="lab-ctrl-c", title="Interrupted course")
+    fake_youtube.add_course(playlist)
+    fake_youtube.script(Behavior.SLOW, delay=1.0)
+    process = run.popen("--parallel", "--workers", "2", "--cooldown-hours", "0", playlist.course_id)
+    try:
+        deadline = time.monotonic() + 120
+        while not notes(run):
+            assert process.poll() is None, process.communicate(timeout=10)
+            assert time.monotonic() < deadline, "no note appeared"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 1
+    [folder] = [p for p in run.output.iterdir() if p.name.endswith(f"[{playlist.course_id}]")]
+    lines = index_lines(folder)
+    assert [int(m["n"]) for m in lines] == list(range(1, 7))
+    done = {t.stem.rsplit("[", 1)[1].rstrip("]") for t in linked_notes(folder)}
+    assert done and done == set(notes(run))  # every note fetched before the stop is linked
+    pending = [m for m in lines if not m["link"]]
+    assert pending and all(m["rest"].endswith("*pending*: not fetched: the run was interrupted") for m in pending)
