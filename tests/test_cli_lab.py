@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LAB_PASSWORD
-from test_cli import run_cli
-from test_tor_launcher import lab_config  # a launched tor must join the lab, nothing else
+from tests.conftest import LAB_PASSWORD
+from tests.test_cli import run_cli
+from tests.test_tor_launcher import lab_config  # a launched tor must join the lab, nothing else
 from yt_study_buddy.app._run_log import RunLog
 from yt_study_buddy.testing.fake_youtube import Behavior
 from yt_study_buddy.testing.fake_youtube._pages import FakeTrack, FakeVideo, sample_videos

@@ -12,10 +12,11 @@ from contextlib import contextmanager, suppress
 import pytest
 import stem
 
-from test_tor_launcher import lab_config  # the launched tor must join the lab, nothing else
+from tests.test_tor_launcher import lab_config  # the launched tor must join the lab, nothing else
 from yt_study_buddy.app import _doctor as doctor
 from yt_study_buddy.app._doctor import BLOCKED, Check, format_checks, reset_stream_attachment, run_checks
 from yt_study_buddy.testing.fake_youtube import Behavior
+from yt_study_buddy.tor import check_exit_ip
 from yt_study_buddy.tor._endpoint import TorEndpoint
 from yt_study_buddy.tor._launcher import launch_tor
 
@@ -107,7 +108,7 @@ def test_watch_page_names_the_exit_tor_moved_it_to(lab, fake_youtube, monkeypatc
     """Close the echo's circuit and bar its exit before the watch page: its new connection gets
     a circuit through another exit, and the report must name that one, not the echoed one."""
     controller = lab.controller()
-    echo = doctor.check_exit_ip
+    echo = check_exit_ip
     echoed: list[str] = []
 
     def echo_then_move_off_its_exit(session, url):

@@ -18,7 +18,7 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from conftest import readline_within
+from tests.conftest import readline_within
 from yt_study_buddy._exceptions import LedgerError
 from yt_study_buddy.tor._ledger import ABANDONED, QUARANTINED, ExitLease, ExitLedger
 

@@ -18,8 +18,8 @@ from dataclasses import replace
 
 import pytest
 
-from test_cli_lab import Run
-from test_fake_youtube import direct_session
+from tests.test_cli_lab import Run
+from tests.test_fake_youtube import direct_session
 from yt_study_buddy.app._fetcher import TorTranscriptFetcher
 from yt_study_buddy.testing import recordings
 from yt_study_buddy.testing.fake_youtube import Behavior, FakeYouTube
@@ -174,12 +174,12 @@ def test_synthetic_player_errors_say_what_the_recorded_ones_say(
             json={"context": {"client": {"clientName": "ANDROID"}}, "videoId": "abcdefghijk"},
         )
     synthetic, recorded = answer.json(), cached.player(error.asset)
-    verdict = ("status", "reason")
+    verdict: tuple[str, ...] = ("status", "reason")
     if error.behavior is Behavior.UNPLAYABLE:  # recorded with a made-up status and reason
         verdict = ()
     assert {k: synthetic["playabilityStatus"].get(k) for k in verdict} == {
-        k: recorded["playabilityStatus"].get(k)
-        for k in verdict  # type: ignore[union-attr]
+        k: recorded["playabilityStatus"].get(k)  # type: ignore[attr-defined]
+        for k in verdict
     }
     assert ("captions" in synthetic) == ("captions" in recorded)
     if error.behavior is Behavior.BOT_CHECK:

@@ -17,7 +17,7 @@ import pytest
 from stem import Signal
 from stem.control import EventType
 
-from conftest import readline_within
+from tests.conftest import readline_within
 from yt_study_buddy import (
     ExitsExhausted,
     FailureKind,

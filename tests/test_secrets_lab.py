@@ -21,13 +21,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import stem.socket
 
-from test_tor_launcher import lab_config  # a launched tor must join the lab, nothing else
+from tests.test_tor_launcher import lab_config  # a launched tor must join the lab, nothing else
 from yt_study_buddy.tor._redaction import REDACTED
 
 #: Distinctive enough that a hit is a leak, not a coincidence; plain, so no escaping hides a leak.
@@ -66,7 +67,7 @@ class Secrets:
         return found
 
 
-def files_under(*roots: Path, skip: set[Path] = frozenset()) -> Iterator[Path]:
+def files_under(*roots: Path, skip: AbstractSet[Path] = frozenset()) -> Iterator[Path]:
     for root in roots:
         for path in sorted(root.rglob("*")):
             if path.is_file() and not path.is_symlink() and path not in skip:
@@ -74,7 +75,7 @@ def files_under(*roots: Path, skip: set[Path] = frozenset()) -> Iterator[Path]:
 
 
 def assert_no_leaks(
-    secrets: Secrets, streams: dict[str, bytes], roots: list[Path], skip: set[Path] = frozenset()
+    secrets: Secrets, streams: dict[str, bytes], roots: list[Path], skip: AbstractSet[Path] = frozenset()
 ) -> int:
     """Every stream and every file under ``roots``; returns how many files were read."""
     leaks = [hit for name, data in streams.items() for hit in secrets.leaks(name, data)]

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from stem.control import Controller
 
-from conftest import LAB_PASSWORD
-from test_cli import run_cli
-from test_tor_launcher import lab_config  # a launched tor must join the lab, nothing else
+from tests.conftest import LAB_PASSWORD
+from tests.test_cli import run_cli
+from tests.test_tor_launcher import lab_config  # a launched tor must join the lab, nothing else
 from yt_study_buddy import RotatingTorClient
 from yt_study_buddy.app import _doctor as doctor
 from yt_study_buddy.app._doctor import Check, run_checks
