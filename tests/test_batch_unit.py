@@ -3,6 +3,7 @@ exhaustion, tor failing and stop(). No tor and no network; the lab tests run the
 
 from __future__ import annotations
 
+import errno
 import io
 
 import pytest
@@ -14,6 +15,7 @@ from yt_study_buddy.app import _batch
 from yt_study_buddy.app._batch import BatchOptions, BatchRunner
 from yt_study_buddy.app._progress import PlainReporter
 from yt_study_buddy.app._run_log import RunLog, VideoStatus
+from yt_study_buddy.youtube._courses import Course, CourseEntry, CourseKind
 from yt_study_buddy.youtube._failures import FailureKind, FetchFailure
 from yt_study_buddy.youtube._transcripts import Snippet, Transcript
 
@@ -140,3 +142,46 @@ def test_a_stale_exit_is_rechecked_and_replaced_before_a_video_uses_it(tmp_path)
     run.run(VIDEOS[:1])
     assert [s.exit_ip for s in client.revalidated] == [IPS[0]]
     assert FakeFetcher.seen == [(VIDEOS[0], IPS[1])]
+
+
+def a_course(*video_ids: str) -> Course:
+    entries = tuple(CourseEntry(vid, f"T {vid}", 60.0, n) for n, vid in enumerate(video_ids, start=1))
+    return Course(CourseKind.PLAYLIST, "PLunit", "Unit course", "Prof", None, "https://x/playlist", entries)
+
+
+def test_a_course_goes_to_its_folder_a_single_to_the_root_and_the_index_lists_the_course(tmp_path):
+    FakeFetcher.script = {VIDEOS[1]: [failure(FailureKind.PERMANENT, "no_transcript")]}
+    course = a_course(VIDEOS[0], VIDEOS[1], VIDEOS[0])  # a playlist may list a video twice
+    run = runner(tmp_path, FakeClient(IPS))
+    summary = run.run([VIDEOS[0], VIDEOS[1], VIDEOS[2]], courses=[course], singles=[VIDEOS[2]])
+    assert (summary.fetched, summary.failed) == (2, 1)
+    output = tmp_path / "notes"
+    assert [p.name for p in output.glob("*.md")] == [f"T {VIDEOS[2]} [{VIDEOS[2]}].md"]
+    folder = output / "Unit course [PLunit]"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        f"001 - T {VIDEOS[0]} [{VIDEOS[0]}].md",
+        f"003 - T {VIDEOS[0]} [{VIDEOS[0]}].md",
+        "index.md",
+    ]
+    assert run._results[VIDEOS[0]].files == [str(p) for p in sorted(folder.glob("00*.md"))]
+    lines = (folder / "index.md").read_text().splitlines()[-3:]
+    assert lines[0].startswith(f"1. [T {VIDEOS[0]}](001%20-%20T%20")
+    assert lines[1] == f"2. T {VIDEOS[1]} — 01:00 — **failed**: no\\_transcript happened"
+    assert lines[2].startswith(f"3. [T {VIDEOS[0]}](003%20-%20T%20")
+    # A re-run finds the course's notes in its folder: nothing is fetched again but the failed one.
+    FakeFetcher.seen = []
+    again = runner(tmp_path, FakeClient(IPS)).run(VIDEOS, courses=[course], singles=[VIDEOS[2]])
+    assert (again.skipped, [vid for vid, _ in FakeFetcher.seen]) == (2, [VIDEOS[1]])
+    assert "failed" not in (folder / "index.md").read_text()
+
+
+def test_an_index_that_cannot_be_written_is_said_and_the_run_exits_1(tmp_path, monkeypatch):
+    def full_disk(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_batch, "write_course_indexes", full_disk)
+    run = runner(tmp_path, FakeClient(IPS))
+    summary = run.run(VIDEOS[:1], courses=[a_course(VIDEOS[0])])
+    assert summary.fetched == 1
+    assert run.stopped_because == f"cannot write a course index in {tmp_path / 'notes'}: No space left on device"
+    assert RunLog.read(run.run_log.path)[-1]["event"] == "run_end"

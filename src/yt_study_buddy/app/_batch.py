@@ -184,8 +184,8 @@ class BatchRunner:
         if not self._courses:
             return
         assert self._done is not None
-        self._done.refresh()
         try:
+            self._done.refresh()  # what other runs on this output finished meanwhile
             write_course_indexes(self.options.output_dir, self._courses, self._results, self._done.note_files)
         except OSError as exc:
             message = f"cannot write a course index in {self.options.output_dir}: {exc.strerror or exc}"
