@@ -82,7 +82,9 @@ def test_note_places_root_for_singles_and_a_folder_per_course():
 
 
 def index(entries: list[IndexEntry], channel: str | None = "Prof X") -> CourseIndex:
-    return CourseIndex("Thermo [2026]", "playlist", "https://www.youtube.com/playlist?list=PLx", channel, entries)
+    return CourseIndex(
+        "Thermo [2026]", CourseKind.PLAYLIST, "https://www.youtube.com/playlist?list=PLx", channel, entries
+    )
 
 
 def test_the_index_lists_every_video_in_order_with_its_link_duration_and_state():
@@ -176,3 +178,10 @@ def test_course_context_is_what_front_matter_needs():
         CourseKind.PLAYLIST, "PLcourse0000000000", "Thermo: the course", course_folder(course(1)), 1, 3
     )
     assert video_id == "vid00000001"
+
+
+def test_a_channel_index_names_its_uploads():
+    entries = [IndexEntry(1, "aaaaaaaaaaa", "A", 60.0, EntryState.FETCHED, "a.md")]
+    url = "https://www.youtube.com/@profx/videos"
+    lines = render_index(CourseIndex("Prof X", CourseKind.CHANNEL, url, "Prof X", entries)).splitlines()
+    assert lines[:4] == ["# Prof X", "", "- **Channel:** Prof X", f"- **Uploads:** <{url}>"]

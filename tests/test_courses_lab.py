@@ -154,6 +154,10 @@ def test_a_channel_means_its_uploads(run, lab, fake_youtube):
         "@labprof",
     )
     assert [e["video_id"] for e in course["entries"]] == ids
+    folder = run.output / "Lab Professor [@labprof]"
+    assert course["folder"] == folder.name
+    assert [t.stem.rsplit("[", 1)[1].rstrip("]") for t in linked_notes(folder)] == ids
+    assert "- **Uploads:** <https://www.youtube.com/@labprof/videos>" in (folder / "index.md").read_text()
     assert [r["video_id"] for r in summary["results"]] == ids and summary["fetched"] == 40
     expansion = course_log(fake_youtube, channel.course_id)
     assert [(method, path) for _, method, path, _ in expansion] == [

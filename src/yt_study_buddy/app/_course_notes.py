@@ -132,7 +132,7 @@ def write_course_indexes(
                     reason=None if done or result is None else result.error,
                 )
             )
-        index = CourseIndex(course.title, course.kind.value, course.url, course.channel, entries)
+        index = CourseIndex(course.title, course.kind, course.url, course.channel, entries)
         path = folder / INDEX_FILENAME
         write_atomic(path, render_index(index))
         written.append(path)

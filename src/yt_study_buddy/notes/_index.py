@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import quote
 
+from ..youtube._courses import CourseKind
 from ._formatters import _md_escape, clock
 
 #: The index's file name in every course folder.
 INDEX_FILENAME = "index.md"
+#: What the course's URL is called in the index.
+_URL_LABEL = {CourseKind.PLAYLIST: "Playlist", CourseKind.CHANNEL: "Uploads"}
 
 
 class EntryState(StrEnum):
@@ -44,8 +47,7 @@ class IndexEntry:
 @dataclass(frozen=True)
 class CourseIndex:
     title: str
-    #: "playlist" or "channel".
-    kind: str
+    kind: CourseKind
     url: str
     channel: str | None
     entries: Sequence[IndexEntry]
@@ -58,7 +60,7 @@ def render_index(index: CourseIndex) -> str:
     if index.channel:
         lines.append(f"- **Channel:** {_md_escape(index.channel)}")
     lines += [
-        f"- **{index.kind.capitalize()}:** <{index.url}>",
+        f"- **{_URL_LABEL[index.kind]}:** <{index.url}>",
         f"- **Videos:** {len(entries)}{_counts(entries)}",
         f"- **Total duration:** {_total(entries)}",
         "",
