@@ -185,3 +185,27 @@ def test_an_index_that_cannot_be_written_is_said_and_the_run_exits_1(tmp_path, m
     assert summary.fetched == 1
     assert run.stopped_because == f"cannot write a course index in {tmp_path / 'notes'}: No space left on device"
     assert RunLog.read(run.run_log.path)[-1]["event"] == "run_end"
+
+
+def test_a_video_inserted_before_renumbers_the_notes_and_they_still_count_as_done(tmp_path):
+    a, b, new = VIDEOS
+    runner(tmp_path, FakeClient(IPS)).run([a, b], courses=[a_course(a, b)], singles=[])
+    folder = tmp_path / "notes" / "Unit course [PLunit]"
+    assert sorted(p.name[:3] for p in folder.glob("0*.md")) == ["001", "002"]
+    FakeFetcher.seen = []
+    grown = a_course(new, a, b)  # like a channel's new upload: first
+    summary = runner(tmp_path, FakeClient(IPS)).run([new, a, b], courses=[grown], singles=[])
+    assert (summary.fetched, summary.skipped, [v for v, _ in FakeFetcher.seen]) == (1, 2, [new])
+    assert sorted(p.name for p in folder.glob("0*.md")) == [
+        f"00{n} - T {v} [{v}].md" for n, v in enumerate(grown.video_ids, 1)
+    ]
+    links = [
+        line.split("](", 1)[1].split(")", 1)[0]
+        for line in (folder / "index.md").read_text().splitlines()
+        if "](" in line
+    ]
+    assert [link[:3] for link in links] == ["001", "002", "003"]
+    # The run log recorded the old names: the renamed notes are found by their id.
+    FakeFetcher.seen = []
+    again = runner(tmp_path, FakeClient(IPS)).run([new, a, b], courses=[grown], singles=[])
+    assert (again.skipped, FakeFetcher.seen) == (3, [])

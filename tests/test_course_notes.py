@@ -14,11 +14,10 @@ from yt_study_buddy.app._course_notes import (
     course_contexts,
     course_folder,
     note_places,
-    notes_in,
     write_course_indexes,
 )
 from yt_study_buddy.app._run_log import DoneTracker, ErrorKind, RunLog, VideoResult, VideoStatus
-from yt_study_buddy.notes._files import MAX_STEM_BYTES, course_folder_name, course_note_stem
+from yt_study_buddy.notes._files import MAX_STEM_BYTES, course_folder_name, course_note_stem, notes_in
 from yt_study_buddy.notes._index import CourseIndex, EntryState, IndexEntry, note_link, render_index
 from yt_study_buddy.youtube._courses import Course, CourseEntry, CourseKind
 
@@ -175,7 +174,13 @@ def test_done_videos_are_found_in_their_course_folder(tmp_path: Path):
 def test_course_context_is_what_front_matter_needs():
     [(video_id, context)] = course_contexts(course(1))
     assert context == CourseContext(
-        CourseKind.PLAYLIST, "PLcourse0000000000", "Thermo: the course", course_folder(course(1)), 1, 3
+        CourseKind.PLAYLIST,
+        "PLcourse0000000000",
+        "Thermo: the course",
+        course_folder(course(1)),
+        1,
+        3,
+        "Lecture 1: [part] 1",
     )
     assert video_id == "vid00000001"
 

@@ -6,19 +6,21 @@ place in the course. A video in two courses is fetched once and written into bot
 (rendered for each from the one transcript in hand; a video done in an earlier run is copied
 from its note), so each folder stands on its own: it can be moved, shared or opened as a vault.
 The index is rewritten at the end of every run, interrupted or not, from what the run did and
-what the folder already holds: a re-run after the playlist grew lists the new videos too.
+what the folder already holds: a re-run after the playlist grew lists the new videos too, and
+notes whose place changed (a video inserted before them) are renamed to their new number.
 """
 
 from __future__ import annotations
 
 import logging
-import re
+import os
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .._fs import write_atomic
-from ..notes._files import course_folder_name, course_note_stem
+from ..notes._files import course_folder_name, course_note_stem, notes_in
 from ..notes._index import INDEX_FILENAME, CourseIndex, EntryState, IndexEntry, render_index
 from ..youtube._courses import Course, CourseKind
 from ._run_log import VideoResult, VideoStatus
@@ -27,8 +29,6 @@ log = logging.getLogger(__name__)
 
 #: Course positions are zero-padded to at least this many digits (``007 - ...``).
 MIN_POSITION_DIGITS = 3
-#: A note file's name: ``... [<video id>].<format>``.
-_NOTE_NAME = re.compile(r"\[(?P<id>[0-9A-Za-z_-]{11})\]\.(?P<fmt>[a-z0-9]+)$")
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,12 @@ class CourseContext:
     position: int
     #: Digits the position is padded to in file names.
     width: int
+    #: The video's title as the course lists it: its note's name, so a later run names it alike.
+    title: str | None = None
 
     def stem(self, title: str | None, video_id: str) -> str:
-        """The note's file name without its extension."""
-        return course_note_stem(self.position, self.width, title, video_id)
+        """The note's file name without its extension (``title`` when the course names none)."""
+        return course_note_stem(self.position, self.width, self.title or title, video_id)
 
 
 #: Where one video's notes go: a course's folder, or (None) the output directory itself.
@@ -66,7 +68,10 @@ def course_contexts(course: Course) -> list[tuple[str, CourseContext]]:
     width = max(MIN_POSITION_DIGITS, len(str(max((e.position for e in course.entries), default=1))))
     folder = course_folder(course)
     return [
-        (entry.video_id, CourseContext(course.kind, course.id, course.title, folder, entry.position, width))
+        (
+            entry.video_id,
+            CourseContext(course.kind, course.id, course.title, folder, entry.position, width, entry.title),
+        )
         for entry in course.entries
     ]
 
@@ -82,20 +87,6 @@ def note_places(courses: Sequence[Course], singles: Sequence[str] | None = None)
     for video_id in singles or ():
         places.setdefault(video_id, []).insert(0, None)
     return {video_id: tuple(where) for video_id, where in places.items()}
-
-
-def notes_in(folder: Path) -> dict[str, list[Path]]:
-    """The notes a folder holds, by video id (found by the ``[<id>]`` their names end in)."""
-    found: dict[str, list[Path]] = {}
-    try:
-        paths = sorted(folder.iterdir())
-    except FileNotFoundError:
-        return found
-    for path in paths:
-        match = _NOTE_NAME.search(path.name)
-        if match and not path.name.startswith(".") and path.is_file():
-            found.setdefault(match["id"], []).append(path)
-    return found
 
 
 def write_course_indexes(
@@ -115,12 +106,16 @@ def write_course_indexes(
         folder = output_dir / course_folder(course)
         folder.mkdir(parents=True, exist_ok=True)
         present = notes_in(folder)
+        places = Counter(course.video_ids)
         entries = []
         for (video_id, context), entry in zip(course_contexts(course), course.entries, strict=True):
             result = results.get(video_id)
             done = result is not None and result.status in (VideoStatus.FETCHED, VideoStatus.SKIPPED)
+            stem = context.stem(None, video_id)
             if done and video_id not in present:
-                present[video_id] = _copy_in(known_notes(video_id), folder, context.stem(entry.title, video_id))
+                present[video_id] = _copy_in(known_notes(video_id), folder, stem)
+            elif places[video_id] == 1 and video_id in present:
+                present[video_id] = _renamed(present[video_id], folder, stem)
             entries.append(
                 IndexEntry(
                     position=entry.position,
@@ -128,7 +123,7 @@ def write_course_indexes(
                     title=entry.title or (result.title if result else None),
                     duration=entry.duration,
                     state=_state(result),
-                    note=_link_target(present.get(video_id, []), context.stem(entry.title, video_id)),
+                    note=_link_target(present.get(video_id, []), stem),
                     reason=None if done or result is None else result.error,
                 )
             )
@@ -156,6 +151,23 @@ def _copy_in(sources: list[Path], folder: Path, stem: str) -> list[Path]:
             write_atomic(target, source.read_text(encoding="utf-8"))
         copies.append(target)
     return copies
+
+
+def _renamed(notes: list[Path], folder: Path, stem: str) -> list[Path]:
+    """A video's notes moved to the name its place gives them now (a channel's new upload
+    shifts every position), so the folder lists the course in order. Left alone when two
+    share a format: which one would it be? The run log finds renamed notes by their id."""
+    suffixes = [path.suffix for path in notes]
+    if len(set(suffixes)) != len(suffixes):
+        return notes
+    moved = []
+    for path in notes:
+        target = folder / f"{stem}{path.suffix}"
+        if path != target and not target.exists():
+            os.replace(path, target)
+            path = target
+        moved.append(path)
+    return moved
 
 
 def _link_target(notes: list[Path], stem: str) -> str | None:

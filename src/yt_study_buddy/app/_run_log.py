@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import RunLogError
+from ..notes._files import notes_in
 
 try:
     import fcntl
@@ -255,6 +256,7 @@ class DoneTracker:
         self.path = Path(path)
         self.output_dir = Path(output_dir)
         self._latest: dict[str, dict[str, Any]] = {}
+        self._folders: dict[Path, dict[str, list[Path]]] = {}  # course folders' notes, read once
         self._offset = 0
         self._line = 0
         self._lock = threading.Lock()
@@ -300,46 +302,49 @@ class DoneTracker:
     def is_done(self, video_id: str) -> bool:
         with self._lock:
             record = self._latest.get(video_id)
-        return (
-            record is not None
-            and record["status"] == VideoStatus.FETCHED
-            and _notes_exist(record.get("files"), self.output_dir)
-        )
+        return record is not None and self._notes(video_id, record) is not None
 
     def done(self) -> set[str]:
         with self._lock:
             latest = list(self._latest.items())
-        return {
-            video_id
-            for video_id, record in latest
-            if record["status"] == VideoStatus.FETCHED and _notes_exist(record.get("files"), self.output_dir)
-        }
+        return {video_id for video_id, record in latest if self._notes(video_id, record) is not None}
 
     def note_files(self, video_id: str) -> list[Path]:
-        """The notes of the video's latest "fetched" record that are still there, wherever they
-        are in ``output_dir`` (its root or a course folder)."""
+        """The notes of the video's latest "fetched" record as they are now, wherever they are in
+        ``output_dir`` (its root or a course folder); [] unless all of them are still there."""
         with self._lock:
             record = self._latest.get(video_id)
-        if record is None or record["status"] != VideoStatus.FETCHED or not isinstance(record.get("files"), list):
-            return []
-        found = (_find_note(name, self.output_dir) for name in record["files"] if isinstance(name, str))
-        return [path for path in found if path is not None]
+        return (self._notes(video_id, record) or []) if record is not None else []
 
+    def _notes(self, video_id: str, record: dict[str, Any]) -> list[Path] | None:
+        """A "fetched" record's notes as they are now; None if it is no "fetched" record, lists
+        none (fetch again rather than trust it) or one of them is gone."""
+        files = record.get("files")
+        if record["status"] != VideoStatus.FETCHED or not isinstance(files, list) or not files:
+            return None
+        found = []
+        for name in files:
+            path = self._find(name, video_id) if isinstance(name, str) else None
+            if path is None:
+                return None
+            found.append(path)
+        return found
 
-def _notes_exist(files: object, output_dir: Path) -> bool:
-    if not isinstance(files, list) or not files:
-        return False  # nothing to check: fetch again rather than trust it
-    return all(isinstance(name, str) and _find_note(name, output_dir) is not None for name in files)
-
-
-def _find_note(name: str, output_dir: Path) -> Path | None:
-    """A recorded note in ``output_dir``: by its file name at the root, or in its course folder
-    (the recorded path's last two parts), so a moved output directory still counts."""
-    recorded = Path(name)
-    for path in (output_dir / recorded.name, output_dir / recorded.parent.name / recorded.name):
-        if path.is_file():
-            return path
-    return None
+    def _find(self, name: str, video_id: str) -> Path | None:
+        """A recorded note in ``output_dir``, so a moved output directory still counts: by its
+        file name at the root, or in its course folder (the recorded path's last two parts),
+        where the index may have renamed it since (its place in the course changed): then by
+        the ``[<video id>]`` and the extension its name ends in."""
+        recorded = Path(name)
+        for path in (self.output_dir / recorded.name, self.output_dir / recorded.parent.name / recorded.name):
+            if path.is_file():
+                return path
+        folder = self.output_dir / recorded.parent.name
+        with self._lock:
+            if folder not in self._folders:
+                self._folders[folder] = notes_in(folder)
+            candidates = self._folders[folder].get(video_id, [])
+        return next((path for path in candidates if path.suffix == recorded.suffix and path.is_file()), None)
 
 
 class VideoClaims:

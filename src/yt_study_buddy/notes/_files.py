@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 
 #: Longest stem in UTF-8 bytes, suffix included; leaves room for an extension and a temp prefix
 #: under the common 255-byte name limit, and keeps Windows paths short.
@@ -17,6 +18,8 @@ _REPLACEMENTS = str.maketrans(
     {":": " - ", "/": "-", "\\": "-", "|": "-", '"': "'", "<": " ", ">": " ", "?": None, "*": None}
 )
 _SPACES = re.compile(r" {2,}")
+#: A note file's name: ``... [<video id>].<format>``.
+_NOTE_NAME = re.compile(r"\[(?P<id>[0-9A-Za-z_-]{11})\]\.[a-z0-9]+$")
 _WINDOWS_RESERVED = re.compile(r"(?:CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³])", re.IGNORECASE)
 
 
@@ -56,3 +59,18 @@ def _safe_title(title: str, max_bytes: int) -> str:
     if _WINDOWS_RESERVED.fullmatch(text.split(".", 1)[0].rstrip()):
         text = "_" + text  # "NUL.tar [id]" is still the NUL device on older Windows
     return text
+
+
+def notes_in(folder: Path) -> dict[str, list[Path]]:
+    """The notes a folder holds, by video id: found by the ``[<id>]`` their names end in,
+    whatever their title or position became. A missing folder holds none."""
+    found: dict[str, list[Path]] = {}
+    try:
+        paths = sorted(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    for path in paths:
+        match = _NOTE_NAME.search(path.name)
+        if match and not path.name.startswith(".") and path.is_file():
+            found.setdefault(match["id"], []).append(path)
+    return found
