@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import yaml
 
+from yt_study_buddy.notes import read_front_matter
 from yt_study_buddy.notes._formatters import BEFORE_CHAPTERS, FORMATS, CourseContext, Provenance, clock, render
 from yt_study_buddy.youtube._chapters import Chapter
 from yt_study_buddy.youtube._courses import Course, CourseEntry, CourseKind
@@ -388,3 +389,19 @@ def test_subtitles_ignore_chapters() -> None:
     chaptered = replace(SHORT, chapters=CHAPTERS)
     for fmt in ("srt", "vtt"):
         assert render(chaptered, fmt, provenance=PROVENANCE) == render(SHORT, fmt, provenance=PROVENANCE)
+
+
+def test_read_front_matter_gives_back_what_was_written() -> None:
+    md = render(replace(SHORT, title='a: "b" # c', chapters=CHAPTERS), "md", provenance=PROVENANCE)
+    fields, body = _front_matter(md)
+    assert read_front_matter(md) == (fields, "\n" + body)
+    crlf = read_front_matter(md.replace("\n", "\r\n"))
+    assert crlf is not None and crlf[0] == fields
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["# An older note\n\n- **Video:** x\n", "---\ntitle: x\n", "---\n- a list\n---\n", "---\n: [\n---\n", ""],
+)
+def test_read_front_matter_of_notes_without_it(text: str) -> None:
+    assert read_front_matter(text) is None

@@ -5,8 +5,7 @@ formats (md, txt) collapse whitespace, drop cue-only snippets like ``[Music]`` a
 into paragraphs; Markdown paragraphs start with a link to that second of the video. A video with
 chapters gets one section per chapter, and no paragraph straddles two.
 
-A Markdown note opens with YAML front matter (written by PyYAML, so any title is quoted right)
-for Obsidian, its Dataview plugin and scripts: title, channel, url, video_id, duration (whole
+A Markdown note opens with YAML front matter (see ``_front_matter``) for Obsidian, its Dataview plugin and scripts: title, channel, url, video_id, duration (whole
 seconds), language (its code), chapters (title, start in whole seconds), fetched (ISO 8601 UTC),
 and, for a video fetched as part of a course, ``playlist`` (its title, id and kind: ``playlist``,
 or ``channel`` for a channel's uploads) and the video's ``position`` in it.
@@ -22,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import yaml
 from youtube_transcript_api import FetchedTranscript, FetchedTranscriptSnippet
 from youtube_transcript_api.formatters import SRTFormatter, WebVTTFormatter
 
@@ -30,6 +28,7 @@ from ..youtube._chapters import Chapter
 from ..youtube._courses import Course, CourseEntry, CourseKind
 from ..youtube._transcripts import Snippet, Transcript
 from ..youtube._video_ids import watch_url
+from ._front_matter import dump_front_matter
 
 FORMATS = ("md", "txt", "json", "srt", "vtt")
 
@@ -42,12 +41,6 @@ _WHITESPACE = re.compile(r"\s+")
 _CUE_ONLY = re.compile(r"(?:\s|\[[^\]]*\]|[♪♫♬])+")
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
-#: Plain scalars that YAML 1.2 parsers (Obsidian's among them) read as numbers, though PyYAML's
-#: YAML 1.1 rules leave them unquoted: such strings are quoted.
-_YAML12_NUMBER = re.compile(
-    r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+"
-    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
-)
 #: The section of a chaptered note that holds what is said before the first chapter.
 BEFORE_CHAPTERS = "Before the first chapter"
 
@@ -177,18 +170,6 @@ def _heading(text: str) -> str:
     return _md_escape(_one_line(text)).replace("#", "\\#")
 
 
-class _FrontMatterDumper(yaml.SafeDumper):
-    """PyYAML's safe dumper, quoting strings that YAML 1.2 would read as numbers."""
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "'" if _YAML12_NUMBER.fullmatch(value) else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_FrontMatterDumper.add_representer(str, _represent_str)
-
-
 def _course_fields(course: CourseContext | None) -> dict[str, Any]:
     """``{"playlist": {"title", "id", "kind"}, "position": n}``, or nothing."""
     if course is None:
@@ -215,8 +196,7 @@ def _front_matter(transcript: Transcript, provenance: Provenance) -> str:
         "fetched": provenance.fetched_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         **_course_fields(provenance.course),
     }
-    dumped = yaml.dump(fields, Dumper=_FrontMatterDumper, sort_keys=False, allow_unicode=True, width=1_000_000_000)
-    return f"---\n{dumped}---\n"
+    return dump_front_matter(fields)
 
 
 def _markdown(transcript: Transcript, provenance: Provenance) -> str:
