@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from test_recordings_lab import cached  # noqa: F401 (a fixture)
+from test_recordings_lab import RECORDED_CHAPTERS, cached  # noqa: F401 (a fixture)
 from yt_study_buddy.testing import recordings
 from yt_study_buddy.testing.recordings import Recordings
 from yt_study_buddy.youtube._chapters import (
@@ -223,20 +223,6 @@ def test_a_malformed_page_gives_no_chapters_never_an_exception() -> None:
 
 
 # --- the recorded real page ------------------------------------------------------------------
-
-#: The recorded page's key moments (YouTube's automatic chapters), as its player shows them.
-RECORDED_CHAPTERS = (
-    Chapter("Build Quality", 39),
-    Chapter("Screen", 66),
-    Chapter("Pen Support", 106),
-    Chapter("Webcam", 129),
-    Chapter("Keyboard", 155),
-    Chapter("Trackpad", 188),
-    Chapter("Performance", 199),
-    Chapter("Battery Life", 220),
-    Chapter("Gaming Performance", 236),
-    Chapter("Ports", 254),
-)
 
 
 def test_the_recorded_real_page_has_ten_chapters(cached: Recordings) -> None:

@@ -22,6 +22,7 @@ from conftest import LAB_PASSWORD
 from test_cli import run_cli
 from test_tor_launcher import lab_config  # a launched tor must join the lab, nothing else
 from yt_study_buddy.app._run_log import RunLog
+from yt_study_buddy.notes import read_front_matter
 from yt_study_buddy.testing.fake_youtube import Behavior
 from yt_study_buddy.testing.fake_youtube._pages import FakeTrack, FakeVideo, sample_videos
 from yt_study_buddy.testing.network import TorLab
@@ -100,8 +101,9 @@ def test_one_video_sequential_note_and_run_log(run, lab, fake_youtube):
     [exit_ip] = exits_seen(fake_youtube, "abcdefghijk")
     note = run.notes()["abcdefghijk"]
     assert note.name == f"{video.title.replace(':', ' -')} [abcdefghijk].md"
-    text = note.read_text()
-    assert text.startswith(f"# {video.title}\n")
+    fields, text = read_front_matter(note.read_text()) or ({}, "")
+    assert fields["title"] == video.title and fields["video_id"] == "abcdefghijk" and fields["chapters"] == []
+    assert text.startswith(f"\n# {video.title}\n")  # after the front matter (tests/test_formatters.py)
     assert (
         f"- **Channel:** {video.channel}\n" in text
         and "- **Video:** <https://www.youtube.com/watch?v=abcdefghijk>" in text
