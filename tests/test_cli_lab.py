@@ -438,6 +438,8 @@ def test_demo_writes_notes_offline(tmp_path):
         timeout=240,
     )
     assert done.returncode == 0, done.stderr
-    assert len(list(tmp_path.glob("*.md"))) == 4
+    notes = list(tmp_path.glob("*.md"))
+    assert len(notes) == 4
+    assert all("\n## Recap and exam tips\n" in note.read_text() for note in notes)  # the demo shows chapters
     assert "the fake YouTube blocks exits 127.0.0.11, 127.0.0.12" in done.stderr
     assert "done: fetched 4, skipped 0, failed 0" in done.stderr

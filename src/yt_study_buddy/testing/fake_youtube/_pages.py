@@ -15,7 +15,7 @@ import math
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qs, quote, urlsplit
 
 from ...youtube._chapters import Chapter
@@ -185,6 +185,21 @@ def sample_videos(n: int, *, seed: str = "sample") -> list[FakeVideo]:
     while len(ids) < n:
         ids["".join(rng.choice(alphabet) for _ in range(11))] = None
     return [default_video(video_id) for video_id in ids]
+
+
+#: The chapters `with_chapters` gives, and the share of the transcript before each.
+_CHAPTER_PLAN = (("Introduction", 0.0), ("Worked example", 0.35), ("Recap and exam tips", 0.75))
+
+
+def with_chapters(video: FakeVideo) -> FakeVideo:
+    """``video`` with three chapters, each starting at a snippet of its English transcript."""
+    lines = video.snippets("en")
+    if not lines:
+        return video
+    chapters = tuple(
+        Chapter(title, 0.0 if not share else lines[int(share * len(lines))].start) for title, share in _CHAPTER_PLAN
+    )
+    return replace(video, chapters=chapters)
 
 
 # --- answers recorded from real YouTube ---------------------------------------------------
