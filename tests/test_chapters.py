@@ -12,8 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from test_fake_youtube import direct_session
 from test_recordings_lab import RECORDED_CHAPTERS, cached  # noqa: F401 (a fixture)
 from yt_study_buddy.testing import recordings
+from yt_study_buddy.testing.fake_youtube import FakeYouTube, default_video, with_chapters
 from yt_study_buddy.testing.recordings import Recordings
 from yt_study_buddy.youtube._chapters import (
     Chapter,
@@ -23,6 +25,7 @@ from yt_study_buddy.youtube._chapters import (
     macro_marker_chapters,
     player_bar_chapters,
 )
+from yt_study_buddy.youtube._transcripts import fetch_transcript
 
 
 def _chapter_renderers(*chapters: tuple[str, int]) -> list[dict[str, object]]:
@@ -231,3 +234,28 @@ def test_the_recorded_real_page_has_ten_chapters(cached: Recordings) -> None:
     assert player_bar_chapters(initial_data(html), video.length_seconds) == ()  # this page has none there
     chapters = extract_chapters(html, description=video.description, duration=video.length_seconds)
     assert chapters == RECORDED_CHAPTERS
+
+
+# --- the fake YouTube's watch page (over loopback, no Tor) -----------------------------------
+
+
+def test_the_fakes_watch_page_shows_its_chapters_in_both_places(fake_youtube: FakeYouTube) -> None:
+    video = with_chapters(default_video("fakeChaptr1"))
+    fake_youtube.add_video(video)
+    assert [c.title for c in video.chapters] == ["Introduction", "Worked example", "Recap and exam tips"]
+    starts = [s.start for s in video.snippets()]
+    assert video.chapters[0].start == 0 and all(c.start == int(c.start) for c in video.chapters)
+    assert all(any(c.start <= start < c.start + 1 for start in starts) for c in video.chapters)
+    with direct_session(fake_youtube) as session:
+        html = session.get(f"https://www.youtube.com/watch?v={video.video_id}").text
+        transcript = fetch_transcript(session, video.video_id)
+    data = initial_data(html)
+    assert player_bar_chapters(data, video.length) == macro_marker_chapters(data, video.length) == video.chapters
+    assert transcript.chapters == video.chapters
+
+
+def test_the_fakes_videos_have_no_chapters_unless_given(fake_youtube: FakeYouTube) -> None:
+    with direct_session(fake_youtube) as session:
+        html = session.get("https://www.youtube.com/watch?v=noChapters1").text
+        assert fetch_transcript(session, "noChapters1").chapters == ()
+    assert initial_data(html) is not None  # the page has ytInitialData, just no chapters in it

@@ -192,12 +192,14 @@ _CHAPTER_PLAN = (("Introduction", 0.0), ("Worked example", 0.35), ("Recap and ex
 
 
 def with_chapters(video: FakeVideo) -> FakeVideo:
-    """``video`` with three chapters, each starting at a snippet of its English transcript."""
+    """``video`` with three chapters, each starting in the second a snippet of its English
+    transcript starts (whole seconds, like YouTube's chapters)."""
     lines = video.snippets("en")
     if not lines:
         return video
     chapters = tuple(
-        Chapter(title, 0.0 if not share else lines[int(share * len(lines))].start) for title, share in _CHAPTER_PLAN
+        Chapter(title, float(int(lines[int(share * len(lines))].start)) if share else 0.0)
+        for title, share in _CHAPTER_PLAN
     )
     return replace(video, chapters=chapters)
 
