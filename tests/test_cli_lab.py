@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import LAB_PASSWORD
 from tests.test_cli import run_cli
 from yt_study_buddy.app._run_log import RunLog
+from yt_study_buddy.notes import read_front_matter
 from yt_study_buddy.testing.fake_youtube import Behavior
 from yt_study_buddy.testing.fake_youtube._pages import FakeTrack, FakeVideo, sample_videos
 from yt_study_buddy.testing.network import TorLab
@@ -99,8 +100,9 @@ def test_one_video_sequential_note_and_run_log(run, lab, fake_youtube):
     [exit_ip] = exits_seen(fake_youtube, "abcdefghijk")
     note = run.notes()["abcdefghijk"]
     assert note.name == f"{video.title.replace(':', ' -')} [abcdefghijk].md"
-    text = note.read_text()
-    assert text.startswith(f"# {video.title}\n")
+    fields, text = read_front_matter(note.read_text()) or ({}, "")
+    assert fields["title"] == video.title and fields["video_id"] == "abcdefghijk" and fields["chapters"] == []
+    assert text.startswith(f"\n# {video.title}\n")  # after the front matter (tests/test_formatters.py)
     assert (
         f"- **Channel:** {video.channel}\n" in text
         and "- **Video:** <https://www.youtube.com/watch?v=abcdefghijk>" in text
@@ -427,6 +429,8 @@ def test_demo_writes_notes_offline(tmp_path):
         timeout=240,
     )
     assert done.returncode == 0, done.stderr
-    assert len(list(tmp_path.glob("*.md"))) == 4
+    notes = list(tmp_path.glob("*.md"))
+    assert len(notes) == 4
+    assert all("\n## Recap and exam tips\n" in note.read_text() for note in notes)  # the demo shows chapters
     assert "the fake YouTube blocks exits 127.0.0.11, 127.0.0.12" in done.stderr
     assert "done: fetched 4, skipped 0, failed 0" in done.stderr
