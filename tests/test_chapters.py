@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from test_fake_youtube import direct_session
-from test_recordings_lab import RECORDED_CHAPTERS, cached  # noqa: F401 (a fixture)
+from tests.test_fake_youtube import direct_session
+from tests.test_recordings_lab import RECORDED_CHAPTERS, cached  # noqa: F401 (a fixture)
 from yt_study_buddy.testing import recordings
 from yt_study_buddy.testing.fake_youtube import FakeYouTube, default_video, with_chapters
 from yt_study_buddy.testing.recordings import Recordings
@@ -204,9 +204,9 @@ def _mutations(value: object) -> Iterator[object]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             for child in (*wrong, *_mutations(item)):
-                changed = list(value)
-                changed[index] = child
-                yield changed
+                changed_list = list(value)
+                changed_list[index] = child
+                yield changed_list
 
 
 def test_a_malformed_page_gives_no_chapters_never_an_exception() -> None:

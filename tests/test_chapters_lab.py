@@ -10,7 +10,7 @@ import re
 import pytest
 import yaml
 
-from test_cli_lab import Run
+from tests.test_cli_lab import Run
 from yt_study_buddy.notes._formatters import BEFORE_CHAPTERS
 from yt_study_buddy.testing.fake_youtube import FakeTrack, FakeVideo, FakeYouTube
 from yt_study_buddy.youtube._chapters import Chapter
@@ -89,7 +89,7 @@ def test_notes_have_front_matter_and_a_section_per_chapter(lab, fake_youtube: Fa
     assert doc["chapters"] == fields["chapters"]
 
     fields, body = note(run, DESCRIBED.video_id)
-    assert [c["title"] for c in fields["chapters"]] == ["Intro", "Main part", "Summary"]  # type: ignore[union-attr]
+    assert [c["title"] for c in fields["chapters"]] == ["Intro", "Main part", "Summary"]  # type: ignore[attr-defined]
     assert list(sections(body)) == ["Intro", "Main part", "Summary"]  # nothing before 0:00
 
     for video in (CHAPTERED, DESCRIBED):  # the chapters came with the fetch: no extra request
