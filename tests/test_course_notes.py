@@ -4,22 +4,26 @@ notes go, and the index written from a run's results (copies for videos done els
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 
 from yt_study_buddy.app._course_notes import (
-    CourseContext,
-    course_contexts,
+    CoursePlace,
     course_folder,
+    course_places,
     note_places,
     write_course_indexes,
 )
 from yt_study_buddy.app._run_log import DoneTracker, ErrorKind, RunLog, VideoResult, VideoStatus
 from yt_study_buddy.notes._files import MAX_STEM_BYTES, course_folder_name, course_note_stem, notes_in
+from yt_study_buddy.notes._formatters import CourseContext, Provenance, render, with_course
+from yt_study_buddy.notes._front_matter import read_front_matter
 from yt_study_buddy.notes._index import CourseIndex, EntryState, IndexEntry, note_link, render_index
 from yt_study_buddy.youtube._courses import Course, CourseEntry, CourseKind
+from yt_study_buddy.youtube._transcripts import Snippet, Transcript
 
 LINK = re.compile(r"\]\(([^)]+)\)")
 
@@ -59,9 +63,9 @@ def test_course_folders_are_safe_names_keyed_by_playlist_id_or_handle():
 
 
 def test_positions_are_padded_to_at_least_three_digits_and_to_the_longest():
-    assert {c.width for _, c in course_contexts(course(12))} == {3}
+    assert {c.width for _, c in course_places(course(12))} == {3}
     big = course(1, entries=(CourseEntry("vid00000001", "t", None, 1), CourseEntry("vid00001234", "t", None, 1234)))
-    assert [c.stem("t", v) for v, c in course_contexts(big)] == ["0001 - t [vid00000001]", "1234 - t [vid00001234]"]
+    assert [c.stem("t", v) for v, c in course_places(big)] == ["0001 - t [vid00000001]", "1234 - t [vid00001234]"]
 
 
 def test_note_places_root_for_singles_and_a_folder_per_course():
@@ -74,7 +78,7 @@ def test_note_places_root_for_singles_and_a_folder_per_course():
         ("PLother", 1),
     ]
     assert [c.folder for c in places["vid00000002"] if c] == ["Thermo - the course [PLcourse0000000000]"]
-    assert note_places([a]) == {v: (c,) for v, c in course_contexts(a)}  # no singles given: none
+    assert note_places([a]) == {v: (c,) for v, c in course_places(a)}  # no singles given: none
 
 
 # -- the index -------------------------------------------------------------------------------
@@ -133,7 +137,7 @@ def test_the_index_links_the_notes_in_the_folder_and_copies_in_videos_done_elsew
     c = course(3)
     folder = output / course_folder(c)
     folder.mkdir(parents=True)
-    [(v1, c1), (v2, _), (v3, _)] = course_contexts(c)
+    [(v1, c1), (v2, _), (v3, _)] = course_places(c)
     first = folder / f"{c1.stem('t', v1)}.md"
     first.write_text("first")
     elsewhere = output / f"Loose [{v2}].md"  # fetched before, on its own
@@ -172,8 +176,8 @@ def test_done_videos_are_found_in_their_course_folder(tmp_path: Path):
 
 
 def test_course_context_is_what_front_matter_needs():
-    [(video_id, context)] = course_contexts(course(1))
-    assert context == CourseContext(
+    [(video_id, context)] = course_places(course(1))
+    assert context == CoursePlace(
         CourseKind.PLAYLIST,
         "PLcourse0000000000",
         "Thermo: the course",
@@ -190,3 +194,15 @@ def test_a_channel_index_names_its_uploads():
     url = "https://www.youtube.com/@profx/videos"
     lines = render_index(CourseIndex("Prof X", CourseKind.CHANNEL, url, "Prof X", entries)).splitlines()
     assert lines[:4] == ["# Prof X", "", "- **Channel:** Prof X", f"- **Uploads:** <{url}>"]
+
+
+def test_a_copied_note_names_its_new_course_and_place_in_its_front_matter():
+    transcript = Transcript("aaaaaaaaaaa", "English", "en", False, (Snippet("hello", 0.0, 1.0),), title="T")
+    first = CourseContext(title="Course A", id="PLa", position=2)
+    note = render(transcript, "md", provenance=Provenance(None, datetime.now(UTC), course=first))
+    moved = with_course(note, CourseContext(title="Course B", id="PLb", position=7))
+    before, after = read_front_matter(note), read_front_matter(moved)
+    assert before is not None and after is not None
+    assert after[0] == {**before[0], "playlist": {"title": "Course B", "id": "PLb", "kind": "playlist"}, "position": 7}
+    assert after[1] == before[1]
+    assert with_course("# an old note\n", first) == "# an old note\n"  # no front matter: as it was

@@ -17,6 +17,7 @@ import pytest
 
 from tests.test_cli_lab import Run
 from yt_study_buddy.notes._formatters import clock
+from yt_study_buddy.notes._front_matter import read_front_matter
 from yt_study_buddy.testing.fake_youtube import Behavior, fake_channel, fake_playlist
 from yt_study_buddy.tor._ledger import ExitLedger
 
@@ -262,6 +263,11 @@ def test_a_playlist_goes_to_its_folder_with_an_index_in_course_order(run, lab, f
     assert [t.stem.rsplit("[", 1)[1].rstrip("]") for t in targets] == ids
     assert all("failed" not in m["rest"] and "pending" not in m["rest"] for m in lines)
     assert all(f"watch?v={vid}" in t.read_text() for vid, t in zip(ids, targets, strict=True))
+    for position, target in enumerate(targets, start=1):  # each note knows its course and place
+        parsed = read_front_matter(target.read_text())
+        assert parsed is not None
+        assert parsed[0]["playlist"] == {"title": playlist.title, "id": playlist.course_id, "kind": "playlist"}
+        assert parsed[0]["position"] == position
 
 
 def test_a_rerun_after_the_playlist_grew_fetches_only_the_new_videos(run, lab, fake_youtube):
@@ -310,7 +316,16 @@ def test_a_video_in_two_courses_is_fetched_once_and_noted_in_both(run, lab, fake
     assert watch_fetches(fake_youtube, shared.video_id) == 1
     folder_c = run.output / json.loads(later.stdout)["courses"][0]["folder"]
     copy = linked_notes(folder_c)[0]
-    assert copy.name.startswith("001 - ") and copy.read_text() == notes(run)[shared.video_id][0].read_text()
+    assert copy.name.startswith("001 - ")
+    parsed, original = (
+        read_front_matter(copy.read_text()),
+        read_front_matter(notes(run)[shared.video_id][0].read_text()),
+    )
+    assert parsed is not None and original is not None and parsed[1] == original[1]  # the same note...
+    assert (parsed[0]["playlist"]["id"], parsed[0]["position"]) == (c.course_id, 1)  # ...placed in course C
+    assert {k: v for k, v in parsed[0].items() if k not in ("playlist", "position")} == {
+        k: v for k, v in original[0].items() if k not in ("playlist", "position")
+    }
 
 
 def test_a_failed_video_is_marked_in_the_index_with_its_reason(run, lab, fake_youtube):

@@ -25,12 +25,12 @@ from ._exceptions import (
     TorUnavailable,
 )
 from .app._batch import BatchOptions, BatchRunner
-from .app._course_notes import CourseContext
+from .app._course_notes import CoursePlace
 from .app._fetcher import SingleTorCoordinator, TorExitNodePool, TorTranscriptFetcher
 from .app._progress import PlainReporter, QuietReporter, Reporter, RichReporter, Summary, make_reporter
 from .app._run_log import ErrorKind, RunLog, VideoResult, VideoStatus
 from .app._wiring import ClientSettings, Launch, Run, open_client, open_run
-from .notes._formatters import FORMATS, Provenance, render
+from .notes._formatters import FORMATS, CourseContext, Provenance, render
 from .tor._client import RotatingTorClient
 from .tor._endpoint import TorEndpoint
 from .tor._exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
@@ -39,6 +39,7 @@ from .tor._protocols import SessionSource
 from .tor._queue import TorIPQueue
 from .tor._rotation import IsolateStrategy, NewnymStrategy, PinStrategy, RotationStrategy
 from .tor._session import ExitInfo, SessionOutcome, TorSession
+from .youtube._chapters import Chapter
 from .youtube._courses import Course
 from .youtube._failures import classify_failure
 from .youtube._transcripts import Snippet, Transcript, VideoInfo, fetch_transcript, fetch_video_info
@@ -49,9 +50,11 @@ __all__ = [
     "FORMATS",
     "BatchOptions",
     "BatchRunner",
+    "Chapter",
     "ClientSettings",
     "Course",
     "CourseContext",
+    "CoursePlace",
     "ErrorKind",
     "ExitCheckError",
     "ExitInfo",

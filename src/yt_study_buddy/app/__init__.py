@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .._exceptions import RunLogError
 from ._batch import BatchOptions, BatchRunner
-from ._course_notes import CourseContext
+from ._course_notes import CoursePlace
 from ._courses import CourseFailure, ExpandedInputs, expand_inputs
 from ._fetcher import SingleTorCoordinator, TorExitNodePool, TorTranscriptFetcher
 from ._progress import PlainReporter, QuietReporter, Reporter, RichReporter, Summary, make_reporter
@@ -17,8 +17,8 @@ __all__ = [
     "BatchOptions",
     "BatchRunner",
     "ClientSettings",
-    "CourseContext",
     "CourseFailure",
+    "CoursePlace",
     "ErrorKind",
     "ExpandedInputs",
     "Launch",

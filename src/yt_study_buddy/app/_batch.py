@@ -13,6 +13,7 @@ run log once claimed, so two runs on one output directory never fetch a video tw
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import queue
@@ -490,13 +491,15 @@ class BatchRunner:
         for place in self._places.get(transcript.video_id, (None,)):
             if place is None:
                 directory, stem = self.options.output_dir, note_stem(transcript.title, transcript.video_id)
+                where = dataclasses.replace(provenance, course=None)
             else:
                 directory = self.options.output_dir / place.folder
                 stem = place.stem(transcript.title, transcript.video_id)
+                where = dataclasses.replace(provenance, course=place.context)
                 directory.mkdir(parents=True, exist_ok=True)
             for fmt in self.options.formats:
                 path = directory / f"{stem}.{fmt}"
-                write_atomic(path, render(transcript, fmt, provenance=provenance))
+                write_atomic(path, render(transcript, fmt, provenance=where))
                 paths.append(str(path))
         return paths
 

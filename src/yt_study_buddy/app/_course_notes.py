@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .._fs import write_atomic
 from ..notes._files import course_folder_name, course_note_stem, notes_in
+from ..notes._formatters import CourseContext, with_course
 from ..notes._index import INDEX_FILENAME, CourseIndex, EntryState, IndexEntry, render_index
 from ..youtube._courses import Course, CourseKind
 from ._run_log import VideoResult, VideoStatus
@@ -32,9 +33,9 @@ MIN_POSITION_DIGITS = 3
 
 
 @dataclass(frozen=True)
-class CourseContext:
-    """A video's place in one course: where its note is written, and what its front matter
-    says about the course (``course_title``, ``course_id``, ``position``)."""
+class CoursePlace:
+    """A video's place in one course: where its note is written, and (``context``) what its
+    front matter says about the course."""
 
     kind: CourseKind
     course_id: str
@@ -52,9 +53,14 @@ class CourseContext:
         """The note's file name without its extension (``title`` when the course names none)."""
         return course_note_stem(self.position, self.width, self.title or title, video_id)
 
+    @property
+    def context(self) -> CourseContext:
+        """The course as the note's front matter names it (``playlist``, ``position``)."""
+        return CourseContext(title=self.course_title, id=self.course_id, position=self.position, kind=self.kind)
+
 
 #: Where one video's notes go: a course's folder, or (None) the output directory itself.
-NotePlace = CourseContext | None
+NotePlace = CoursePlace | None
 
 
 def course_folder(course: Course) -> str:
@@ -63,14 +69,14 @@ def course_folder(course: Course) -> str:
     return course_folder_name(course.title, key)
 
 
-def course_contexts(course: Course) -> list[tuple[str, CourseContext]]:
+def course_places(course: Course) -> list[tuple[str, CoursePlace]]:
     """(video id, context) for each entry of ``course``, in course order."""
     width = max(MIN_POSITION_DIGITS, len(str(max((e.position for e in course.entries), default=1))))
     folder = course_folder(course)
     return [
         (
             entry.video_id,
-            CourseContext(course.kind, course.id, course.title, folder, entry.position, width, entry.title),
+            CoursePlace(course.kind, course.id, course.title, folder, entry.position, width, entry.title),
         )
         for entry in course.entries
     ]
@@ -82,7 +88,7 @@ def note_places(courses: Sequence[Course], singles: Sequence[str] | None = None)
     ``singles`` None: every video not in a course was given on its own."""
     places: dict[str, list[NotePlace]] = {}
     for course in courses:
-        for video_id, context in course_contexts(course):
+        for video_id, context in course_places(course):
             places.setdefault(video_id, []).append(context)
     for video_id in singles or ():
         places.setdefault(video_id, []).insert(0, None)
@@ -106,15 +112,15 @@ def write_course_indexes(
         folder = output_dir / course_folder(course)
         folder.mkdir(parents=True, exist_ok=True)
         present = notes_in(folder)
-        places = Counter(course.video_ids)
+        counts = Counter(course.video_ids)
         entries = []
-        for (video_id, context), entry in zip(course_contexts(course), course.entries, strict=True):
+        for (video_id, place), entry in zip(course_places(course), course.entries, strict=True):
             result = results.get(video_id)
             done = result is not None and result.status in (VideoStatus.FETCHED, VideoStatus.SKIPPED)
-            stem = context.stem(None, video_id)
+            stem = place.stem(None, video_id)
             if done and video_id not in present:
-                present[video_id] = _copy_in(known_notes(video_id), folder, stem)
-            elif places[video_id] == 1 and video_id in present:
+                present[video_id] = _copy_in(known_notes(video_id), folder, stem, place.context)
+            elif counts[video_id] == 1 and video_id in present:
                 present[video_id] = _renamed(present[video_id], folder, stem)
             entries.append(
                 IndexEntry(
@@ -142,13 +148,15 @@ def _state(result: VideoResult | None) -> EntryState:
     return EntryState.FETCHED
 
 
-def _copy_in(sources: list[Path], folder: Path, stem: str) -> list[Path]:
-    """Copy a video's notes (one per format) into ``folder`` under ``stem``."""
+def _copy_in(sources: list[Path], folder: Path, stem: str, course: CourseContext) -> list[Path]:
+    """Copy a video's notes (one per format) into ``folder`` under ``stem``; a Markdown copy's
+    front matter names this course and its place in it."""
     copies = []
     for source in sources:
         target = folder / f"{stem}{source.suffix}"
         if source.resolve() != target.resolve():
-            write_atomic(target, source.read_text(encoding="utf-8"))
+            text = source.read_text(encoding="utf-8")
+            write_atomic(target, with_course(text, course) if source.suffix == ".md" else text)
         copies.append(target)
     return copies
 
