@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target-ip", default="127.0.0.1", help="where the fake YouTube listens (:443)")
     args = parser.parse_args(argv)
     names = args.scenario or ["doc", "reuse", "memory"]
-    designs = tuple(args.design or ("before", "after", "default", "pin"))
+    designs = tuple(args.design or DESIGNS)
     began, load_at_start = time.monotonic(), os.getloadavg()
     results = [run_scenario(SCENARIOS[name], designs, args) for name in names]
     rows = [row for result in results for row in result["rows"]]
