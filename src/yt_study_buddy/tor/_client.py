@@ -97,8 +97,10 @@ class RotatingTorClient:
         self.stats = {"allocated": 0, "rejected": 0, "transport_failures": 0, "moved": 0, "drifted": 0}
         self.strategy = make_strategy(strategy) if isinstance(strategy, str) else strategy
         probe_socks_port(self.endpoint)
-        # Next to the ledger (the state directory), where `doctor` looks for what a crash left.
-        self._tor_changes = TorChanges(tor_changes_path or TorChanges.default_path(self.ledger.path.parent))
+        # Next to a ledger file (the state directory), where `doctor` looks for what a crash left;
+        # with a ledger on a server, in the user's state directory (callers pass their own).
+        state_dir = None if self.ledger.path is None else self.ledger.path.parent
+        self._tor_changes = TorChanges(tor_changes_path or TorChanges.default_path(state_dir))
         self._controller = open_controller(self.endpoint)
         self._conflux_change: Change | None = None
         self._closed = False
