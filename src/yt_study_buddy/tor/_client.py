@@ -26,7 +26,7 @@ from ._changes import Change, TorChanges, identify
 from ._control import close_circuit, open_controller, probe_socks_port
 from ._endpoint import TorEndpoint
 from ._exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
-from ._ledger import ExitLease, ExitLedger
+from ._ledger import ExitLease, ExitLedger, PostgresDsn
 from ._rotation import Identity, RotationStrategy, make_strategy
 from ._session import DEFAULT_TIMEOUT, ExitInfo, SessionOutcome, TorSession
 from ._stream_monitor import StreamMonitor
@@ -68,7 +68,7 @@ class RotatingTorClient:
         strategy: str | RotationStrategy = "isolate",
         ip_check_url: str = DEFAULT_IP_CHECK_URL,
         ledger: ExitLedger | None = None,
-        ledger_path: str | Path | None = None,
+        ledger_path: str | Path | PostgresDsn | None = None,
         quarantine_hours: float = 6.0,
         ca_bundle: str | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
