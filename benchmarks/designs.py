@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from yt_study_buddy import RotatingTorClient, TorIPQueue, TorTranscriptFetcher
+from yt_study_buddy.tor._rotation import AUTO
 from yt_study_buddy.tor._session import TorSession
 from yt_study_buddy.youtube._failures import FetchFailure
 
@@ -113,16 +114,19 @@ def streaming_queue(client: RotatingTorClient, videos: Sequence[str], workers: i
 
 @dataclass(frozen=True)
 class Design:
-    """A rotation strategy for the client, and how workers get sessions from it."""
+    """A rotation strategy for the client, how workers get sessions from it, and whether the
+    client finds no tor running and launches its own (joined to the lab) as the CLI would."""
 
     strategy: str
     run: Callable[[RotatingTorClient, Sequence[str], int, Outcome], None]
     label: str
+    launch: bool = False
 
 
 DESIGNS: dict[str, Design] = {
     "before": Design("newnym", locked_rotation, "doc's before: lock + NEWNYM per video"),
     "after": Design("newnym", preallocated_queue, "doc's after: NEWNYM queue, all N first"),
-    "default": Design("isolate", streaming_queue, "ours: streaming queue, isolation"),
-    "pin": Design("pin", streaming_queue, "ours: streaming queue, pinned exits"),
+    "default": Design(AUTO, streaming_queue, "ours, as installed: no tor running, so a tor of our own", launch=True),
+    "isolate": Design("isolate", streaming_queue, "ours on a shared tor (auto: isolation)"),
+    "pin": Design("pin", streaming_queue, "ours on the lab's tor with --rotation pin"),
 }

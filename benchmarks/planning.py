@@ -31,7 +31,7 @@ from typing import Any
 from yt_study_buddy._settings import run_log_path
 from yt_study_buddy.app._batch import BatchOptions, BatchRunner
 from yt_study_buddy.app._progress import PlainReporter
-from yt_study_buddy.app._run_log import DoneTracker, RunLog, VideoClaims, VideoResult, done_video_ids
+from yt_study_buddy.app._run_log import DoneTracker, RunLog, VideoClaims, VideoResult, VideoStatus, done_video_ids
 from yt_study_buddy.cli import read_inputs
 from yt_study_buddy.notes._files import note_stem
 
@@ -70,7 +70,7 @@ def half_done(output: Path, ids: list[str]) -> RunLog:
     for n, vid in enumerate(ids):
         result = VideoResult(
             vid,
-            "fetched" if n % 2 == 0 else "failed",
+            VideoStatus.FETCHED if n % 2 == 0 else VideoStatus.FAILED,
             worker=1,
             exit_ip="127.0.0.1",
             exits_used=["127.0.0.1"],

@@ -15,6 +15,8 @@ import argparse
 import enum
 import json
 import os
+import platform
+import socket
 import statistics
 import subprocess
 import sys
@@ -33,7 +35,7 @@ from yt_study_buddy.testing.network import TorLab
 from yt_study_buddy.tor._rotation import NEWNYM_INTERVAL
 
 from .designs import DESIGNS
-from .report import COLUMNS, make_row, markdown_table
+from .report import COLUMNS, make_row, markdown_table, median_rows
 from .scenarios import SCENARIOS, Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +71,18 @@ def measure_circuit_build(lab: TorLab, fake: FakeYouTube) -> float:
     return statistics.median(samples)
 
 
+def _free_ports(count: int) -> list[int]:
+    """Ports nothing listens on now (the OS's pick), for a tor that must find none there."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def run_child(job: dict[str, Any], timeout: float) -> dict[str, Any]:
     """One design in its own process; a failure becomes ``{"error": ...}``, never an exception."""
     try:
@@ -88,10 +102,17 @@ def run_child(job: dict[str, Any], timeout: float) -> dict[str, Any]:
 
 
 def run_design(
-    scenario: Scenario, design: str, size: int, fake: FakeYouTube, endpoint: dict[str, Any], build: float
+    scenario: Scenario,
+    design: str,
+    size: int,
+    fake: FakeYouTube,
+    endpoint: dict[str, Any],
+    build: float,
+    repeat: int,
+    launch_dir: Path,
 ) -> dict[str, Any]:
     """One design on ``size`` fresh video ids with a fresh temporary exit ledger: its row."""
-    videos = [v.video_id for v in sample_videos(size, seed=f"{scenario.name}-{design}-{size}")]
+    videos = [v.video_id for v in sample_videos(size, seed=f"{scenario.name}-{design}-{size}-{repeat}")]
     logged = len(fake.requests)
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,14 +125,20 @@ def run_design(
                 "videos": videos,
                 "workers": scenario.workers,
                 "cooldown_s": scenario.cooldown_s,
+                # For a design that launches its own tor: a tor on PATH that joins the lab, the
+                # cache its consensus is kept in between runs (as a user's is), two free ports.
+                "tor_bin_dir": str(launch_dir / "bin"),
+                "tor_cache_dir": str(launch_dir / "cache"),
+                "free_ports": _free_ports(2),
             },
             scenario.timeout_s,
         )
     row = make_row(scenario, design, videos, build, result, fake.requests[logged:])
-    row["load_before"] = load
+    row.update(load_before=load, run=repeat, strategy=result.get("strategy"), ready_s=result.get("ready_s"))
     _say(
-        f"   {design:8} N={size:<5} wall {row['wall'] or 0:7.1f} s  fetched {row['fetched']}"
-        f"  exits {row['exits_used']}  errors {len(row['errors'])}"
+        f"   {design:8} N={size:<5} run {repeat}: wall {row['wall'] or 0:7.1f} s  fetched {row['fetched']}"
+        f"  exits {row['exits_used']}  circuits {row['circuits_built']}  ({row['strategy']}, ready in"
+        f" {row['ready_s'] or 0:.1f} s)  errors {len(row['errors'])}"
     )
     return row
 
@@ -128,7 +155,9 @@ def run_scenario(scenario: Scenario, designs: tuple[str, ...], args: argparse.Na
             target_ip=args.target_ip,
         ) as lab,
         FakeYouTube(host=args.target_ip, latency=scenario.latency, rate_limit=scenario.rate_limit) as fake,
+        tempfile.TemporaryDirectory() as launch_dir,
     ):
+        lab.tor_wrapper(Path(launch_dir) / "bin")
         build = measure_circuit_build(lab, fake)
         _say(f"   lab up in {lab.timings['total']:.1f} s; one circuit build + exit check: {build:.2f} s")
         endpoint = {
@@ -138,14 +167,33 @@ def run_scenario(scenario: Scenario, designs: tuple[str, ...], args: argparse.Na
         }
         last_newnym = float("-inf")
         for size in scenario.sizes:
-            for design in (d for d in scenario.designs if d in designs):
-                newnym = DESIGNS[design].strategy == "newnym"
-                if newnym:  # the previous run's last NEWNYM would delay this one's first
-                    time.sleep(max(0.0, last_newnym + NEWNYM_INTERVAL - time.monotonic()))
-                rows.append(run_design(scenario, design, size, fake, endpoint, build))
-                if newnym:
-                    last_newnym = time.monotonic()
+            # Designs alternate within each round, so a change in the machine's load hits all alike.
+            for repeat in range(1, scenario.repeats(args.repeat) + 1):
+                for design in (d for d in scenario.designs if d in designs):
+                    newnym = DESIGNS[design].strategy == "newnym"
+                    if newnym and repeat > 1:
+                        continue  # minutes per run, and no target: measured once
+                    if newnym:  # the previous run's last NEWNYM would delay this one's first
+                        time.sleep(max(0.0, last_newnym + NEWNYM_INTERVAL - time.monotonic()))
+                    rows.append(run_design(scenario, design, size, fake, endpoint, build, repeat, Path(launch_dir)))
+                    if newnym:
+                        last_newnym = time.monotonic()
         return {"scenario": asdict(scenario), "circuit_build_s": build, "lab_timings": lab.timings, "rows": rows}
+
+
+def _commit() -> str:
+    """The library's commit, with "+dirty" when the work tree differs from it."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT, timeout=10).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def _machine() -> dict[str, Any]:
+    tor = subprocess.run(["tor", "--version"], capture_output=True, text=True, timeout=10).stdout.split("\n")[0]
+    return {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(), "tor": tor}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,21 +207,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--design",
         action="append",
-        choices=["before", "after", "default", "pin"],
+        choices=sorted(DESIGNS),
         help="run only this design (repeatable; default: each scenario's own)",
     )
     parser.add_argument("--json", type=Path, help="also write every row and the lab timings here")
+    parser.add_argument("--repeat", type=int, help="runs of each design (default: each scenario's own, 5 mostly)")
     parser.add_argument("--socks-port", type=int, default=DEFAULT_SOCKS_PORT)
     parser.add_argument("--control-port", type=int, default=DEFAULT_CONTROL_PORT)
     parser.add_argument("--port-base", type=int, default=5000, help="TorLab relay ports")
     parser.add_argument("--target-ip", default="127.0.0.1", help="where the fake YouTube listens (:443)")
     args = parser.parse_args(argv)
     names = args.scenario or ["doc", "reuse", "memory"]
-    designs = tuple(args.design or ("before", "after", "default", "pin"))
-    began = time.monotonic()
+    designs = tuple(args.design or DESIGNS)
+    began, load_at_start = time.monotonic(), os.getloadavg()
     results = [run_scenario(SCENARIOS[name], designs, args) for name in names]
     rows = [row for result in results for row in result["rows"]]
-    print(markdown_table(rows))
+    print(markdown_table(median_rows(rows)))
     for row in rows:
         for error in row["errors"][:3]:
             print(f"- {row['scenario']}/{row['design']}: {error}")
@@ -181,9 +230,14 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(
             json.dumps(
                 {
+                    "command": " ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])]),
+                    "commit": _commit(),
+                    "machine": _machine(),
                     "took_s": time.monotonic() - began,
+                    "load_at_start": load_at_start,
                     "load_at_end": os.getloadavg(),
                     "columns": COLUMNS,
+                    "medians": median_rows(rows),
                     "scenarios": results,
                 },
                 indent=1,

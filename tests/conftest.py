@@ -45,9 +45,10 @@ def pytest_timeout_cancel_timer(item: pytest.Item) -> None:
     faulthandler.cancel_dump_traceback_later()
 
 
-def readline_within(stream: IO[str], timeout: float, what: str) -> str:
+def readline_within(stream: IO[str] | None, timeout: float, what: str) -> str:
     """One line from a child's pipe, or a test failure naming ``what`` after ``timeout`` s. The
     reader thread is a daemon: it ends when the caller kills the child (its pipe closes)."""
+    assert stream is not None, f"{what}: started without a pipe"
     line: list[str] = []
     reader = threading.Thread(target=lambda: line.append(stream.readline()), daemon=True)
     reader.start()

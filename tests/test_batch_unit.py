@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from fake_client import FakeClient
+from tests.fake_client import FakeClient
 from yt_study_buddy._exceptions import TorError
 from yt_study_buddy._settings import run_log_path
 from yt_study_buddy.app import _batch

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.timeout(240)  # its own lab and four designs (the run allows 180 s)
+@pytest.mark.timeout(360)  # its own lab, five designs, one launching a tor (the run allows 300 s)
 def test_smoke_scenario_fetches_everything_through_distinct_exits(tmp_path):
     out = tmp_path / "smoke.json"
     # Its own lab beside the session's: other client ports, relay ports and fake YouTube address.
@@ -40,18 +40,23 @@ def test_smoke_scenario_fetches_everything_through_distinct_exits(tmp_path):
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
 
     report = json.loads(out.read_text())
     columns = report["columns"]  # (key, title, format) of each table column
     rows = report["scenarios"][0]["rows"]
-    assert [row["design"] for row in rows] == ["before", "after", "default", "pin"]
+    assert [row["design"] for row in rows] == ["before", "after", "default", "isolate", "pin"]
     for row in rows:
         assert {key for key, _, _ in columns} <= row.keys()
         assert row["errors"] == [], row["design"]
         assert row["fetched"] == row["videos"] == row["exits_used"], row["design"]
         assert row["mixed"] == 0, row["design"]
         assert row["echo_checks"] >= row["allocated"], row["design"]  # each session was checked
+        assert row["circuits_built"] > 0, row["design"]  # counted from tor's CIRC events
+    assert report["commit"] and report["machine"]["cpus"]
+    assert [m["runs"] for m in report["medians"]] == [1, 1, 1, 1, 1]
+    # As installed, no tor running: the client launched its own, and auto chose pin on it.
+    assert [row["strategy"] for row in rows] == ["newnym", "newnym", "pin", "isolate", "pin"]
     assert done.stdout.splitlines()[0] == "| " + " | ".join(title for _, title, _ in columns) + " |"

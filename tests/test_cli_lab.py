@@ -7,7 +7,6 @@ import json
 import os
 import pty
 import re
-import shlex
 import shutil
 import signal
 import subprocess
@@ -18,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LAB_PASSWORD
-from test_cli import run_cli
-from test_tor_launcher import lab_config  # a launched tor must join the lab, nothing else
+from tests.conftest import LAB_PASSWORD
+from tests.test_cli import run_cli
 from yt_study_buddy.app._run_log import RunLog
+from yt_study_buddy.notes import read_front_matter
 from yt_study_buddy.testing.fake_youtube import Behavior
 from yt_study_buddy.testing.fake_youtube._pages import FakeTrack, FakeVideo, sample_videos
 from yt_study_buddy.testing.network import TorLab
@@ -96,12 +95,14 @@ def test_one_video_sequential_note_and_run_log(run, lab, fake_youtube):
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert "refused the control password" not in done.stderr
+    assert "rotation: isolate (a tor shared with others)" in done.stderr  # the lab's tor is not ours
     video = fake_youtube.video("abcdefghijk")
     [exit_ip] = exits_seen(fake_youtube, "abcdefghijk")
     note = run.notes()["abcdefghijk"]
     assert note.name == f"{video.title.replace(':', ' -')} [abcdefghijk].md"
-    text = note.read_text()
-    assert text.startswith(f"# {video.title}\n")
+    fields, text = read_front_matter(note.read_text()) or ({}, "")
+    assert fields["title"] == video.title and fields["video_id"] == "abcdefghijk" and fields["chapters"] == []
+    assert text.startswith(f"\n# {video.title}\n")  # after the front matter (tests/test_formatters.py)
     assert (
         f"- **Channel:** {video.channel}\n" in text
         and "- **Video:** <https://www.youtube.com/watch?v=abcdefghijk>" in text
@@ -382,22 +383,14 @@ def test_progress_bar_on_a_terminal_routes_logging_through_rich(run):
 def test_launches_its_own_tor_when_none_answers(lab, fake_youtube, tmp_path):
     # The only tor on PATH is a wrapper that makes it a client of the lab (the guard in front of
     # the real tor still checks the namespace).
-    extra = [
-        arg
-        for key, values in lab_config(lab).items()
-        for value in ([values] if isinstance(values, str) else values)
-        for arg in (f"--{key}", value)
-    ]
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    wrapper = bin_dir / "tor"
-    wrapper.write_text(f'#!/bin/sh\nPATH={shlex.quote(os.environ["PATH"])} exec tor "$@" {shlex.join(extra)}\n')
-    wrapper.chmod(0o755)
+    lab.tor_wrapper(bin_dir)
     run = Run(tmp_path, fake_youtube, control=9361, socks=9360, password=None)
     run.args.remove("--no-launch-tor")
     done = run("launched001", env={"PATH": str(bin_dir), "XDG_CACHE_HOME": str(tmp_path / "cache")}, timeout=180)
     assert done.returncode == 0, done.stderr
     assert "no tor answers on 127.0.0.1:9361; starting a tor of our own (--no-launch-tor to refuse)" in done.stderr
+    assert "rotation: pin (a tor of our own)" in done.stderr  # the default takes over only our own tor
     launched = re.search(r"launched tor \(pid (\d+)\): SOCKS 127\.0\.0\.1:\d+, control 127\.0\.0\.1:\d+", done.stderr)
     assert launched, done.stderr
     assert not Path(f"/proc/{launched.group(1)}").exists()  # it ended with the run
@@ -436,6 +429,8 @@ def test_demo_writes_notes_offline(tmp_path):
         timeout=240,
     )
     assert done.returncode == 0, done.stderr
-    assert len(list(tmp_path.glob("*.md"))) == 4
+    notes = list(tmp_path.glob("*.md"))
+    assert len(notes) == 4
+    assert all("\n## Recap and exam tips\n" in note.read_text() for note in notes)  # the demo shows chapters
     assert "the fake YouTube blocks exits 127.0.0.11, 127.0.0.12" in done.stderr
     assert "done: fetched 4, skipped 0, failed 0" in done.stderr

@@ -67,7 +67,7 @@ def _ca(tmp: Path) -> str:
 
 
 #: Per README flag: the variable's value, and how the parsed value shows in what run_batch got.
-SAMPLES: dict[str, tuple[Any, Any]] = {
+SAMPLES: dict[str, tuple[Any, Any] | None] = {
     "--file": (lambda tmp: _file(tmp), lambda c: c["items"] == ["abcdefghijk"]),
     "--parallel": ("1", lambda c: c["options"].workers == 3),
     "--workers": ("5", lambda c: c["options"].workers == 5),  # given with --parallel (EXTRA)
@@ -136,7 +136,9 @@ def test_each_documented_option_works_from_its_variable(flag, captured, tmp_path
     long = next(o for o in option.opts if o.startswith("--"))
     variable = "YTSB_" + long[2:].replace("-", "_").upper()
     assert option.envvar == variable
-    value, check = SAMPLES[flag]
+    sample = SAMPLES[flag]
+    assert sample is not None
+    value, check = sample
     value = value(tmp_path) if callable(value) else value
     args = ["fetch"] if flag == "--file" else [PLAYLIST_URL if "playlist" in flag else VIDEO]
     args += EXTRA.get(flag, [])

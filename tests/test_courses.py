@@ -157,7 +157,7 @@ def session(fake: FakeYouTube, monkeypatch: pytest.MonkeyPatch) -> Iterator[requ
     """A plain session whose connections to any host:443 reach the fake; it counts its requests."""
     connect = urllib3.util.connection.create_connection
 
-    def to_fake(address, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def to_fake(address, *args, **kwargs):
         assert address[1] == 443, address
         return connect(("127.0.0.1", fake.port), *args, **kwargs)
 
@@ -323,7 +323,7 @@ def test_a_stalled_page_times_out_as_retryable(fake, session):
 
 
 def test_a_bad_selection_is_a_usage_error_before_tor_is_asked() -> None:
-    from test_cli import run_cli
+    from tests.test_cli import run_cli
 
     done = run_cli("fetch", PLAYLIST, "-I", "1,,3", "--tor-control", "127.0.0.1:9", "--no-launch-tor")
     assert done.returncode == 2

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from test_cli_lab import Run
+from tests.test_cli_lab import Run
 from yt_study_buddy.testing.fake_youtube import Behavior, fake_channel, fake_playlist
 from yt_study_buddy.tor._ledger import ExitLedger
 

@@ -12,10 +12,10 @@ from contextlib import contextmanager, suppress
 import pytest
 import stem
 
-from test_tor_launcher import lab_config  # the launched tor must join the lab, nothing else
 from yt_study_buddy.app import _doctor as doctor
 from yt_study_buddy.app._doctor import BLOCKED, Check, format_checks, reset_stream_attachment, run_checks
 from yt_study_buddy.testing.fake_youtube import Behavior
+from yt_study_buddy.tor import check_exit_ip
 from yt_study_buddy.tor._endpoint import TorEndpoint
 from yt_study_buddy.tor._launcher import launch_tor
 
@@ -107,7 +107,7 @@ def test_watch_page_names_the_exit_tor_moved_it_to(lab, fake_youtube, monkeypatc
     """Close the echo's circuit and bar its exit before the watch page: its new connection gets
     a circuit through another exit, and the report must name that one, not the echoed one."""
     controller = lab.controller()
-    echo = doctor.check_exit_ip
+    echo = check_exit_ip
     echoed: list[str] = []
 
     def echo_then_move_off_its_exit(session, url):
@@ -195,7 +195,7 @@ def test_password_use_on_cookie_only_and_password_only_tors(lab, fake_youtube, t
         checks = by_name(run_checks(endpoint, ip_check_url=IP_CHECK_URL, ca_bundle=str(fake_youtube.ca_path)))
         return checks[doctor.AUTHENTICATION]
 
-    with launch_tor(data_dir=tmp_path / "tor", extra_config=lab_config(lab), timeout=90) as tor:
+    with launch_tor(data_dir=tmp_path / "tor", extra_config=lab.client_config(), timeout=90) as tor:
         unused = auth(tor.endpoint, "wrong")  # a launched tor offers cookie auth only
         assert unused.ok
         assert unused.detail.endswith("; the given control password is not used: tor offers no password auth")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LAB_PASSWORD
+from tests.conftest import LAB_PASSWORD
 from yt_study_buddy.testing.fake_youtube import HOSTNAMES
 from yt_study_buddy.testing.recorders import ConnectionRecorder, DNSRecorder, resolver_jail_argv
 

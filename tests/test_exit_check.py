@@ -9,8 +9,8 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 
-from yt_study_buddy._exceptions import TorError
-from yt_study_buddy.tor._exit_check import ExitCheckError, check_exit_ip
+from yt_study_buddy._exceptions import ExitCheckError, TorError
+from yt_study_buddy.tor._exit_check import check_exit_ip
 
 URL = "https://check.torproject.org/api/ip"
 
@@ -23,7 +23,7 @@ class CannedAdapter(BaseAdapter):
         self.status, self.body, self.content_type = status, body, content_type
         self.asked: list[str] = []
 
-    def send(self, request, **kwargs):  # type: ignore[no-untyped-def]
+    def send(self, request, **kwargs):
         self.asked.append(request.url)
         response = requests.Response()
         response.status_code = self.status

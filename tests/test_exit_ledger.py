@@ -20,7 +20,7 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from conftest import readline_within, with_search_path
+from tests.conftest import readline_within, with_search_path
 from yt_study_buddy._exceptions import LedgerAuthError, LedgerError, LedgerSchemaError, LedgerUnavailable
 from yt_study_buddy.tor import _ledger
 from yt_study_buddy.tor._ledger import (

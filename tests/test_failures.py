@@ -7,6 +7,7 @@ import json
 import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -172,7 +173,7 @@ def test_every_library_transcript_error_is_classified() -> None:
         RuntimeError("bug"),
         ZeroDivisionError(),
         requests.exceptions.InvalidURL("bad proxy URL"),  # configuration, not YouTube
-        yta.CookieInvalid("/tmp/cookies.txt"),
+        yta.CookieInvalid(Path("/tmp/cookies.txt")),
     ],
     ids=lambda e: type(e).__name__,
 )
@@ -235,9 +236,9 @@ class CannedYouTube(BaseAdapter):
         self.answers.update(overrides)
         self.seen: list[requests.PreparedRequest] = []
 
-    def send(self, request: requests.PreparedRequest, **kwargs: object) -> requests.Response:  # type: ignore[override]
+    def send(self, request: requests.PreparedRequest, **kwargs: object) -> requests.Response:
         self.seen.append(request)
-        answer = self.answers[urlsplit(request.url).path.rsplit("/", 1)[-1]]
+        answer = self.answers[urlsplit(request.url or "").path.rsplit("/", 1)[-1]]
         if isinstance(answer, BaseException):
             raise answer
         response = _response(*answer, url=request.url or "")
@@ -250,7 +251,7 @@ class CannedYouTube(BaseAdapter):
 
     @property
     def paths(self) -> list[str]:
-        return [urlsplit(r.url).path for r in self.seen]
+        return [urlsplit(r.url or "").path for r in self.seen]
 
 
 @pytest.fixture(autouse=True)
@@ -284,7 +285,7 @@ def test_fetch_success_then_title_on_the_same_session() -> None:
     assert transcript.duration == pytest.approx(3.54)
     assert transcript.text == "Hey & hi there"
     assert session.proxies == {"https": "socks5h://worker-1:x@127.0.0.1:9"}
-    oembed = parse_qs(urlsplit(adapter.seen[-1].url).query)
+    oembed = parse_qs(urlsplit(adapter.seen[-1].url or "").query)
     assert oembed == {"url": [f"https://www.youtube.com/watch?v={ID}"], "format": ["json"]}
 
 

@@ -41,10 +41,10 @@ from yt_study_buddy.testing.fake_youtube._pages import (
     API_KEY,
     FakeTrack,
     FakeVideo,
-    Snippet,
     generate_snippets,
     sample_videos,
 )
+from yt_study_buddy.youtube import Snippet
 
 VIDEO = "dQw4w9WgXcQ"
 OTHER = "9bZkp7q19f0"
@@ -64,7 +64,7 @@ class LoopbackAdapter(HTTPAdapter):
         adapter = self
 
         class Connection(HTTPSConnection):
-            def _new_conn(self):  # type: ignore[no-untyped-def]
+            def _new_conn(self):
                 adapter.connections += 1
                 return urllib3_connection.create_connection(
                     adapter._address,
@@ -79,7 +79,7 @@ class LoopbackAdapter(HTTPAdapter):
         manager = self.poolmanager
         manager.pool_classes_by_scheme = {**manager.pool_classes_by_scheme, "https": Pool}
 
-    def send(self, request, **kwargs):  # type: ignore[no-untyped-def]
+    def send(self, request, **kwargs):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
         return super().send(request, **kwargs)

@@ -18,11 +18,12 @@ from pathlib import Path
 import pytest
 from youtube_transcript_api import IpBlocked, YouTubeTranscriptApi
 
-from test_fake_youtube import VIDEO, direct_session
+from tests.test_fake_youtube import VIDEO, direct_session
 from yt_study_buddy import FailureKind, RotatingTorClient, TorTranscriptFetcher
 from yt_study_buddy.testing import TorLab
 from yt_study_buddy.testing.fake_youtube import Behavior, FakeYouTube, LoggedRequest, RateLimit
-from yt_study_buddy.testing.fake_youtube._pages import Snippet, sample_videos, watch_page
+from yt_study_buddy.testing.fake_youtube._pages import sample_videos, watch_page
+from yt_study_buddy.youtube import Snippet
 from yt_study_buddy.youtube._failures import classify_failure
 
 EXIT_A, EXIT_B = "127.0.0.21", "127.0.0.22"
@@ -144,8 +145,8 @@ def test_redirect_block_goes_to_google_sorry_and_is_an_exit_block(
     fake_youtube.script(Behavior.RECAPTCHA_REDIRECT, video_id=VIDEO)
     status, headers, _ = raw_get(fake_youtube, f"/watch?v={VIDEO}")
     assert status == 302
-    watch = f"https://www.youtube.com/watch%3Fv%3D{VIDEO}"
-    assert headers["location"].startswith(f"https://www.google.com/sorry/index?continue={watch}&q=")
+    continue_to = f"https://www.youtube.com/watch%3Fv%3D{VIDEO}"
+    assert headers["location"].startswith(f"https://www.google.com/sorry/index?continue={continue_to}&q=")
 
     with direct_session(fake_youtube, source_ip=EXIT_A) as session, pytest.raises(IpBlocked) as raised:
         YouTubeTranscriptApi(http_client=session).fetch(VIDEO)

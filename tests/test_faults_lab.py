@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from test_cli_lab import Run, run  # noqa: F401 - the fixture
-from yt_study_buddy.app._run_log import RunLog, RunLogError, VideoResult
+from tests.test_cli_lab import Run, run  # noqa: F401 - the fixture
+from yt_study_buddy._exceptions import RunLogError
+from yt_study_buddy.app._run_log import RunLog, VideoResult, VideoStatus
 from yt_study_buddy.testing.fake_youtube import Behavior
 
 pytestmark = pytest.mark.lab
@@ -182,6 +183,7 @@ class SmallDisk:
             stdout=subprocess.PIPE,
             text=True,
         )
+        assert self._holder.stdout is not None
         ready, _, _ = select.select([self._holder.stdout], [], [], 10)
         assert ready and self._holder.stdout.readline() == "mounted\n", "could not mount a tmpfs"
         #: The mount point as this process sees it.
@@ -209,7 +211,8 @@ class SmallDisk:
     def close(self) -> None:
         self._holder.kill()
         self._holder.wait(timeout=10)
-        self._holder.stdout.close()
+        if self._holder.stdout:
+            self._holder.stdout.close()
 
 
 @pytest.fixture
@@ -228,7 +231,7 @@ def test_run_log_append_on_a_full_disk_leaves_no_half_line(small_disk):
     log.start_run("run-1", {})
     small_disk.fill()
     before = path.read_bytes()
-    big = VideoResult("fullfullful", "fetched", title="long " * 4000)  # more than the page has left
+    big = VideoResult("fullfullful", VideoStatus.FETCHED, title="long " * 4000)  # more than the page has left
     with pytest.raises(RunLogError, match=f"cannot write the run log {path}: No space left on device"):
         log.append(big, "run-1")
     assert path.read_bytes() == before
@@ -360,6 +363,7 @@ def test_a_claim_held_by_another_process_is_refused_and_freed_when_it_dies(tmp_p
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert holder.stdout is not None
     try:
         assert holder.stdout.readline() == "held\n"
         claims = VideoClaims(tmp_path)
@@ -385,12 +389,12 @@ def test_done_tracker_sees_what_another_run_appends_and_force_ignores_the_past(t
     log = RunLog(tmp_path / "runs.jsonl")
     note = tmp_path / "old [oldvideo001].md"
     note.write_text("# old\n")
-    log.append(VideoResult("oldvideo001", "fetched", files=[str(note)]), "run-1")
+    log.append(VideoResult("oldvideo001", VideoStatus.FETCHED, files=[str(note)]), "run-1")
     tracker, forced = DoneTracker(log.path, tmp_path), DoneTracker(log.path, tmp_path, since_now=True)
     assert tracker.done() == {"oldvideo001"} and forced.done() == set()
     new = tmp_path / "new [newvideo001].md"
     new.write_text("# new\n")
-    log.append(VideoResult("newvideo001", "fetched", files=[str(new)]), "run-2")  # another run, meanwhile
+    log.append(VideoResult("newvideo001", VideoStatus.FETCHED, files=[str(new)]), "run-2")  # another run, meanwhile
     for each in (tracker, forced):
         assert not each.is_done("newvideo001")
         each.refresh()

@@ -12,9 +12,9 @@ import pytest
 
 from yt_study_buddy import FailureKind, FetchFailure, TorTranscriptFetcher
 from yt_study_buddy.testing.fake_youtube import Behavior, FakeYouTube
-from yt_study_buddy.testing.fake_youtube._pages import Snippet
 from yt_study_buddy.testing.network import TorLab
 from yt_study_buddy.tor._ledger import ExitLedger
+from yt_study_buddy.youtube import Snippet
 
 pytestmark = pytest.mark.lab
 

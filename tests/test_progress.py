@@ -16,11 +16,11 @@ from yt_study_buddy.app._progress import (
     summarize,
     summary_json,
 )
-from yt_study_buddy.app._run_log import VideoResult
+from yt_study_buddy.app._run_log import ErrorKind, VideoResult, VideoStatus
 
 FETCHED = VideoResult(
     "dQw4w9WgXcQ",
-    "fetched",
+    VideoStatus.FETCHED,
     worker=1,
     exit_ip="127.0.0.12",
     exits_used=["127.0.0.12"],
@@ -31,36 +31,38 @@ FETCHED = VideoResult(
 )
 PERMANENT = VideoResult(
     "abcdefghijk",
-    "failed",
+    VideoStatus.FAILED,
     exit_ip="127.0.0.13",
     exits_used=["127.0.0.13"],
     attempts=1,
-    error_kind="permanent",
+    error_kind=ErrorKind.PERMANENT,
     error_reason="no_transcript",
     error="No transcripts were found for en",
 )
 BLOCKED = VideoResult(
     "xyzxyzxyzxy",
-    "failed",
+    VideoStatus.FAILED,
     exit_ip="127.0.0.16",
     exits_used=["127.0.0.14", "127.0.0.15", "127.0.0.16"],
     attempts=3,
-    error_kind="blocked",
+    error_kind=ErrorKind.BLOCKED,
     error_reason="ip_blocked",
     error="YouTube blocked this exit (after 3 attempts)",
 )
 RETRIED = VideoResult(
     "retryretryr",
-    "failed",
+    VideoStatus.FAILED,
     exit_ip="127.0.0.12",
     exits_used=["127.0.0.12", "127.0.0.17"],
     attempts=2,
-    error_kind="retryable",
+    error_kind=ErrorKind.RETRYABLE,
     error_reason="timeout",
     error="timed out (after 2 attempts)",
 )
-PENDING = VideoResult("pendingpend", "pending", error_kind="interrupted", error="not fetched: the run stopped")
-SKIPPED = VideoResult("skippedskip", "skipped")
+PENDING = VideoResult(
+    "pendingpend", VideoStatus.PENDING, error_kind=ErrorKind.INTERRUPTED, error="not fetched: the run stopped"
+)
+SKIPPED = VideoResult("skippedskip", VideoStatus.SKIPPED)
 
 
 class _Tty(io.StringIO):
@@ -159,7 +161,7 @@ def test_concurrent_reports_give_whole_lines(reporter_type: type[PlainReporter])
             for n in range(50):
                 vid = f"w{worker:02d}n{n:02d}xxxx"
                 reporter.video_started(vid, worker, 1, "127.0.0.1")
-                reporter.video_finished(VideoResult(vid, "failed", error_reason="timeout", error="x" * 300))
+                reporter.video_finished(VideoResult(vid, VideoStatus.FAILED, error_reason="timeout", error="x" * 300))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -207,7 +209,7 @@ def test_rich_reporter_survives_concurrent_reports() -> None:
         for n in range(25):
             vid = f"w{worker}n{n:02d}xxxxx"
             reporter.video_started(vid, worker, 1, f"127.0.0.{worker}")
-            reporter.video_finished(VideoResult(vid, "fetched", exit_ip=f"127.0.0.{worker}", attempts=1))
+            reporter.video_finished(VideoResult(vid, VideoStatus.FETCHED, exit_ip=f"127.0.0.{worker}", attempts=1))
 
     threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
     for thread in threads:

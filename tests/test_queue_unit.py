@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fake_client import WAIT, FakeClient
+from tests.fake_client import WAIT, FakeClient
 from yt_study_buddy._exceptions import ExitsExhausted, QueueStopped, TorError
 from yt_study_buddy.tor._queue import TorIPQueue
 

@@ -12,20 +12,24 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tarfile
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
+import yaml
 
-from test_cli_lab import Run
-from test_fake_youtube import direct_session
+from tests.test_cli_lab import Run
+from tests.test_fake_youtube import direct_session
 from yt_study_buddy.app._fetcher import TorTranscriptFetcher
+from yt_study_buddy.notes._formatters import BEFORE_CHAPTERS
 from yt_study_buddy.testing import recordings
 from yt_study_buddy.testing.fake_youtube import Behavior, FakeYouTube
 from yt_study_buddy.testing.fake_youtube._pages import API_KEY
 from yt_study_buddy.testing.recordings import RECORDED_ERRORS, RecordedError, Recordings
 from yt_study_buddy.tor._client import RotatingTorClient
+from yt_study_buddy.youtube._chapters import Chapter
 from yt_study_buddy.youtube._failures import FetchFailure
 from yt_study_buddy.youtube._transcripts import Snippet, Transcript
 
@@ -40,6 +44,20 @@ RECORDED_SNIPPETS = (
     Snippet("just something shorter, I made up for testing", 5.7, 3.239),
 )
 THREE_REQUESTS = ["/watch", "/youtubei/v1/player", "/api/timedtext"]
+#: The recorded page's key moments (YouTube's automatic chapters), as its player shows them; it
+#: has no player-bar chapters and no timestamps in its description.
+RECORDED_CHAPTERS = (
+    Chapter("Build Quality", 39),
+    Chapter("Screen", 66),
+    Chapter("Pen Support", 106),
+    Chapter("Webcam", 129),
+    Chapter("Keyboard", 155),
+    Chapter("Trackpad", 188),
+    Chapter("Performance", 199),
+    Chapter("Battery Life", 220),
+    Chapter("Gaming Performance", 236),
+    Chapter("Ports", 254),
+)
 
 
 @pytest.fixture(scope="session")
@@ -174,12 +192,12 @@ def test_synthetic_player_errors_say_what_the_recorded_ones_say(
             json={"context": {"client": {"clientName": "ANDROID"}}, "videoId": "abcdefghijk"},
         )
     synthetic, recorded = answer.json(), cached.player(error.asset)
-    verdict = ("status", "reason")
+    verdict: tuple[str, ...] = ("status", "reason")
     if error.behavior is Behavior.UNPLAYABLE:  # recorded with a made-up status and reason
         verdict = ()
     assert {k: synthetic["playabilityStatus"].get(k) for k in verdict} == {
-        k: recorded["playabilityStatus"].get(k)
-        for k in verdict  # type: ignore[union-attr]
+        k: recorded["playabilityStatus"].get(k)  # type: ignore[attr-defined]
+        for k in verdict
     }
     assert ("captions" in synthetic) == ("captions" in recorded)
     if error.behavior is Behavior.BOT_CHECK:
@@ -206,6 +224,7 @@ def test_recorded_video_gives_real_text_and_details_in_three_requests(
     assert transcript.video_duration == 316 and transcript.duration == 316.0  # not the cues' 8.9 s
     assert transcript.description == cached.video().description.strip()
     assert transcript.description.startswith("Dave2D review of the Microsoft Surface Go. This is the best")
+    assert transcript.chapters == RECORDED_CHAPTERS  # the page's key moments
     assert paths(fake, RECORDED) == THREE_REQUESTS  # no oEmbed
 
 
@@ -310,8 +329,25 @@ def test_cli_note_from_the_recording(lab, fake: FakeYouTube, tmp_path) -> None:
     done = run("--lang", "de", "--lang", "en", f"https://youtu.be/{RECORDED}")
     assert done.returncode == 0, done.stderr
     text = run.notes()[RECORDED].read_text()
-    assert text.startswith("# Surface Go Review - It\u2019s Awesome\n")
-    assert "- **Channel:** Dave2D\n" in text and "- **Language:** German (de), manual\n" in text
-    assert "- **Duration:** 05:16\n" in text
-    assert "Hey, this is just a test this is not the original transcript just something shorter" in text
+    assert text.startswith("---\n")
+    head, _, body = text[4:].partition("\n---\n")
+    fields = yaml.safe_load(head)
+    assert {k: v for k, v in fields.items() if k not in ("chapters", "fetched")} == {
+        "title": "Surface Go Review - It\u2019s Awesome",
+        "channel": "Dave2D",
+        "url": f"https://www.youtube.com/watch?v={RECORDED}",
+        "video_id": RECORDED,
+        "duration": 316,
+        "language": "de",
+    }
+    assert fields["chapters"] == [{"title": c.title, "start": int(c.start)} for c in RECORDED_CHAPTERS]
+    assert body.startswith("\n# Surface Go Review - It\u2019s Awesome\n")
+    assert "- **Channel:** Dave2D\n" in body and "- **Language:** German (de), manual\n" in body
+    assert "- **Duration:** 05:16\n" in body
+    assert f"- [04:14](https://www.youtube.com/watch?v={RECORDED}&t=254s) Ports\n" in body
+    headings = re.findall(r"^## (.*)$", body, re.M)
+    assert headings == ["Chapters", BEFORE_CHAPTERS, *(c.title for c in RECORDED_CHAPTERS)]
+    # The recorded cues end at 8.9 s: all before the first chapter (0:39); its sections are empty.
+    before = body.split(f"## {BEFORE_CHAPTERS}\n", 1)[1].split("\n## ", 1)[0]
+    assert "Hey, this is just a test this is not the original transcript just something shorter" in before
     assert paths(fake, RECORDED) == THREE_REQUESTS

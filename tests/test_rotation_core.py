@@ -17,7 +17,7 @@ import pytest
 from stem import Signal
 from stem.control import EventType
 
-from conftest import readline_within
+from tests.conftest import readline_within
 from yt_study_buddy import (
     ExitsExhausted,
     FailureKind,
@@ -32,6 +32,7 @@ from yt_study_buddy import (
     TorUnavailable,
 )
 from yt_study_buddy.testing.fake_youtube import Behavior
+from yt_study_buddy.tor._client import PREPARE_AHEAD
 from yt_study_buddy.tor._rotation import NEWNYM_INTERVAL
 
 #: The start of tor's notice when it defers a NEWNYM (MAX_SIGNEWNYM_RATE).
@@ -131,6 +132,29 @@ def test_cooldown_runs_from_last_use_then_frees_the_exits(make_client, lab):
     again = client.new_session()
     assert again.exit_ip in {s.exit_ip for s in first}
     again.close()
+
+
+def test_a_session_is_prepared_while_its_exit_cools_and_leased_only_after(make_client, lab):
+    """The last cooling second of an exit is used to build and check its circuit, so the session
+    is ready when the exit frees up; the lease itself is never taken before the cooldown ends."""
+    client = make_client(strategy="pin", cooldown_hours=3 / 3600)
+    held = [client.new_session() for _ in range(len(lab.exit_ips))]  # every exit taken
+    last = held.pop()
+    last.close()  # cools for 3 s from now
+    state = client.ledger.state(last.exit_ip)
+    assert state is not None and state.free_at is not None
+    with pytest.raises(ExitsExhausted) as raised:  # nothing free for 3 s; ask again a second early
+        client.new_session()
+    free_at, retry_at = raised.value.earliest_free_at, raised.value.retry_at
+    assert free_at == state.free_at and retry_at == free_at - timedelta(seconds=PREPARE_AHEAD)
+    time.sleep(max(0.0, (retry_at - datetime.now(UTC)).total_seconds()))
+    session = client.new_session()
+    assert session.exit_ip == last.exit_ip
+    session.close()
+    [use] = [record for record in client.ledger.history(exit_ip=last.exit_ip) if record.lease_id][:1]
+    assert use.reserved_at is not None and use.reserved_at >= state.free_at
+    for other in held:
+        other.close()
 
 
 def test_a_second_run_within_the_cooldown_avoids_the_first_runs_exits(make_client):

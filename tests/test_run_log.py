@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from yt_study_buddy.app._run_log import RunLog, VideoResult, default_run_id, done_video_ids
+from yt_study_buddy.app._run_log import ErrorKind, RunLog, VideoResult, VideoStatus, default_run_id, done_video_ids
 
 # Big enough that a non-atomic append would visibly interleave.
 _PAD = "x" * 5000
@@ -18,7 +18,13 @@ _PAD = "x" * 5000
 
 def _fetched(video_id: str, *files: str) -> VideoResult:
     return VideoResult(
-        video_id, "fetched", exit_ip="10.0.0.1", exits_used=["10.0.0.1"], attempts=1, title="T", files=list(files)
+        video_id,
+        VideoStatus.FETCHED,
+        exit_ip="10.0.0.1",
+        exits_used=["10.0.0.1"],
+        attempts=1,
+        title="T",
+        files=list(files),
     )
 
 
@@ -33,12 +39,12 @@ def test_records_round_trip_with_run_start_and_end(tmp_path: Path) -> None:
     run_log = RunLog(path)
     result = VideoResult(
         "dQw4w9WgXcQ",
-        "failed",
+        VideoStatus.FAILED,
         worker=2,
         exit_ip="10.0.0.2",
         exits_used=["10.0.0.2"],
         attempts=1,
-        error_kind="permanent",
+        error_kind=ErrorKind.PERMANENT,
         error_reason="no_transcript",
         error="none",
         timings={"fetch": 1.5},
@@ -58,12 +64,12 @@ def test_records_round_trip_with_run_start_and_end(tmp_path: Path) -> None:
 
 def test_unknown_status_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown video status"):
-        VideoResult("dQw4w9WgXcQ", "done")
+        VideoResult("dQw4w9WgXcQ", "done")  # type: ignore[arg-type]
 
 
 def test_titles_with_newlines_and_lone_surrogates_stay_on_one_line(tmp_path: Path) -> None:
     path = tmp_path / "runs.jsonl"
-    result = VideoResult("dQw4w9WgXcQ", "fetched", title="two\nlines \u2028 \udc80 Ünïcode")
+    result = VideoResult("dQw4w9WgXcQ", VideoStatus.FETCHED, title="two\nlines \u2028 \udc80 Ünïcode")
     RunLog(path).append(result, "r")
     assert len(path.read_bytes().splitlines()) == 1
     assert RunLog.read(path)[0]["title"] == result.title
@@ -109,7 +115,9 @@ def test_concurrent_appends_from_threads_are_whole_lines(tmp_path: Path) -> None
     def work(worker: int) -> None:
         try:
             for n in range(25):
-                run_log.append(VideoResult(f"t{worker:02d}n{n:02d}", "failed", worker=worker, error=_PAD), "r")
+                run_log.append(
+                    VideoResult(f"t{worker:02d}n{n:02d}", VideoStatus.FAILED, worker=worker, error=_PAD), "r"
+                )
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -159,16 +167,16 @@ def test_done_video_ids_needs_latest_fetched_record_and_existing_notes(tmp_path:
         (out / name).write_text("note")
     path = out / ".yt-study-buddy" / "runs.jsonl"
     run_log = RunLog(path)
-    failed = VideoResult("bbbbbbbbbbb", "failed", error_kind="blocked", error_reason="ip_blocked")
+    failed = VideoResult("bbbbbbbbbbb", VideoStatus.FAILED, error_kind=ErrorKind.BLOCKED, error_reason="ip_blocked")
 
     run_log.append(_fetched("aaaaaaaaaaa", "notes/A [aaaaaaaaaaa].md", "notes/A [aaaaaaaaaaa].txt"), "r1")
     run_log.append(_fetched("bbbbbbbbbbb", "notes/B [bbbbbbbbbbb].md"), "r1")
     run_log.append(failed, "r2")  # a later failure (e.g. --force) wins: retry it
     run_log.append(failed, "r1")
     run_log.append(_fetched("ccccccccccc", "notes/C [ccccccccccc].md"), "r1")  # note deleted since
-    run_log.append(VideoResult("ddddddddddd", "failed", error_reason="timeout"), "r1")
+    run_log.append(VideoResult("ddddddddddd", VideoStatus.FAILED, error_reason="timeout"), "r1")
     run_log.append(_fetched("ddddddddddd", str(out / "D [ddddddddddd].md")), "r2")  # failed, then fetched
-    run_log.append(VideoResult("ddddddddddd", "skipped"), "r3")  # a skip says nothing new
+    run_log.append(VideoResult("ddddddddddd", VideoStatus.SKIPPED), "r3")  # a skip says nothing new
     run_log.append(_fetched("eeeeeeeeeee"), "r1")  # no files recorded: cannot verify
 
     assert done_video_ids(path, out) == {"aaaaaaaaaaa", "ddddddddddd"}

@@ -14,20 +14,19 @@ import os
 import pty
 import re
 import select
-import shlex
 import shutil
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import stem.socket
 
-from test_tor_launcher import lab_config  # a launched tor must join the lab, nothing else
 from yt_study_buddy.tor._redaction import REDACTED
 
 #: Distinctive enough that a hit is a leak, not a coincidence; plain, so no escaping hides a leak.
@@ -66,7 +65,7 @@ class Secrets:
         return found
 
 
-def files_under(*roots: Path, skip: set[Path] = frozenset()) -> Iterator[Path]:
+def files_under(*roots: Path, skip: AbstractSet[Path] = frozenset()) -> Iterator[Path]:
     for root in roots:
         for path in sorted(root.rglob("*")):
             if path.is_file() and not path.is_symlink() and path not in skip:
@@ -74,7 +73,7 @@ def files_under(*roots: Path, skip: set[Path] = frozenset()) -> Iterator[Path]:
 
 
 def assert_no_leaks(
-    secrets: Secrets, streams: dict[str, bytes], roots: list[Path], skip: set[Path] = frozenset()
+    secrets: Secrets, streams: dict[str, bytes], roots: list[Path], skip: AbstractSet[Path] = frozenset()
 ) -> int:
     """Every stream and every file under ``roots``; returns how many files were read."""
     leaks = [hit for name, data in streams.items() for hit in secrets.leaks(name, data)]
@@ -292,17 +291,8 @@ def run_watching_cookie(
 @pytest.mark.lab
 def test_a_launched_tor_s_cookie_is_not_shown(lab, fake_youtube, tmp_path):
     # The only tor on PATH makes the launched tor a client of the lab (as in test_cli_lab).
-    extra = [
-        arg
-        for key, values in lab_config(lab).items()
-        for value in ([values] if isinstance(values, str) else values)
-        for arg in (f"--{key}", value)
-    ]
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    wrapper = bin_dir / "tor"
-    wrapper.write_text(f'#!/bin/sh\nPATH={shlex.quote(os.environ["PATH"])} exec tor "$@" {shlex.join(extra)}\n')
-    wrapper.chmod(0o755)
+    lab.tor_wrapper(bin_dir)
     argv = [
         sys.executable,
         "-m",

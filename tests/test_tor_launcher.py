@@ -32,16 +32,6 @@ _PRIVATE_NETWORK = {"TestingTorNetwork": "1", "UseDefaultFallbackDirs": "0"}
 _DEAD_AUTHORITY = f"placeholder orport=1 no-v2 v3ident={'A' * 40} 127.0.1.1:1 {'A' * 40}"
 
 
-def lab_config(lab) -> dict[str, str | list[str]]:
-    """The options that make a tor a client of ``lab`` (copied from the lab client's torrc)."""
-    lines = (lab.workdir / "client" / "torrc").read_text().splitlines()
-    authorities = [line.split(" ", 1)[1] for line in lines if line.startswith("DirAuthority ")]
-    mapped = [line.split(" ", 1)[1] for line in lines if line.startswith("MapAddress ")]
-    assert authorities, "the lab's client torrc has no DirAuthority lines"
-    # UseMicrodescriptors 0: microdescriptor policy summaries hide the loopback exit policy.
-    return {**_PRIVATE_NETWORK, "UseMicrodescriptors": "0", "DirAuthority": authorities, "MapAddress": mapped}
-
-
 def gone(pid: int) -> bool:
     """The process has exited (a zombie awaiting its reaper counts as gone)."""
     try:
@@ -81,7 +71,7 @@ def test_unusable_data_dir_is_a_clear_error(tmp_path):
 @pytest.mark.lab
 def test_launched_tor_reaches_an_exit_and_stops(lab, fake_youtube, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="yt_study_buddy.tor._launcher")
-    with launch_tor(data_dir=tmp_path / "tor", extra_config=lab_config(lab), timeout=90) as tor:
+    with launch_tor(data_dir=tmp_path / "tor", extra_config=lab.client_config(), timeout=90) as tor:
         endpoint = tor.endpoint
         assert endpoint.control_password is None  # cookie authentication
         assert (endpoint.socks_port, endpoint.control_port) != (lab.endpoint.socks_port, lab.endpoint.control_port)
@@ -248,7 +238,7 @@ _CHILD = textwrap.dedent(
 
 @pytest.mark.lab
 def test_tor_dies_with_its_owner_even_on_sigkill(lab, tmp_path):
-    args = json.dumps({"data_dir": str(tmp_path / "tor"), "config": lab_config(lab)})
+    args = json.dumps({"data_dir": str(tmp_path / "tor"), "config": lab.client_config()})
     with subprocess.Popen([sys.executable, "-c", _CHILD, args], stdout=subprocess.PIPE, text=True) as child:
         try:
             assert child.stdout is not None

@@ -121,7 +121,12 @@ def _connection(verifier, monkeypatch, ports):
 def test_new_connections_carry_nothing_until_their_exit_is_confirmed(monkeypatch):
     asked: list[int] = []
     answers = iter([False, True])  # tor put the first one on another exit
-    connection = _connection(lambda port: asked.append(port) or next(answers), monkeypatch, [40001, 40002])
+
+    def on_exit(port: int) -> bool:
+        asked.append(port)
+        return next(answers)
+
+    connection = _connection(on_exit, monkeypatch, [40001, 40002])
     accepted = connection._new_conn()
     assert asked == [40001, 40002] and accepted.port == 40002
 
@@ -266,7 +271,9 @@ def test_socks_pools_stay_ours_after_yt_dlp_replaced_requests_socks_manager(monk
 
     monkeypatch.setattr(requests.adapters, "SOCKSProxyManager", SocksProxyManager)  # what its import does
     session = TorSession(TorEndpoint(socks_port=9999), username="ytsb-test-ytdlp")
-    manager = session.get_adapter("https://www.youtube.com/").proxy_manager_for(session.proxies["https"])
+    adapter = session.get_adapter("https://www.youtube.com/")
+    assert isinstance(adapter, requests.adapters.HTTPAdapter)
+    manager = adapter.proxy_manager_for(session.proxies["https"])
     assert type(manager) is urllib3.contrib.socks.SOCKSProxyManager
     options = manager.connection_pool_kw["_socks_options"]
     assert (options["proxy_host"], options["proxy_port"], options["rdns"]) == ("127.0.0.1", 9999, True)

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 from stem.control import Controller
 
-from conftest import LAB_PASSWORD
-from test_cli import run_cli
-from test_tor_launcher import lab_config  # a launched tor must join the lab, nothing else
+from tests.conftest import LAB_PASSWORD
+from tests.test_cli import run_cli
 from yt_study_buddy import RotatingTorClient
 from yt_study_buddy.app import _doctor as doctor
 from yt_study_buddy.app._doctor import Check, run_checks
@@ -257,7 +256,7 @@ def test_conflux_0_of_tors_own_configuration_is_never_touched(lab, fake_youtube,
         "data_dir": tmp_path / "tor",
         "socks_port": socks,
         "control_port": control,
-        "extra_config": lab_config(lab),
+        "extra_config": lab.client_config(),
         "timeout": 90,
     }
     with launch_tor(**options) as first:

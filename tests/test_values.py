@@ -27,12 +27,14 @@ from yt_study_buddy.youtube import FailureKind
 
 
 def test_a_video_result_stores_the_strings_old_logs_hold() -> None:
-    result = VideoResult("dQw4w9WgXcQ", "failed", error_kind="blocked")  # as a reader of an old log may build it
+    result = VideoResult(
+        "dQw4w9WgXcQ", VideoStatus.FAILED, error_kind=ErrorKind.BLOCKED
+    )  # as a reader of an old log may build it
     assert result.status is VideoStatus.FAILED and result.error_kind is ErrorKind.BLOCKED
     line = json.dumps(result.to_json())
     assert '"status": "failed"' in line and '"error_kind": "blocked"' in line
     with pytest.raises(ValueError, match="unknown video status 'fetch'"):
-        VideoResult("dQw4w9WgXcQ", "fetch")
+        VideoResult("dQw4w9WgXcQ", "fetch")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("kind", list(FailureKind))

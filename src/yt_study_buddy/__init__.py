@@ -32,7 +32,7 @@ from .app._fetcher import SingleTorCoordinator, TorExitNodePool, TorTranscriptFe
 from .app._progress import PlainReporter, QuietReporter, Reporter, RichReporter, Summary, make_reporter
 from .app._run_log import ErrorKind, RunLog, VideoResult, VideoStatus
 from .app._wiring import ClientSettings, Launch, Run, open_client, open_run
-from .notes._formatters import FORMATS, Provenance, render
+from .notes._formatters import FORMATS, CourseContext, Provenance, render
 from .tor._client import RotatingTorClient
 from .tor._endpoint import TorEndpoint
 from .tor._exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
@@ -41,6 +41,7 @@ from .tor._protocols import SessionSource
 from .tor._queue import TorIPQueue
 from .tor._rotation import IsolateStrategy, NewnymStrategy, PinStrategy, RotationStrategy
 from .tor._session import ExitInfo, SessionOutcome, TorSession
+from .youtube._chapters import Chapter
 from .youtube._failures import classify_failure
 from .youtube._transcripts import Snippet, Transcript, VideoInfo, fetch_transcript, fetch_video_info
 from .youtube._video_ids import parse_video_id, read_video_list, watch_url
@@ -50,7 +51,9 @@ __all__ = [
     "FORMATS",
     "BatchOptions",
     "BatchRunner",
+    "Chapter",
     "ClientSettings",
+    "CourseContext",
     "ErrorKind",
     "ExitCheckError",
     "ExitInfo",

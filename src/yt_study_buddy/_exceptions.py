@@ -54,10 +54,15 @@ class ExitRefused(TorError):
 class ExitsExhausted(TorError):
     """No exit is free right now: every candidate is cooling down, quarantined or taken."""
 
-    def __init__(self, message: str, earliest_free_at: datetime | None = None) -> None:
+    def __init__(
+        self, message: str, earliest_free_at: datetime | None = None, *, retry_at: datetime | None = None
+    ) -> None:
         super().__init__(message)
         #: When the first of them frees up (UTC), if known.
         self.earliest_free_at = earliest_free_at
+        #: When asking again is worth it: up to a second before ``earliest_free_at``, since a
+        #: session can be prepared on an exit while its cooldown ends.
+        self.retry_at = retry_at or earliest_free_at
 
 
 class ExitCheckError(TorError):

@@ -21,7 +21,7 @@ from .app._hints import CliHints, with_cli_hints
 from .app._progress import Reporter, RichReporter, make_reporter
 from .notes._formatters import FORMATS
 from .tor._endpoint import TorEndpoint, parse_host_port
-from .tor._rotation import STRATEGIES
+from .tor._rotation import AUTO, ROTATIONS
 
 if TYPE_CHECKING:
     from .app._batch import BatchOptions
@@ -321,10 +321,10 @@ def check_writable(directory: Path) -> None:
 )
 @option(
     "--rotation",
-    type=click.Choice(sorted(STRATEGIES)),
-    default="isolate",
+    type=click.Choice(ROTATIONS),
+    default=AUTO,
     show_default=True,
-    help="How fresh circuits are made (see docs/architecture.md).",
+    help="How fresh circuits are made: auto is pin on a tor of our own, isolate on a shared one.",
 )
 @option(
     "--max-attempts",
@@ -546,7 +546,7 @@ def doctor(shared: Shared, fix: bool, state_dir: Path | None) -> None:
     show_default=True,
     help="How many exits the fake YouTube blocks.",
 )
-@click.option("--rotation", type=click.Choice(sorted(STRATEGIES)), default="isolate", show_default=True)
+@click.option("--rotation", type=click.Choice(ROTATIONS), default=AUTO, show_default=True)
 @click.option("-v", "--verbose", count=True)
 @click.option("-q", "--quiet", is_flag=True)
 def demo(

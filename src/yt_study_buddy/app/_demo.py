@@ -65,13 +65,13 @@ def run_demo(
         from ..testing.fake_youtube import Behavior, FakeYouTube
     except ImportError as exc:  # trustme, for the fake YouTube's test CA
         raise StudyBuddyError(f"the demo needs the lab extra: pip install 'yt-study-buddy[lab]' ({exc})") from None
-    from ..testing.fake_youtube._pages import sample_videos
+    from ..testing.fake_youtube._pages import sample_videos, with_chapters
     from ..testing.network import TorLab
 
     log.info("starting a private Tor network with %d exits and a fake YouTube (offline)", exits)
     with tempfile.TemporaryDirectory(prefix="ytsb-demo-") as tmp, TorLab(exits=exits) as lab, FakeYouTube() as fake:
         for video in sample_videos(videos):
-            fake.add_video(video)
+            fake.add_video(with_chapters(video))
         for ip in lab.exit_ips[:blocked]:
             fake.block_exit(ip, Behavior.RECAPTCHA)
         if blocked:

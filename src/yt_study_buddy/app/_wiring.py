@@ -3,6 +3,7 @@ the runner. The CLI, the demo and the benchmarks all build their runs here."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -15,9 +16,12 @@ from ..tor._client import RotatingTorClient
 from ..tor._connect import connect_or_launch
 from ..tor._endpoint import TorEndpoint
 from ..tor._ledger import ExitLedger, PostgresDsn
+from ..tor._rotation import AUTO, choose_strategy
 from ._batch import BatchOptions, BatchRunner
 from ._progress import Reporter
 from ._run_log import RunLog
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,8 @@ class ClientSettings:
 
     cooldown_hours: float = 1.0
     quarantine_hours: float = 6.0
-    rotation: str = "isolate"
+    #: A strategy's name, or ``auto``: pin on a tor we launched, isolate on a shared one.
+    rotation: str = AUTO
     ip_check_url: str = _settings.DEFAULT_IP_CHECK_URL
     ca_bundle: str | None = None
     #: Where the exit ledger lives: ``ledger_path`` if given (a SQLite file, or a PostgreSQL
@@ -70,11 +75,14 @@ def open_client(
         )
         if launched is not None:
             stack.enter_context(launched)
+        strategy = choose_strategy(settings.rotation, tor_is_ours=launched is not None)
+        if settings.rotation == AUTO:
+            log.info("rotation: %s (%s)", strategy, "a tor of our own" if launched else "a tor shared with others")
         yield stack.enter_context(
             RotatingTorClient(
                 settings.cooldown_hours,
                 endpoint=endpoint,
-                strategy=settings.rotation,
+                strategy=strategy,
                 ip_check_url=settings.ip_check_url,
                 ledger=ledger,
                 quarantine_hours=settings.quarantine_hours,

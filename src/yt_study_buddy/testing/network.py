@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import logging
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -148,6 +149,39 @@ class TorLab:
             ctrl.close()
             raise
         return ctrl
+
+    def client_config(self) -> dict[str, str | list[str]]:
+        """The torrc options that make another tor a client of this lab, and of nothing else
+        (``launch_tor(extra_config=...)``): the lab's authorities, its address map."""
+        lines = (self.workdir / "client" / "torrc").read_text().splitlines()
+        authorities = [line.split(" ", 1)[1] for line in lines if line.startswith("DirAuthority ")]
+        mapped = [line.split(" ", 1)[1] for line in lines if line.startswith("MapAddress ")]
+        if not authorities:
+            raise RuntimeError("the lab's client torrc has no DirAuthority lines")
+        # UseMicrodescriptors 0: microdescriptor policy summaries hide the loopback exit policy.
+        return {
+            "TestingTorNetwork": "1",
+            "UseDefaultFallbackDirs": "0",
+            "UseMicrodescriptors": "0",
+            "DirAuthority": authorities,
+            "MapAddress": mapped,
+        }
+
+    def tor_wrapper(self, bin_dir: Path) -> Path:
+        """A ``tor`` in ``bin_dir`` that runs the real one as a client of this lab: put
+        ``bin_dir`` first on PATH and whatever launches "tor" joins the lab (the guard in front
+        of the real tor still checks the namespace)."""
+        extra = [
+            arg
+            for key, values in self.client_config().items()
+            for value in ([values] if isinstance(values, str) else values)
+            for arg in (f"--{key}", value)
+        ]
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        wrapper = bin_dir / "tor"
+        wrapper.write_text(f'#!/bin/sh\nPATH={shlex.quote(os.environ["PATH"])} exec tor "$@" {shlex.join(extra)}\n')
+        wrapper.chmod(0o755)
+        return wrapper
 
     @property
     def _exits(self) -> list[Relay]:

@@ -39,6 +39,9 @@ STREAM_REPORT_TIMEOUT = 3.0
 TRANSPORT_FAILURE_LIMIT = 4
 #: Seconds before trying again when free exits exist but tor picked none of them.
 UNPICKED_RETRY = 5.0
+#: A session may be prepared on an exit (circuit built, exit checked) this many seconds before
+#: its cooldown ends, so it is ready when the exit frees up; the lease is taken only then.
+PREPARE_AHEAD = 1.0
 
 
 def short_reason(exc: BaseException) -> str:
@@ -156,7 +159,28 @@ class RotatingTorClient:
             self.stats[key] += 1
 
     def _avoid_fingerprints(self) -> set[str]:
-        return {state.fingerprint for state in self.ledger.unavailable() if state.fingerprint}
+        """Exits not worth a circuit: taken, or not free within ``PREPARE_AHEAD``."""
+        soon = datetime.now(UTC) + timedelta(seconds=PREPARE_AHEAD)
+        return {
+            state.fingerprint
+            for state in self.ledger.unavailable()
+            if state.fingerprint and (state.reserved_by is not None or (state.free_at and state.free_at > soon))
+        }
+
+    def _reserve(self, exit_info: ExitInfo) -> ExitLease | None:
+        """The exit's lease; for an exit whose cooldown ends within ``PREPARE_AHEAD``, taken once
+        it has ended (a bounded wait). None when the exit is taken or cooling for longer."""
+        lease = self.ledger.try_reserve(exit_info.ip, exit_info.fingerprint, holder=self._holder)
+        if lease is not None:
+            return lease
+        state = self.ledger.state(exit_info.ip)
+        if state is None or state.reserved_by is not None or state.free_at is None:
+            return None
+        wait = (state.free_at - datetime.now(UTC)).total_seconds()
+        if wait > PREPARE_AHEAD or self._closed:
+            return None
+        time.sleep(max(0.0, wait) + 0.005)
+        return self.ledger.try_reserve(exit_info.ip, exit_info.fingerprint, holder=self._holder)
 
     def new_session(self, *, timeout: float = 120.0) -> TorSession:
         """A session whose exit was just checked, is unique and is not cooling down.
@@ -194,6 +218,7 @@ class RotatingTorClient:
             f"no fresh exit after {self.max_rotation_attempts} tries"
             + (f"; the first cooling exit frees up at {earliest:%H:%M:%S} UTC" if earliest else ""),
             earliest,
+            retry_at=earliest - timedelta(seconds=PREPARE_AHEAD) if earliest else None,
         )
 
     def _try_sessions(self, deadline: float) -> TorSession | None:
@@ -234,7 +259,7 @@ class RotatingTorClient:
                 session.close()
                 self._forget(identity)
                 continue
-            lease = self.ledger.try_reserve(exit_info.ip, exit_info.fingerprint, holder=self._holder)
+            lease = self._reserve(exit_info)
             if lease is None:
                 self._count("rejected")
                 log.debug("exit %s is taken or cooling down; trying another", exit_info.ip)

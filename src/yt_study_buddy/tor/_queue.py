@@ -137,7 +137,7 @@ class TorIPQueue:
         with self._cond:
             self._failed_attempts += 1
             now = datetime.now(UTC)
-            wait = (exc.earliest_free_at - now).total_seconds() if exc.earliest_free_at else 30.0
+            wait = (exc.retry_at - now).total_seconds() if exc.retry_at else 30.0
             if self.on_exhausted == "fail" or wait > self.max_exhausted_wait:
                 self._error = exc
                 self._cond.notify_all()

@@ -176,27 +176,33 @@ class PinStrategy(RotationStrategy):
         except stem.ControllerError as exc:
             log.warning("could not attach stream %s to circuit %s: %s", event.id, circuit, exc)
 
-    def _exit_candidates(self, avoid: Collection[str]) -> tuple[list[str], list[str]]:
+    def _relay_statuses(self) -> list[Any]:
         now = time.monotonic()
         if now - self._relays_at > self._CONSENSUS_TTL:
             self._relays = list(self._controller.get_network_statuses([]))
             self._relays_at = now
+        return self._relays
+
+    def _claim_exit(self, username: str, avoid: Collection[str]) -> tuple[str, list[str]]:
+        """A free exit, claimed for ``username`` before its circuit is built: parallel
+        allocators never build two circuits through one exit only for the ledger to refuse one."""
+        relays = self._relay_statuses()
+        usable = [r for r in relays if "Running" in r.flags and "Valid" in r.flags]
         with self._lock:
             taken = set(avoid) | set(self._exit_of.values())
-        usable = [r for r in self._relays if "Running" in r.flags and "Valid" in r.flags]
-        exits = [
-            r.fingerprint
-            for r in usable
-            if "Exit" in r.flags and "BadExit" not in r.flags and r.fingerprint not in taken
-        ]
-        guards = [r.fingerprint for r in usable if "Guard" in r.flags]
-        return exits, guards
+            exits = [
+                r.fingerprint
+                for r in usable
+                if "Exit" in r.flags and "BadExit" not in r.flags and r.fingerprint not in taken
+            ]
+            if not exits:
+                raise ExitsExhausted("no exit relay in the consensus is free to pin")
+            exit_fp = random.choice(exits)
+            self._exit_of[username] = exit_fp
+        return exit_fp, [r.fingerprint for r in usable if "Guard" in r.flags]
 
     def next_identity(self, username: str, *, avoid: Collection[str], timeout: float) -> Identity:
-        exits, guards = self._exit_candidates(avoid)
-        if not exits:
-            raise ExitsExhausted("no exit relay in the consensus is free to pin")
-        exit_fp = random.choice(exits)
+        exit_fp, guards = self._claim_exit(username, avoid)
         first_hops = [fp for fp in guards if fp != exit_fp] or [exit_fp]
         entry = random.choice(first_hops)
         middles = [
@@ -205,11 +211,14 @@ class PinStrategy(RotationStrategy):
         path = [entry, random.choice(middles), exit_fp] if middles else [entry, exit_fp]
         try:
             circuit = self._controller.new_circuit(path, await_build=True, timeout=timeout)
-        except (stem.CircuitExtensionFailed, stem.Timeout) as exc:
-            raise TorError(f"could not build a circuit through exit {exit_fp}: {exc}") from None
+        except BaseException as exc:
+            with self._lock:
+                self._exit_of.pop(username, None)  # the exit is free again
+            if isinstance(exc, stem.CircuitExtensionFailed | stem.Timeout):
+                raise TorError(f"could not build a circuit through exit {exit_fp}: {exc}") from None
+            raise
         with self._lock:
             self._circuits[username] = circuit
-            self._exit_of[username] = exit_fp
         return Identity(username, circuit_id=circuit, exit_fingerprint=exit_fp)
 
     def discard(self, identity: Identity) -> None:
@@ -231,6 +240,29 @@ class PinStrategy(RotationStrategy):
 STRATEGIES: dict[str, type[RotationStrategy]] = {
     cls.name: cls for cls in (IsolateStrategy, NewnymStrategy, PinStrategy)
 }
+
+
+#: The default rotation: the best strategy that is safe on the tor at hand (`choose_strategy`).
+AUTO = "auto"
+#: Every value ``--rotation`` takes.
+ROTATIONS = (AUTO, *sorted(STRATEGIES))
+
+
+def choose_strategy(rotation: str, *, tor_is_ours: bool) -> str:
+    """The strategy ``rotation`` names; ``auto`` is ``pin`` on a tor launched for this program
+    and ``isolate`` on any other.
+
+    ``pin`` builds each session's circuit through an exit the ledger says is free, so exits are
+    reused as soon as they cool down and no circuit is built only to be refused; but it takes
+    over stream attachment for the whole tor, which only a tor of our own can afford (it exits
+    with us, even on SIGKILL, so nothing is left to repair). On a shared tor ``isolate`` changes
+    nothing but conflux (restored on close, repaired by ``doctor --fix``).
+    """
+    if rotation == AUTO:
+        return PinStrategy.name if tor_is_ours else IsolateStrategy.name
+    if rotation not in STRATEGIES:
+        raise ValueError(f"unknown rotation {rotation!r}; choose one of {', '.join(ROTATIONS)}")
+    return rotation
 
 
 def make_strategy(name: str) -> RotationStrategy:

@@ -6,7 +6,8 @@ test CA and default timeouts. Every failure leaves as a classified `FetchFailure
 Title, channel, length and description come from answers the transcript fetch receives anyway:
 the InnerTube player answer's ``videoDetails``, else the watch page's ``ytInitialPlayerResponse``.
 The library does not expose either, so a response hook keeps them while it runs. Only if neither
-names a title does one more request go out (oEmbed).
+names a title does one more request go out (oEmbed). The chapters come from the same watch page
+(see ``_chapters``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 import requests
 from youtube_transcript_api import YouTubeTranscriptApi
 
+from ._chapters import Chapter, extract_chapters
 from ._failures import classify_failure
 from ._video_ids import watch_url
 
@@ -69,6 +71,8 @@ class Transcript:
     #: The video's length as YouTube states it (videoDetails.lengthSeconds), if it did.
     video_duration: int | None = None
     description: str | None = None
+    #: The video's chapters in order (none: the note is one transcript, as before).
+    chapters: tuple[Chapter, ...] = ()
 
     @property
     def duration(self) -> float:
@@ -120,6 +124,8 @@ def fetch_transcript(
     info = answers.video_info(video_id)
     if info is None and with_info:
         info = fetch_video_info(session, video_id)
+    description = info.description if info else None
+    duration = info.duration if info else None
     return Transcript(
         video_id=video_id,
         language=fetched.language,
@@ -129,8 +135,9 @@ def fetch_transcript(
         title=info.title if info else None,
         channel=info.channel if info else None,
         translated_from=translated_from,
-        video_duration=info.duration if info else None,
-        description=info.description if info else None,
+        video_duration=duration,
+        description=description,
+        chapters=extract_chapters(answers.watch_page(), description=description, duration=duration),
     )
 
 
@@ -180,11 +187,17 @@ class _Answers:
             return None
         return answer.get("videoDetails") if isinstance(answer, dict) else None
 
-    def _watch_details(self) -> object:
-        """``videoDetails`` of the ``var ytInitialPlayerResponse = {...};`` the page embeds."""
+    def watch_page(self) -> str | None:
+        """The watch page's HTML, if one came."""
         if self.watch is None:
             return None
-        page = self.watch.content.decode("utf-8", errors="replace")  # YouTube's pages are UTF-8
+        return self.watch.content.decode("utf-8", errors="replace")  # YouTube's pages are UTF-8
+
+    def _watch_details(self) -> object:
+        """``videoDetails`` of the ``var ytInitialPlayerResponse = {...};`` the page embeds."""
+        page = self.watch_page()
+        if page is None:
+            return None
         match = _INITIAL_PLAYER_RESPONSE.search(page)
         if match is None:
             return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._courses import FakeCourse, FakeCourseKind, fake_channel, fake_playlist
-from ._pages import FakeTrack, FakeVideo, RecordedVideo, default_video, sample_videos
+from ._pages import FakeTrack, FakeVideo, RecordedVideo, default_video, sample_videos, with_chapters
 from ._scripts import Behavior, RateLimit, Script, Step
 from ._service import HOSTNAMES, FakeYouTube, LoggedRequest
 
@@ -24,4 +24,5 @@ __all__ = [
     "fake_channel",
     "fake_playlist",
     "sample_videos",
+    "with_chapters",
 ]

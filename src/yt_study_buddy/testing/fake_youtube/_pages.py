@@ -15,9 +15,10 @@ import math
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qs, quote, urlsplit
 
+from ...youtube._chapters import Chapter
 from ...youtube._transcripts import Snippet
 
 #: Real video ids are 11 characters from the URL-safe base64 alphabet.
@@ -59,7 +60,8 @@ class FakeTrack:
 class FakeVideo:
     """A video the fake serves: its metadata (videoDetails, oEmbed) plus its caption tracks.
 
-    ``length_seconds`` None: just past the end of its English transcript."""
+    ``length_seconds`` None: just past the end of its English transcript. ``chapters`` are the
+    uploader's, shown on the watch page's player bar and in its chapters panel."""
 
     video_id: str
     title: str
@@ -68,6 +70,7 @@ class FakeVideo:
     translation_languages: tuple[tuple[str, str], ...] = TRANSLATION_LANGUAGES
     description: str = ""
     length_seconds: int | None = None
+    chapters: tuple[Chapter, ...] = ()
 
     @property
     def length(self) -> int:
@@ -184,6 +187,23 @@ def sample_videos(n: int, *, seed: str = "sample") -> list[FakeVideo]:
     return [default_video(video_id) for video_id in ids]
 
 
+#: The chapters `with_chapters` gives, and the share of the transcript before each.
+_CHAPTER_PLAN = (("Introduction", 0.0), ("Worked example", 0.35), ("Recap and exam tips", 0.75))
+
+
+def with_chapters(video: FakeVideo) -> FakeVideo:
+    """``video`` with three chapters, each starting in the second a snippet of its English
+    transcript starts (whole seconds, like YouTube's chapters)."""
+    lines = video.snippets("en")
+    if not lines:
+        return video
+    chapters = tuple(
+        Chapter(title, float(int(lines[int(share * len(lines))].start)) if share else 0.0)
+        for title, share in _CHAPTER_PLAN
+    )
+    return replace(video, chapters=chapters)
+
+
 # --- answers recorded from real YouTube ---------------------------------------------------
 
 _API_KEY_RE = re.compile(rb'"INNERTUBE_API_KEY":\s*"([a-zA-Z0-9_-]+)"')
@@ -252,8 +272,67 @@ def consent_value(page: bytes) -> str | None:
 # --- watch page --------------------------------------------------------------------------
 
 
+def initial_data(video: FakeVideo) -> dict[str, object]:
+    """The page's ``ytInitialData``, as far as chapters go, in real YouTube's shape: the player
+    bar's ``markersMap`` (DESCRIPTION_CHAPTERS) and the chapters panel (macro markers). A video
+    without chapters has the bare player bar of the recorded page."""
+    bar: dict[str, object] = {"visibleOnLoad": {"key": ""}, "trackingParams": "CGMQocALIhMI"}
+    panels: list[object] = [{"engagementPanelSectionListRenderer": {"panelIdentifier": "comment-item-section"}}]
+    if video.chapters:
+        chapters = [
+            {
+                "chapterRenderer": {
+                    "title": {"simpleText": chapter.title},
+                    "timeRangeStartMillis": round(chapter.start * 1000),
+                    "thumbnail": {"thumbnails": []},
+                }
+            }
+            for chapter in video.chapters
+        ]
+        bar["markersMap"] = [{"key": "DESCRIPTION_CHAPTERS", "value": {"chapters": chapters}}]
+        markers = [
+            {
+                "macroMarkersListItemRenderer": {
+                    "title": {"simpleText": chapter.title},
+                    "timeDescription": {"simpleText": _clock(chapter.start)},
+                    "onTap": {"watchEndpoint": {"videoId": video.video_id, "startTimeSeconds": int(chapter.start)}},
+                }
+            }
+            for chapter in video.chapters
+        ]
+        panels.append(
+            {
+                "engagementPanelSectionListRenderer": {
+                    "panelIdentifier": "engagement-panel-macro-markers-description-chapters",
+                    "content": {"macroMarkersListRenderer": {"contents": markers}},
+                }
+            }
+        )
+    player_bar = {"playerBar": {"multiMarkersPlayerBarRenderer": bar}}
+    return {
+        "responseContext": {"serviceTrackingParams": []},
+        "playerOverlays": {
+            "playerOverlayRenderer": {"decoratedPlayerBarRenderer": {"decoratedPlayerBarRenderer": player_bar}}
+        },
+        "engagementPanels": panels,
+    }
+
+
+def _clock(seconds: float) -> str:
+    """``m:ss`` or ``h:mm:ss``, as YouTube shows a time."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _script_json(value: object) -> str:
+    """JSON safe inside a ``<script>`` element, escaped like YouTube escapes it."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def watch_page(video: FakeVideo) -> str:
-    """A watch page carrying ``INNERTUBE_API_KEY`` the way ytcfg does (§1.3)."""
+    """A watch page carrying ``INNERTUBE_API_KEY`` the way ytcfg does (§1.3), and
+    ``ytInitialData`` (`initial_data`) in a script of its body, like YouTube's."""
     title = html.escape(video.title)
     return (
         '<!DOCTYPE html><html style="font-size: 10px;font-family: Roboto, Arial, sans-serif;"'
@@ -266,7 +345,8 @@ def watch_page(video: FakeVideo) -> str:
         '"INNERTUBE_CLIENT_NAME":"WEB","INNERTUBE_CLIENT_VERSION":"2.20250101.00.00",'
         '"INNERTUBE_CONTEXT_HL":"en","INNERTUBE_CONTEXT_GL":"US"});</script>'
         f'</head><body><div id="watch7-content"><h1>{title}</h1>'
-        f'<span itemprop="author">{html.escape(video.channel)}</span></div></body></html>'
+        f'<span itemprop="author">{html.escape(video.channel)}</span></div>'
+        f'<script nonce="fake">var ytInitialData = {_script_json(initial_data(video))};</script></body></html>'
     )
 
 
