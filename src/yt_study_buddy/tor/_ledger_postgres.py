@@ -72,7 +72,14 @@ _CREATE_LOCK_KEY = 0x79747362
 _NOW_US = "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
 
 #: What libpq says when the server refused who we are (it gives no SQLSTATE before a session).
-_AUTH_WORDS = ("password", "authentication", "pg_hba.conf", "role", "permission denied", "not permitted")
+_AUTH_WORDS = (
+    "authentication failed",
+    "no password supplied",
+    "pg_hba.conf entry",
+    'role "',
+    "permission denied",
+    "not permitted to log in",
+)
 
 
 class _Qmark:
