@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian/Ubuntu machine: installs what the tests need
-# (tor, gcc, unshare, ip; a virtualenv with the package), then runs pytest inside a
+# (tor, gcc, unshare, ip, PostgreSQL; a virtualenv with the package), starts a throwaway
+# PostgreSQL cluster (unix socket only) for the ledger tests, then runs pytest inside a
 # loopback-only network namespace, where the private Tor network of the lab tests lives.
 # Arguments go to pytest, e.g. ./test.sh -k ledger -x
 set -euo pipefail
@@ -12,12 +13,15 @@ command -v tor-gencert >/dev/null 2>&1 || missing+=(tor)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+[ -n "$(pg_bin)" ] || missing+=(postgresql)
 if ((${#missing[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "test.sh: please install: sudo apt-get install ${missing[*]}" >&2
     exit 2
   fi
-  # Installing tor must not start a system tor on the public network: forbid service starts.
+  # Installing tor must not start a system tor on the public network, nor PostgreSQL a system
+  # cluster: forbid service starts.
   made_policy=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
@@ -41,4 +45,34 @@ fi
 
 # Recorded YouTube answers (youtube-transcript-api's sdist test assets) need PyPI: fetch before the jail.
 .venv/bin/python -m yt_study_buddy.testing.recordings fetch >/dev/null || true
-exec .venv/bin/python -m yt_study_buddy.testing jail -- .venv/bin/python -m pytest "$@"
+# A throwaway PostgreSQL cluster for the ledger tests: its own directory, a unix socket there
+# and no TCP, fsync off; stopped and removed when this script exits, however it exits. The
+# socket is a file, so the tests reach it from inside the jail's network namespace.
+# In /tmp itself: the postgres user must reach it, and a socket's path must stay short.
+pg_dir=$(mktemp -d /tmp/ytsb-test-pg.XXXXXX)
+pg() { "$@"; }
+if [ "$(id -u)" = 0 ]; then
+  chown postgres "$pg_dir"
+  pg() { runuser -u postgres -- "$@"; }  # initdb and postgres refuse to run as root
+fi
+stop_postgres() {
+  if [ -f "$pg_dir/data/postmaster.pid" ]; then
+    pg "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -m immediate -s stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$pg_dir"
+}
+trap stop_postgres EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+pg "$(pg_bin)/initdb" -D "$pg_dir/data" -U postgres -A trust -E UTF8 --no-sync >"$pg_dir/initdb.log" 2>&1 ||
+  { cat "$pg_dir/initdb.log" >&2; exit 1; }
+# One role logs in with a password (so a wrong one is refused); everyone else is trusted.
+printf 'local all ytsb_password scram-sha-256\nlocal all all trust\n' >"$pg_dir/data/pg_hba.conf"
+pg "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/postgres.log" -w -s \
+  -o "-c listen_addresses='' -c unix_socket_directories='$pg_dir' -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+  start || { cat "$pg_dir/postgres.log" >&2; exit 1; }
+export YTSB_TEST_POSTGRES="postgresql:///postgres?host=$pg_dir&user=postgres"
+
+status=0
+.venv/bin/python -m yt_study_buddy.testing jail -- .venv/bin/python -m pytest "$@" || status=$?
+exit "$status"

@@ -9,6 +9,9 @@ from __future__ import annotations
 import faulthandler
 import os
 import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any
 
 import pytest
@@ -78,3 +81,45 @@ def fake_youtube(fake_youtube_server):
     """The session's fake YouTube with its scripts and request log cleared for each test."""
     fake_youtube_server.reset()
     return fake_youtube_server
+
+
+#: The DSN of a PostgreSQL server the ledger tests may create schemas in (test.sh sets it).
+POSTGRES_ENV = "YTSB_TEST_POSTGRES"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """test.sh's throwaway PostgreSQL cluster; without one the tests skip, except under CI."""
+    dsn = os.environ.get(POSTGRES_ENV)
+    if not dsn:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{POSTGRES_ENV} is unset under CI: run the tests through test.sh, which starts PostgreSQL")
+        pytest.skip(f"no PostgreSQL: {POSTGRES_ENV} is unset (./test.sh starts a throwaway cluster and sets it)")
+    return dsn
+
+
+def with_search_path(dsn: str, schema: str) -> str:
+    """``dsn`` with ``schema`` first on its search_path (libpq's options parameter)."""
+    return f"{dsn}{'&' if '?' in dsn else '?'}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def postgres_schema(postgres_server: str) -> Iterator[str]:
+    """A DSN whose search_path is a fresh, empty schema of its own, dropped after the test."""
+    import psycopg
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f"CREATE SCHEMA {name}")
+    yield with_search_path(postgres_server, name)
+    with psycopg.connect(postgres_server, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f"DROP SCHEMA {name} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger_backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a fresh exit ledger lives: a SQLite file's path, or a PostgreSQL URL (own schema)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state" / "exit-ledger.sqlite3")
+    location: str = request.getfixturevalue("postgres_schema")
+    return location

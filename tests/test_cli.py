@@ -109,6 +109,34 @@ def test_no_tor_binary_says_how_to_install(tmp_path, dead_port):
     )
 
 
+def test_an_unreachable_postgres_ledger_is_one_line_before_tor_without_the_password(tmp_path, dead_port):
+    url = f"postgresql://ytsb:s3cret@/ytsb?host={tmp_path}&connect_timeout=2"  # no server there
+    done = run_cli(VIDEO, "--no-launch-tor", *no_tor_args(dead_port, tmp_path), "--ledger", url)
+    assert done.returncode == 1, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith(
+        f"yt-study-buddy: error: cannot reach exit ledger postgresql://ytsb:[redacted]@/ytsb?host={tmp_path}&"
+    )
+    assert "s3cret" not in done.stderr and "control port" not in done.stderr  # tor was never asked
+
+
+def test_the_ledger_is_opened_before_tor_from_its_variable(tmp_path, dead_port):
+    """YTSB_LEDGER names the file; it is created (a ledger that works) before tor is asked."""
+    ledger = tmp_path / "shared" / "ledger.sqlite3"
+    done = run_cli(VIDEO, "--no-launch-tor", *no_tor_args(dead_port, tmp_path), env={"YTSB_LEDGER": str(ledger)})
+    assert done.returncode == 1 and "no tor answers on its control port" in done.stderr
+    assert ledger.is_file() and not (tmp_path / "state" / "exit-ledger.sqlite3").exists()
+
+
+def test_a_postgres_ledger_from_its_variable_gets_its_tables(postgres_schema, tmp_path, dead_port):
+    import psycopg
+
+    done = run_cli(VIDEO, "--no-launch-tor", *no_tor_args(dead_port, tmp_path), env={"YTSB_LEDGER": postgres_schema})
+    assert done.returncode == 1 and "no tor answers on its control port" in done.stderr
+    with psycopg.connect(postgres_schema, connect_timeout=10) as conn:
+        assert conn.execute("SELECT schema_version FROM ledger_meta").fetchall() == [(1,)]
+
+
 def test_doctor_against_nothing_prints_the_fix(dead_port):
     done = run_cli("doctor", "--tor-control", f"127.0.0.1:{dead_port}", "--tor-socks", f"127.0.0.1:{dead_port}")
     assert done.returncode == 1

@@ -91,6 +91,10 @@ SAMPLES: dict[str, tuple[Any, Any] | None] = {
         lambda tmp: str(tmp / "state"),
         lambda c: getattr(c["settings"].state_dir, "name", None) == "state",
     ),
+    "--ledger": (
+        "postgresql://ytsb:s3cret@db.example/ytsb",
+        lambda c: str(c["settings"].ledger()) == "postgresql://ytsb:[redacted]@db.example/ytsb",
+    ),
     "--force": ("1", lambda c: c["options"].force is True),
     "--no-launch-tor": ("1", lambda c: c["launch"] is False),
     "--json": ("1", lambda c: c["as_json"] is True),

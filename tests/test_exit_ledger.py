@@ -1,4 +1,6 @@
-"""The exit ledger on real SQLite files, with real threads and real processes racing on one file."""
+"""The exit ledger on both of its stores, a real SQLite file and a real PostgreSQL schema (test.sh's
+throwaway cluster), with real threads and real processes racing on one ledger. Tests that take
+``location`` run on both; those about files (``path``) or about the server are one store's."""
 
 from __future__ import annotations
 
@@ -18,9 +20,17 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from tests.conftest import readline_within
-from yt_study_buddy._exceptions import LedgerError
-from yt_study_buddy.tor._ledger import ABANDONED, QUARANTINED, ExitLease, ExitLedger
+from tests.conftest import readline_within, with_search_path
+from yt_study_buddy._exceptions import LedgerAuthError, LedgerError, LedgerSchemaError, LedgerUnavailable
+from yt_study_buddy.tor import _ledger
+from yt_study_buddy.tor._ledger import (
+    ABANDONED,
+    QUARANTINED,
+    ExitLease,
+    ExitLedger,
+    PostgresDsn,
+    parse_ledger_location,
+)
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -47,12 +57,19 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
+    """A SQLite ledger's file, for the tests about files."""
     return tmp_path / "state" / "exit-ledger.sqlite3"
 
 
 @pytest.fixture
-def ledger(path: Path, clock: FakeClock) -> Iterator[ExitLedger]:
-    with ExitLedger(path, cooldown=HOUR, clock=clock) as opened:
+def location(ledger_backend: str) -> str:
+    """A fresh ledger's location on each store: a file's path, or a URL with its own schema."""
+    return ledger_backend
+
+
+@pytest.fixture
+def ledger(location: str, clock: FakeClock) -> Iterator[ExitLedger]:
+    with ExitLedger(location, cooldown=HOUR, clock=clock) as opened:
         yield opened
 
 
@@ -185,14 +202,14 @@ def test_unavailable_and_earliest_free_at(ledger: ExitLedger, clock: FakeClock) 
     ledger.release(held, outcome="ok")
 
 
-def test_times_are_aware_utc_whatever_the_clock_zone(path: Path) -> None:
+def test_times_are_aware_utc_whatever_the_clock_zone(location: str) -> None:
     india = timezone(timedelta(hours=5, minutes=30))
-    ledger = ExitLedger(path, cooldown=HOUR, clock=lambda: T0.astimezone(india))
+    ledger = ExitLedger(location, cooldown=HOUR, clock=lambda: T0.astimezone(india))
     ledger.record_use("10.0.0.1", outcome="ok")
     [record] = ledger.history()
     assert record.ended_at == T0 and record.ended_at.utcoffset() == timedelta(0)
 
-    naive = ExitLedger(path, cooldown=HOUR, clock=lambda: datetime(2030, 1, 1, 12))
+    naive = ExitLedger(location, cooldown=HOUR, clock=lambda: datetime(2030, 1, 1, 12))
     with pytest.raises(ValueError, match="naive"):
         naive.record_use("10.0.0.1", outcome="ok")
 
@@ -220,15 +237,17 @@ RESERVE_AND_DIE = """
 import sys
 from datetime import datetime, timedelta
 from yt_study_buddy.tor._ledger import ExitLedger
-path, now, exit_ip = sys.argv[1], datetime.fromisoformat(sys.argv[2]), sys.argv[3]
-ledger = ExitLedger(path, cooldown=timedelta(hours=1), clock=lambda: now)
+location, now, exit_ip = sys.argv[1], datetime.fromisoformat(sys.argv[2]), sys.argv[3]
+ledger = ExitLedger(location, cooldown=timedelta(hours=1), clock=lambda: now)
 lease = ledger.try_reserve(exit_ip, holder=ExitLedger.make_holder("child"))
 print(lease.holder)
 """
 
 
-def test_lease_of_a_dead_process_is_stale_and_counts_as_used(ledger: ExitLedger, path: Path, clock: FakeClock) -> None:
-    child_holder = run_child(RESERVE_AND_DIE, str(path), T0.isoformat(), "10.0.0.1").stdout.strip()
+def test_lease_of_a_dead_process_is_stale_and_counts_as_used(
+    ledger: ExitLedger, location: str, clock: FakeClock
+) -> None:
+    child_holder = run_child(RESERVE_AND_DIE, location, T0.isoformat(), "10.0.0.1").stdout.strip()
     dead_pid = int(child_holder.rsplit(":", 2)[1])
     assert ledger.state("10.0.0.1") is not None
 
@@ -252,9 +271,9 @@ def test_lease_of_a_dead_process_is_stale_and_counts_as_used(ledger: ExitLedger,
 
 
 def test_lease_older_than_ttl_is_stale_and_late_release_still_counts(
-    path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    location: str, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    ledger = ExitLedger(path, cooldown=timedelta(minutes=10), lease_ttl=2 * HOUR, clock=clock)
+    ledger = ExitLedger(location, cooldown=timedelta(minutes=10), lease_ttl=2 * HOUR, clock=clock)
     slow = reserve(ledger, "10.0.0.1", "slow")  # our own pid: alive
     clock.advance(2 * HOUR - timedelta(seconds=1))
     assert ledger.try_reserve("10.0.0.1", holder="b") is None
@@ -274,8 +293,8 @@ def test_lease_older_than_ttl_is_stale_and_late_release_still_counts(
 # -- concurrency ----------------------------------------------------------------------------
 
 
-def test_threads_racing_get_each_exit_at_most_once(path: Path) -> None:
-    ledger = ExitLedger(path, cooldown=timedelta(0))
+def test_threads_racing_get_each_exit_at_most_once(location: str) -> None:
+    ledger = ExitLedger(location, cooldown=timedelta(0))
     ips = [f"10.0.0.{i}" for i in range(1, 6)]
     rounds, workers = 15, 8
     barrier = threading.Barrier(workers, timeout=CHILD_TIMEOUT)
@@ -314,8 +333,8 @@ RACE_CHILD = """
 import json, sys
 from datetime import timedelta
 from yt_study_buddy.tor._ledger import ExitLedger
-path, count = sys.argv[1], int(sys.argv[2])
-ledger = ExitLedger(path, cooldown=timedelta(hours=1))
+location, count = sys.argv[1], int(sys.argv[2])
+ledger = ExitLedger(location, cooldown=timedelta(hours=1))
 holder = ExitLedger.make_holder("racer")
 print("ready", flush=True)
 sys.stdin.readline()
@@ -324,12 +343,12 @@ print(json.dumps(won), flush=True)
 """
 
 
-def test_processes_racing_on_one_file_never_share_an_exit(path: Path) -> None:
-    ExitLedger(path, cooldown=HOUR).close()  # created once, so the racers only race to reserve
+def test_processes_racing_on_one_ledger_never_share_an_exit(location: str) -> None:
+    ExitLedger(location, cooldown=HOUR).close()  # created once, so the racers only race to reserve
     count = 20
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", RACE_CHILD, str(path), str(count)],
+            [sys.executable, "-c", RACE_CHILD, location, str(count)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -353,32 +372,64 @@ def test_processes_racing_on_one_file_never_share_an_exit(path: Path) -> None:
     assert counts == Counter(f"10.1.0.{i}" for i in range(count))  # every exit exactly once
 
 
-HOLD_LOCK = """
+def test_threads_opening_a_new_ledger_at_once_all_get_it(location: str) -> None:
+    """The first creates the schema; the others wait for it and check it (never a half one)."""
+    barrier = threading.Barrier(6, timeout=CHILD_TIMEOUT)
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        barrier.wait()
+        try:
+            ExitLedger(location, cooldown=HOUR).record_use("10.0.0.1", outcome="ok")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(CHILD_TIMEOUT)
+    assert errors == []
+    assert len(ExitLedger(location, cooldown=HOUR).history()) == 6
+
+
+#: Each store's writer lock, held by another process until its stdin closes.
+HOLD_LOCK = {
+    "sqlite": """
 import sqlite3, sys
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
 conn.execute("BEGIN IMMEDIATE")
 print("locked", flush=True)
 sys.stdin.read()
-"""
+""",
+    "postgres": """
+import psycopg, sys
+conn = psycopg.connect(sys.argv[1], connect_timeout=10)
+conn.execute("LOCK TABLE exits IN EXCLUSIVE MODE")
+print("locked", flush=True)
+sys.stdin.read()
+""",
+}
 
 
-def test_lock_held_by_another_process_gives_ledger_error_not_a_hang(path: Path) -> None:
-    ledger = ExitLedger(path, cooldown=HOUR, busy_timeout=0.5)
+def test_lock_held_by_another_process_gives_ledger_error_not_a_hang(location: str) -> None:
+    ledger = ExitLedger(location, cooldown=HOUR, busy_timeout=0.5)
     ledger.record_use("10.0.0.1", outcome="ok")
+    store = "sqlite" if ledger.path is not None else "postgres"
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(path)],
+        [sys.executable, "-c", HOLD_LOCK[store], location],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert holder.stdout is not None and readline_within(holder.stdout, CHILD_TIMEOUT, "the holder") == "locked\n"
-        # busy_timeout bounds the wait; without it sqlite would wait for the holder (and the
-        # test's timeout would end it).
+        # busy_timeout bounds the wait; without it the store would wait for the holder (and
+        # the test's timeout would end it).
         with pytest.raises(LedgerError, match="is locked: another process") as raised:
             ledger.try_reserve("10.0.0.2", holder="a")
-        assert str(path) in str(raised.value)
-        assert ledger.state("10.0.0.1") is not None  # readers are not blocked (WAL)
+        assert ledger.location in str(raised.value)
+        assert ledger.state("10.0.0.1") is not None  # readers are not blocked (WAL; EXCLUSIVE mode)
     finally:
         holder.communicate(timeout=CHILD_TIMEOUT)  # closes its stdin: it lets go and exits
     assert ledger.try_reserve("10.0.0.2", holder="a") is not None
@@ -428,7 +479,8 @@ def test_unknown_schema_version_and_foreign_database_are_refused(tmp_path: Path)
     assert foreign.read_bytes() == before
 
 
-def test_ledger_file_removed_while_open_is_not_silently_recreated(ledger: ExitLedger, path: Path) -> None:
+def test_ledger_file_removed_while_open_is_not_silently_recreated(path: Path) -> None:
+    ledger = ExitLedger(path, cooldown=HOUR)
     ledger.record_use("10.0.0.1", outcome="ok")
     for leftover in path.parent.iterdir():
         leftover.unlink()
@@ -463,3 +515,177 @@ def test_closed_ledger_refuses_use(ledger: ExitLedger) -> None:
     ledger.close()
     with pytest.raises(ValueError, match="closed"):
         ledger.state("10.0.0.1")
+
+
+# -- the store's clock ---------------------------------------------------------------------------
+
+
+def test_times_come_from_the_store_clock_the_servers_for_postgres(
+    location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a clock of the caller's, a file takes this machine's and PostgreSQL the server's:
+    a client whose clock is 29 years slow still records the server's time."""
+    slow = datetime(2001, 1, 1, tzinfo=UTC)
+    monkeypatch.setattr(_ledger, "_utc_now", lambda: slow)
+    ledger = ExitLedger(location, cooldown=HOUR)
+    if ledger.path is not None:
+        ledger.record_use("10.0.0.1", outcome="ok")
+        assert ledger.history()[0].ended_at == slow
+        return
+    import psycopg
+
+    def server_now() -> datetime:
+        with psycopg.connect(location, connect_timeout=10) as conn:
+            row = conn.execute("SELECT clock_timestamp()").fetchone()
+        assert row is not None
+        moment: datetime = row[0]
+        return moment
+
+    before = server_now()
+    lease = ledger.try_reserve("10.0.0.1", holder="a")
+    assert lease is not None
+    ledger.release(lease, outcome="ok")
+    after = server_now()
+    [record] = ledger.history()
+    assert record.reserved_at is not None and before <= record.reserved_at <= record.ended_at <= after
+    state = ledger.state("10.0.0.1")
+    assert state is not None and state.free_at == record.ended_at + HOUR
+
+
+# -- PostgreSQL: locations, errors, schemas -----------------------------------------------------------
+
+
+def test_a_postgres_url_is_postgres_and_anything_else_a_file() -> None:
+    dsn = parse_ledger_location("postgresql://ytsb:s3cret@db.example/ledger?password=s3cret")
+    assert isinstance(dsn, PostgresDsn)
+    assert "s3cret" not in str(dsn) and "s3cret" not in repr(dsn) and "s3cret" not in dsn.redacted
+    assert str(dsn) == "postgresql://ytsb:[redacted]@db.example/ledger?password=[redacted]"
+    assert isinstance(parse_ledger_location("postgres:///ledger"), PostgresDsn)
+    assert parse_ledger_location("ledger.sqlite3") == Path("ledger.sqlite3")
+    assert parse_ledger_location("postgresql-notes/ledger.sqlite3") == Path("postgresql-notes/ledger.sqlite3")
+    with pytest.raises(ValueError, match="not a PostgreSQL URL"):
+        PostgresDsn("mysql://root:pw@localhost/db")
+
+
+def test_unreachable_server_is_one_line_without_the_password(tmp_path: Path) -> None:
+    url = f"postgresql://ytsb:s3cret@/ledger?host={tmp_path}&connect_timeout=2"  # no server listens there
+    with pytest.raises(LedgerUnavailable, match=r"^cannot reach exit ledger postgresql://ytsb:\[redacted\]@") as raised:
+        ExitLedger(url, cooldown=HOUR)
+    message = str(raised.value)
+    assert "\n" not in message and "s3cret" not in message
+    assert str(tmp_path) in message  # says where it looked
+
+
+def test_wrong_user_and_wrong_password_are_refused_in_one_line(postgres_server: str) -> None:
+    with pytest.raises(LedgerAuthError, match='refused us: .*role "ytsb_nobody" does not exist') as raised:
+        ExitLedger(postgres_server.replace("user=postgres", "user=ytsb_nobody"), cooldown=HOUR)
+    assert "\n" not in str(raised.value)
+    # test.sh's cluster asks this role for a password (scram-sha-256), and there is none right.
+    url = postgres_server.replace("postgresql:///", "postgresql://ytsb_password:s3cret@/").replace("&user=postgres", "")
+    with pytest.raises(LedgerAuthError, match="refused us") as raised:
+        ExitLedger(url, cooldown=HOUR)
+    assert "s3cret" not in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_a_schema_that_is_not_a_ledger_or_a_newer_one_is_refused_and_left_alone(
+    postgres_schema: str, postgres_server: str
+) -> None:
+    import psycopg
+
+    with psycopg.connect(postgres_schema, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("CREATE TABLE history (body TEXT)")
+        conn.execute("INSERT INTO history VALUES ('my own history')")
+    with pytest.raises(LedgerSchemaError, match="has tables named history but is not an exit ledger"):
+        ExitLedger(postgres_schema, cooldown=HOUR)
+    with psycopg.connect(postgres_schema, autocommit=True, connect_timeout=10) as conn:
+        assert conn.execute("SELECT body FROM history").fetchall() == [("my own history",)]
+        conn.execute("DROP TABLE history")
+
+    ExitLedger(postgres_schema, cooldown=HOUR).record_use("10.0.0.1", outcome="ok")
+    with psycopg.connect(postgres_schema, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("UPDATE ledger_meta SET schema_version = 99")
+    with pytest.raises(LedgerSchemaError, match=r"unknown ledger version \(99; this program knows 1\)"):
+        ExitLedger(postgres_schema, cooldown=HOUR)
+
+    missing = with_search_path(postgres_server, "no_such_schema")
+    with pytest.raises(LedgerSchemaError, match=r"no schema of its search_path \(no_such_schema\) exists"):
+        ExitLedger(missing, cooldown=HOUR)
+
+
+def test_tables_dropped_while_open_are_not_silently_recreated(postgres_schema: str) -> None:
+    import psycopg
+
+    ledger = ExitLedger(postgres_schema, cooldown=HOUR)
+    ledger.record_use("10.0.0.1", outcome="ok")
+    with psycopg.connect(postgres_schema, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("DROP TABLE exits, leases, history, ledger_meta")
+    with pytest.raises(LedgerSchemaError, match="lost its tables"):
+        ledger.record_use("10.0.0.1", outcome="ok")
+    with psycopg.connect(postgres_schema, autocommit=True, connect_timeout=10) as conn:
+        assert conn.execute("SELECT to_regclass('exits')").fetchone() == (None,)
+
+
+# -- PostgreSQL restarted under an open ledger --------------------------------------------------------
+
+
+class OwnCluster:
+    """A PostgreSQL cluster of this test's own (unix socket only, fsync off), to stop and start."""
+
+    def __init__(self, bindir: Path, root: Path) -> None:
+        self.bindir, self.root = bindir, root
+        self.dsn = f"postgresql:///postgres?host={root}&user=postgres&connect_timeout=5"
+
+    def run(self, tool: str, *args: str) -> None:
+        command = [str(self.bindir / tool), *args]
+        if os.geteuid() == 0:  # initdb and postgres refuse to run as root
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=CHILD_TIMEOUT)
+
+    def start(self) -> None:
+        options = f"-c listen_addresses='' -c unix_socket_directories={self.root} -c fsync=off"
+        self.run(
+            "pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "log"), "-w", "-s", "-o", options, "start"
+        )
+
+    def stop(self) -> None:
+        self.run("pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "-s", "stop")
+
+
+@pytest.fixture
+def own_postgres(postgres_server: str) -> Iterator[OwnCluster]:
+    """Needs what test.sh's cluster needs (its binaries, the postgres user), so it runs where that does."""
+    import shutil
+    import tempfile
+
+    bindirs = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: p.parent.parent.name.zfill(4))
+    if not bindirs:
+        pytest.skip("no PostgreSQL binaries under /usr/lib/postgresql")
+    root = Path(tempfile.mkdtemp(prefix="ytsb-own-pg.", dir="/tmp"))  # short: a socket path
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+    cluster = OwnCluster(bindirs[-1].parent, root)
+    try:
+        cluster.run("initdb", "-D", str(root / "data"), "-U", "postgres", "-A", "trust", "--no-sync")
+        cluster.start()
+        yield cluster
+    finally:
+        try:
+            cluster.stop()
+        except subprocess.CalledProcessError:
+            pass  # already stopped
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.timeout(180)
+def test_a_restarted_server_is_reconnected_and_its_downtime_is_one_line(own_postgres: OwnCluster) -> None:
+    ledger = ExitLedger(own_postgres.dsn, cooldown=HOUR)
+    lease = ledger.try_reserve("10.0.0.1", holder=ExitLedger.make_holder("w"))
+    assert lease is not None
+    own_postgres.stop()
+    with pytest.raises(LedgerUnavailable, match="^cannot reach exit ledger postgresql:///postgres") as raised:
+        ledger.release(lease, outcome="ok")
+    assert "\n" not in str(raised.value)
+    own_postgres.start()
+    ledger.release(lease, outcome="ok")  # the same ledger object, a new connection; the lease survived
+    assert ledger.try_reserve("10.0.0.1", holder="b") is None  # cooling from that release
+    assert [record.outcome for record in ledger.history()] == ["ok"]

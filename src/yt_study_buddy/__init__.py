@@ -15,7 +15,10 @@ from ._exceptions import (
     FailureKind,
     FetchFailure,
     InvalidVideoInput,
+    LedgerAuthError,
     LedgerError,
+    LedgerSchemaError,
+    LedgerUnavailable,
     QueueStopped,
     RunLogError,
     StudyBuddyError,
@@ -34,7 +37,7 @@ from .notes._formatters import FORMATS, CourseContext, Provenance, render
 from .tor._client import RotatingTorClient
 from .tor._endpoint import TorEndpoint
 from .tor._exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
-from .tor._ledger import ExitLease, ExitLedger, ExitState
+from .tor._ledger import ExitLease, ExitLedger, ExitState, LedgerStore, PostgresDsn
 from .tor._protocols import SessionSource
 from .tor._queue import TorIPQueue
 from .tor._rotation import IsolateStrategy, NewnymStrategy, PinStrategy, RotationStrategy
@@ -69,10 +72,15 @@ __all__ = [
     "InvalidVideoInput",
     "IsolateStrategy",
     "Launch",
+    "LedgerAuthError",
     "LedgerError",
+    "LedgerSchemaError",
+    "LedgerStore",
+    "LedgerUnavailable",
     "NewnymStrategy",
     "PinStrategy",
     "PlainReporter",
+    "PostgresDsn",
     "Provenance",
     "QueueStopped",
     "QuietReporter",

@@ -12,6 +12,9 @@ The tree::
     ├── ExitWaitTimeout          (also a TimeoutError) no checked exit became ready in time
     ├── QueueStopped             the exit queue was stopped, or handed out all it had
     ├── LedgerError              the exit ledger is corrupt, locked too long, or not writable
+    │   ├── LedgerUnavailable    its database server cannot be reached, or went away
+    │   ├── LedgerAuthError      its database server refused our credentials or privileges
+    │   └── LedgerSchemaError    the database holds something other than a ledger of this version
     ├── TorChangesError          the record of what we changed in tor cannot be read or written
     ├── FetchFailure             a classified failed transcript fetch (see ``FailureKind``)
     ├── InvalidVideoInput        (also a ValueError) neither a video URL nor a video id
@@ -76,6 +79,18 @@ class QueueStopped(StudyBuddyError):
 
 class LedgerError(StudyBuddyError):
     """The exit ledger is corrupt, locked for too long, or not writable. Never reset silently."""
+
+
+class LedgerUnavailable(LedgerError):
+    """The ledger's database server cannot be reached (or the connection to it was lost)."""
+
+
+class LedgerAuthError(LedgerError):
+    """The ledger's database server refused our credentials, or the privileges the ledger needs."""
+
+
+class LedgerSchemaError(LedgerError):
+    """The ledger's file or schema holds something else, or a ledger of an unknown version."""
 
 
 class TorChangesError(StudyBuddyError):

@@ -26,6 +26,7 @@ from .tor._rotation import AUTO, ROTATIONS
 if TYPE_CHECKING:
     from .app._batch import BatchOptions
     from .app._wiring import ClientSettings
+    from .tor._ledger import PostgresDsn
     from .youtube._courses import CourseRef
 
 log = logging.getLogger("yt_study_buddy")
@@ -50,6 +51,21 @@ class HostPort(click.ParamType[tuple[str, int], str]):
             return parse_host_port(str(value), self.default_port)
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
+
+
+class LedgerLocation(click.ParamType[Any, str]):
+    """``--ledger``: a ``postgresql://`` URL (a ``PostgresDsn``) or a SQLite file's path."""
+
+    name = "PATH|URL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        from .tor._ledger import parse_ledger_location
+
+        if not value.strip():
+            self.fail("must not be empty", param, ctx)
+        return parse_ledger_location(value)
 
 
 class DefaultCommandGroup(click.Group):
@@ -320,7 +336,14 @@ def check_writable(directory: Path) -> None:
 @option(
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where the exit ledger lives.  [default: the user state dir]",
+    help="Where the exit ledger and the record of changes made to tor live.  [default: the user state dir]",
+)
+@option(
+    "--ledger",
+    "ledger",
+    type=LedgerLocation(),
+    help="The exit ledger: a SQLite file, or postgresql://USER@HOST/DB to share one with other machines "
+    "(keep its password in ~/.pgpass or PGPASSWORD).  [default: exit-ledger.sqlite3 in --state-dir]",
 )
 @option("--force", is_flag=True, help="Fetch again what is already done.")
 @option("--no-launch-tor", is_flag=True, help="Never start a tor of our own when none answers.")
@@ -356,6 +379,7 @@ def fetch(
     rotation: str,
     max_attempts: int,
     state_dir: Path | None,
+    ledger: Path | PostgresDsn | None,
     force: bool,
     no_launch_tor: bool,
     as_json: bool,
@@ -389,6 +413,7 @@ def fetch(
         ip_check_url=shared.ip_check_url,
         ca_bundle=shared.ca_bundle,
         state_dir=state_dir,
+        ledger_path=ledger,
     )
     try:
         code = run_batch(

@@ -7,12 +7,15 @@ import logging
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from .. import _settings
+from ..tor._changes import TorChanges
 from ..tor._client import RotatingTorClient
 from ..tor._connect import connect_or_launch
 from ..tor._endpoint import TorEndpoint
+from ..tor._ledger import ExitLedger, PostgresDsn
 from ..tor._rotation import AUTO, choose_strategy
 from ._batch import BatchOptions, BatchRunner
 from ._progress import Reporter
@@ -31,12 +34,13 @@ class ClientSettings:
     rotation: str = AUTO
     ip_check_url: str = _settings.DEFAULT_IP_CHECK_URL
     ca_bundle: str | None = None
-    #: Where the exit ledger lives: ``ledger_path`` if given, else in ``state_dir`` (default:
-    #: the per-user state directory).
+    #: Where the exit ledger lives: ``ledger_path`` if given (a SQLite file, or a PostgreSQL
+    #: database shared with other machines), else the file in ``state_dir`` (default: the
+    #: per-user state directory, which also keeps the record of what runs change in tor).
     state_dir: Path | None = None
-    ledger_path: Path | None = None
+    ledger_path: Path | PostgresDsn | None = None
 
-    def ledger(self) -> Path:
+    def ledger(self) -> Path | PostgresDsn:
         return self.ledger_path or _settings.ledger_path(self.state_dir)
 
 
@@ -53,8 +57,19 @@ class Launch:
 def open_client(
     endpoint: TorEndpoint, settings: ClientSettings = ClientSettings(), *, launch: Launch = Launch()
 ) -> Iterator[RotatingTorClient]:
-    """A client on the tor at ``endpoint``, or on one launched for it; tor is stopped after."""
+    """A client on the tor at ``endpoint``, or on one launched for it; tor is stopped after.
+
+    The ledger is opened first: a ledger that cannot be used fails before any tor is started."""
     with ExitStack() as stack:
+        ledger = stack.enter_context(
+            ExitLedger(
+                settings.ledger(),
+                cooldown=timedelta(hours=settings.cooldown_hours),
+                quarantine=timedelta(hours=settings.quarantine_hours),
+            )
+        )
+        # A ledger file keeps tor's record beside it; a ledger on a server, the state directory.
+        tor_changes = None if ledger.path is not None else TorChanges.default_path(settings.state_dir)
         endpoint, launched = connect_or_launch(
             endpoint, launch=launch.allowed, refused_hint=launch.refused_hint, launch_hint=launch.launch_hint
         )
@@ -69,9 +84,10 @@ def open_client(
                 endpoint=endpoint,
                 strategy=strategy,
                 ip_check_url=settings.ip_check_url,
-                ledger_path=settings.ledger(),
+                ledger=ledger,
                 quarantine_hours=settings.quarantine_hours,
                 ca_bundle=settings.ca_bundle,
+                tor_changes_path=tor_changes,
             )
         )
 

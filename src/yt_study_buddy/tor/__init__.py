@@ -11,7 +11,10 @@ from .._exceptions import (
     ExitRefused,
     ExitsExhausted,
     ExitWaitTimeout,
+    LedgerAuthError,
     LedgerError,
+    LedgerSchemaError,
+    LedgerUnavailable,
     QueueStopped,
     TorAuthError,
     TorChangesError,
@@ -25,7 +28,16 @@ from ._endpoint import TorEndpoint, parse_host_port
 from ._events import EventDispatcher
 from ._exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
 from ._launcher import LaunchedTor, launch_tor
-from ._ledger import ExitLease, ExitLedger, ExitState, UseRecord
+from ._ledger import (
+    ExitLease,
+    ExitLedger,
+    ExitState,
+    LedgerStore,
+    PostgresDsn,
+    SqliteStore,
+    UseRecord,
+    parse_ledger_location,
+)
 from ._protocols import SessionSource
 from ._queue import TorIPQueue
 from ._rotation import STRATEGIES, IsolateStrategy, NewnymStrategy, PinStrategy, RotationStrategy
@@ -47,14 +59,20 @@ __all__ = [
     "ExitsExhausted",
     "IsolateStrategy",
     "LaunchedTor",
+    "LedgerAuthError",
     "LedgerError",
+    "LedgerSchemaError",
+    "LedgerStore",
+    "LedgerUnavailable",
     "NewnymStrategy",
     "PinStrategy",
+    "PostgresDsn",
     "QueueStopped",
     "RotatingTorClient",
     "RotationStrategy",
     "SessionOutcome",
     "SessionSource",
+    "SqliteStore",
     "StreamMonitor",
     "TorAuthError",
     "TorChangesError",
@@ -69,4 +87,5 @@ __all__ = [
     "launch_tor",
     "open_controller",
     "parse_host_port",
+    "parse_ledger_location",
 ]

@@ -26,7 +26,7 @@ from ._changes import Change, TorChanges, identify
 from ._control import close_circuit, open_controller, probe_socks_port
 from ._endpoint import TorEndpoint
 from ._exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
-from ._ledger import ExitLease, ExitLedger
+from ._ledger import ExitLease, ExitLedger, PostgresDsn
 from ._rotation import Identity, RotationStrategy, make_strategy
 from ._session import DEFAULT_TIMEOUT, ExitInfo, SessionOutcome, TorSession
 from ._stream_monitor import StreamMonitor
@@ -71,7 +71,7 @@ class RotatingTorClient:
         strategy: str | RotationStrategy = "isolate",
         ip_check_url: str = DEFAULT_IP_CHECK_URL,
         ledger: ExitLedger | None = None,
-        ledger_path: str | Path | None = None,
+        ledger_path: str | Path | PostgresDsn | None = None,
         quarantine_hours: float = 6.0,
         ca_bundle: str | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
@@ -100,8 +100,10 @@ class RotatingTorClient:
         self.stats = {"allocated": 0, "rejected": 0, "transport_failures": 0, "moved": 0, "drifted": 0}
         self.strategy = make_strategy(strategy) if isinstance(strategy, str) else strategy
         probe_socks_port(self.endpoint)
-        # Next to the ledger (the state directory), where `doctor` looks for what a crash left.
-        self._tor_changes = TorChanges(tor_changes_path or TorChanges.default_path(self.ledger.path.parent))
+        # Next to a ledger file (the state directory), where `doctor` looks for what a crash left;
+        # with a ledger on a server, in the user's state directory (callers pass their own).
+        state_dir = None if self.ledger.path is None else self.ledger.path.parent
+        self._tor_changes = TorChanges(tor_changes_path or TorChanges.default_path(state_dir))
         self._controller = open_controller(self.endpoint)
         self._conflux_change: Change | None = None
         self._closed = False

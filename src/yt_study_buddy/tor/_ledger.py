@@ -1,14 +1,19 @@
-"""Which Tor exit IPs were used when, in one SQLite file shared by every thread and process.
+"""Which Tor exit IPs were used when, shared by every thread, process and (with PostgreSQL) machine.
 
 Each session leaves through an exit that nobody else holds and that is not cooling down or
-quarantined. Several worker threads and several runs on one tor daemon reserve exits from the
-same file, so a reservation is one ``BEGIN IMMEDIATE`` transaction: SQLite's file lock makes it
-atomic across threads and processes, with no hand-made lock that could deadlock or be bypassed
-(the original project's JSON trackers had both problems).
+quarantined. :class:`ExitLedger` holds the rules; a :class:`LedgerStore` holds the rows: one
+SQLite file (the default, nothing to install) or one PostgreSQL schema (``postgresql://...``,
+see ``_ledger_postgres``) that several machines share. A reservation is one write transaction
+that holds the store's write lock from its first statement (SQLite's ``BEGIN IMMEDIATE``,
+PostgreSQL's table lock), so it is atomic across threads, processes and machines, with no
+hand-made lock that could deadlock or be bypassed (the original project's JSON trackers had
+both problems); a unique index refuses a second live lease on one exit whatever the code does.
 
 Times are stored as integer microseconds since the Unix epoch (UTC), so they round-trip
-exactly and compare correctly across time zones. History is append-only; a file that is not a
-ledger, is damaged, or has an unknown schema raises :class:`LedgerError` and is never reset.
+exactly and compare correctly across time zones; they come from the store's clock (this
+machine's for a file, the server's for PostgreSQL) unless the caller passes one. History is
+append-only; a store that is not a ledger, is damaged, or has an unknown schema raises
+:class:`LedgerError` and is never reset.
 
 Each operation opens its own short-lived connection, so threads never share one and a forked
 or spawned worker never inherits an open handle.
@@ -23,19 +28,21 @@ import socket
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
-from yt_study_buddy._exceptions import LedgerError
+from yt_study_buddy._exceptions import LedgerError, LedgerSchemaError
 from yt_study_buddy._settings import ledger_path
+
+from ._redaction import redact
 
 log = logging.getLogger(__name__)
 
-#: PRAGMA user_version of the files this module writes.
+#: The schema version this module writes (SQLite: PRAGMA user_version; PostgreSQL: ledger_meta).
 SCHEMA_VERSION = 1
 
 #: History outcomes the ledger writes itself; callers choose their own for release/record_use.
@@ -79,6 +86,9 @@ _SCHEMA = (
     "CREATE INDEX history_by_exit ON history (exit_ip, record_id)",
 )
 
+#: The URL schemes that put the ledger in PostgreSQL; anything else is a SQLite file's path.
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
 _STATE_QUERY = """
     SELECT e.exit_ip, e.fingerprint, e.last_used_at, e.quarantined_until, l.holder, l.reserved_at
     FROM exits AS e LEFT JOIN leases AS l ON l.exit_ip = e.exit_ip AND l.ended_at IS NULL
@@ -95,8 +105,82 @@ _HISTORY_FIELDS = (
     "detail",
 )
 
+# SQL below runs on both stores: qmark parameters (the PostgreSQL store translates them),
+# ON CONFLICT and RETURNING (SQLite 3.35+), CASE instead of SQLite's two-argument MAX().
+_LATER_LAST_USE = (
+    "UPDATE exits SET last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < ? THEN ? "
+    "ELSE last_used_at END WHERE exit_ip = ?"
+)
+_LATER_QUARANTINE = (
+    "UPDATE exits SET quarantined_until = CASE WHEN quarantined_until IS NULL OR quarantined_until < ? "
+    "THEN ? ELSE quarantined_until END WHERE exit_ip = ?"
+)
+
 _LOCKED_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 _DAMAGED_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+
+@dataclass(frozen=True)
+class PostgresDsn:
+    """A ``postgresql://`` URL naming a ledger's database. Its password never shows: ``str()``
+    and ``repr()`` give the redacted URL (better still, keep it in ``~/.pgpass`` or PGPASSWORD)."""
+
+    url: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(POSTGRES_SCHEMES):
+            raise ValueError(f"not a PostgreSQL URL: {self.redacted!r}")
+
+    @property
+    def redacted(self) -> str:
+        return redact(self.url)
+
+    def __str__(self) -> str:
+        return self.redacted
+
+    def __repr__(self) -> str:
+        return f"PostgresDsn({self.redacted!r})"
+
+
+def parse_ledger_location(text: str | os.PathLike[str]) -> Path | PostgresDsn:
+    """``postgresql://...`` (or ``postgres://``) means PostgreSQL; anything else a SQLite file."""
+    if isinstance(text, str) and text.startswith(POSTGRES_SCHEMES):
+        return PostgresDsn(text)
+    return Path(text)
+
+
+class LedgerCursor(Protocol):
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class LedgerConnection(Protocol):
+    """What the ledger's rules need of an open connection: qmark SQL in, row tuples out."""
+
+    def execute(self, sql: str, parameters: tuple[Any, ...] = (), /) -> LedgerCursor: ...
+
+
+class LedgerStore(Protocol):
+    """Where a ledger keeps its rows; its errors are :class:`LedgerError` (or a subclass), one
+    clear line each, naming :attr:`location`."""
+
+    #: Where the rows are, for messages: a path, or a URL without its password.
+    location: str
+    #: The SQLite file, or None for a server.
+    path: Path | None
+
+    def open(self) -> None:
+        """Create the schema in an empty store, or check an existing one without changing it."""
+
+    def read(self) -> AbstractContextManager[LedgerConnection]:
+        """A connection for reads; it is closed (and anything uncommitted dropped) on exit."""
+
+    def write(self) -> AbstractContextManager[LedgerConnection]:
+        """One transaction holding the store's write lock from its start, committed on exit."""
+
+    def now_us(self, conn: LedgerConnection) -> int:
+        """The store's clock, in microseconds since the epoch (the server's, for a server)."""
 
 
 @dataclass(frozen=True)
@@ -194,21 +278,24 @@ def _holder_host_pid(holder: str) -> tuple[str, int] | None:
 
 
 class ExitLedger:
-    """Reservations, cooldowns, quarantines and use history of Tor exits, in one SQLite file.
+    """Reservations, cooldowns, quarantines and use history of Tor exits, in one store.
 
-    The cooldown of an exit runs from its last use (release() or record_use()), not from when
-    it was reserved. Safe to share between threads; other processes may open the same file.
+    ``location`` is a SQLite file's path, a ``postgresql://`` URL (:class:`PostgresDsn`; needs
+    the ``postgres`` extra), or a :class:`LedgerStore`. The cooldown of an exit runs from its
+    last use (release() or record_use()), not from when it was reserved. Safe to share between
+    threads; other processes (and, with PostgreSQL, other machines) may open the same store.
+    ``clock`` replaces the store's clock (tests move it by hand).
     """
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        location: str | os.PathLike[str] | PostgresDsn | LedgerStore,
         *,
         cooldown: timedelta,
         quarantine: timedelta = timedelta(hours=6),
         lease_ttl: timedelta = timedelta(hours=2),
         busy_timeout: float = 10.0,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         if cooldown < timedelta(0):
             raise ValueError("cooldown must not be negative")
@@ -216,19 +303,18 @@ class ExitLedger:
             raise ValueError("quarantine and lease_ttl must be positive")
         if busy_timeout <= 0:
             raise ValueError("busy_timeout must be positive")
-        self.path = Path(path).absolute()
         self._cooldown_us = cooldown // _MICROSECOND
         self._quarantine = quarantine
         self._lease_ttl_us = lease_ttl // _MICROSECOND
-        self._busy_timeout = busy_timeout
         self._clock = clock
         self._host = socket.gethostname()
         self._closed = False
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise LedgerError(f"cannot create the directory of exit ledger {self.path}: {exc}") from exc
-        self._open()
+        self._store = open_store(location, busy_timeout=busy_timeout)
+        #: Where the rows are, for messages (a URL's password is never in it).
+        self.location = self._store.location
+        #: The SQLite file; None when the ledger lives in PostgreSQL.
+        self.path = self._store.path
+        self._store.open()
 
     @staticmethod
     def default_path() -> Path:
@@ -250,18 +336,16 @@ class ExitLedger:
         exit_ip = _normalise_ip(exit_ip)
         _require_text("holder", holder)
         with self._write() as conn:
-            now = self._now_us()
+            now = self._now_us(conn)
             self._end_stale_lease(conn, exit_ip, now)
             row = conn.execute(_STATE_QUERY + " WHERE e.exit_ip = ?", (exit_ip,)).fetchone()
             if row is not None and self._state(row, now).free_at is not None:
                 return None
             self._touch_exit(conn, exit_ip, fingerprint)
-            cursor = conn.execute(
-                "INSERT INTO leases (exit_ip, fingerprint, holder, reserved_at) VALUES (?, ?, ?, ?)",
+            lease_id = conn.execute(
+                "INSERT INTO leases (exit_ip, fingerprint, holder, reserved_at) VALUES (?, ?, ?, ?) RETURNING lease_id",
                 (exit_ip, fingerprint, holder, now),
-            )
-            lease_id = cursor.lastrowid
-        assert lease_id is not None
+            ).fetchone()[0]
         log.debug("lease %d: %s reserved by %s", lease_id, exit_ip, holder)
         return ExitLease(lease_id, exit_ip, fingerprint, holder, _at(now))
 
@@ -273,13 +357,13 @@ class ExitLedger:
         """
         _require_text("outcome", outcome)
         with self._write() as conn:
-            now = self._now_us()
+            now = self._now_us(conn)
             row = conn.execute(
                 "SELECT exit_ip, reserved_at, ended_at, end_reason FROM leases WHERE lease_id = ?",
                 (lease.lease_id,),
             ).fetchone()
             if row is None or row[0] != lease.exit_ip:
-                raise ValueError(f"lease {lease.lease_id} on {lease.exit_ip} is not in {self.path}")
+                raise ValueError(f"lease {lease.lease_id} on {lease.exit_ip} is not in {self.location}")
             _, reserved_at, ended_at, end_reason = row
             if ended_at is None:
                 conn.execute(
@@ -314,7 +398,7 @@ class ExitLedger:
         with self._write() as conn:
             conn.execute(
                 "UPDATE leases SET ended_at = ?, end_reason = 'cancelled' WHERE lease_id = ? AND ended_at IS NULL",
-                (self._now_us(), lease.lease_id),
+                (self._now_us(conn), lease.lease_id),
             )
         log.debug("lease %d: %s cancelled", lease.lease_id, lease.exit_ip)
 
@@ -330,7 +414,7 @@ class ExitLedger:
         exit_ip = _normalise_ip(exit_ip)
         _require_text("outcome", outcome)
         with self._write() as conn:
-            self._record(conn, exit_ip, fingerprint, self._now_us(), outcome=outcome, label=label)
+            self._record(conn, exit_ip, fingerprint, self._now_us(conn), outcome=outcome, label=label)
 
     def quarantine(
         self,
@@ -348,13 +432,10 @@ class ExitLedger:
         if duration <= timedelta(0):
             raise ValueError("quarantine duration must be positive")
         with self._write() as conn:
-            now = self._now_us()
+            now = self._now_us(conn)
             until = now + duration // _MICROSECOND
             self._touch_exit(conn, exit_ip, fingerprint)
-            conn.execute(
-                "UPDATE exits SET quarantined_until = MAX(COALESCE(quarantined_until, 0), ?) WHERE exit_ip = ?",
-                (until, exit_ip),
-            )
+            conn.execute(_LATER_QUARANTINE, (until, until, exit_ip))
             self._append_history(conn, exit_ip, fingerprint, now, outcome=QUARANTINED, detail=reason)
         log.info("exit %s quarantined until %s UTC: %s", exit_ip, f"{_at(until):%Y-%m-%d %H:%M}", reason)
 
@@ -363,15 +444,16 @@ class ExitLedger:
     def state(self, exit_ip: str) -> ExitState | None:
         """The exit's state now, or None if the ledger has never seen it."""
         exit_ip = _normalise_ip(exit_ip)
-        with self._connection() as conn:
+        with self._read() as conn:
             row = conn.execute(_STATE_QUERY + " WHERE e.exit_ip = ?", (exit_ip,)).fetchone()
-        return None if row is None else self._state(row, self._now_us())
+            now = self._now_us(conn)
+        return None if row is None else self._state(row, now)
 
     def unavailable(self) -> list[ExitState]:
         """Every exit that is cooling, quarantined or reserved right now, soonest free first."""
-        with self._connection() as conn:
+        with self._read() as conn:
             rows = conn.execute(_STATE_QUERY).fetchall()
-        now = self._now_us()
+            now = self._now_us(conn)
         states = [state for state in (self._state(row, now) for row in rows) if state.free_at]
         return sorted(states, key=lambda state: (state.free_at, state.exit_ip))
 
@@ -395,7 +477,7 @@ class ExitLedger:
         if exit_ip is not None:
             query += " WHERE exit_ip = ?"
             params = (_normalise_ip(exit_ip), limit)
-        with self._connection() as conn:
+        with self._read() as conn:
             rows = conn.execute(query + " ORDER BY record_id DESC LIMIT ?", params).fetchall()
         return [
             UseRecord(
@@ -429,87 +511,20 @@ class ExitLedger:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _now_us(self) -> int:
-        return _to_us(self._clock())
+    def _now_us(self, conn: LedgerConnection) -> int:
+        return self._store.now_us(conn) if self._clock is None else _to_us(self._clock())
 
-    def _open(self) -> None:
-        """Create the schema in a new file, or check an existing one without writing to it."""
-        try:
-            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise self._error(exc) from exc
-        try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                self._create_schema(conn)
-            elif version != SCHEMA_VERSION:
-                raise self._unreadable(f"unknown schema version {version} (this program knows {SCHEMA_VERSION})")
-            problems = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
-            if problems != ["ok"]:
-                raise self._unreadable("; ".join(problems[:3]))
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode != "wal":
-                log.info("exit ledger %s uses journal mode %s, not WAL", self.path, mode)
-        except sqlite3.Error as exc:
-            raise self._error(exc) from exc
-        finally:
-            conn.close()
+    def _read(self) -> AbstractContextManager[LedgerConnection]:
+        self._check_open()
+        return self._store.read()
 
-    def _create_schema(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        # Another process may have created it while we waited for the lock.
-        if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
-            if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-                raise self._unreadable("it is a SQLite database, but not an exit ledger")
-            for statement in _SCHEMA:
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[LedgerConnection]:
+        self._check_open()
+        return self._store.write()
 
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        """A fresh connection to the existing file; closing it rolls back anything uncommitted."""
+    def _check_open(self) -> None:
         if self._closed:
-            raise ValueError(f"exit ledger {self.path} is closed")
-        try:
-            conn = sqlite3.connect(
-                f"{self.path.as_uri()}?mode=rw",
-                uri=True,
-                timeout=self._busy_timeout,
-                isolation_level=None,
-            )
-        except sqlite3.Error as exc:
-            raise self._error(exc) from exc
-        try:
-            conn.execute("PRAGMA synchronous = NORMAL")
-            yield conn
-        except sqlite3.Error as exc:
-            raise self._error(exc) from exc
-        finally:
-            conn.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, holding the file's write lock from its first statement."""
-        with self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            yield conn
-            conn.execute("COMMIT")
-
-    def _error(self, exc: sqlite3.Error) -> LedgerError:
-        code = getattr(exc, "sqlite_errorcode", None)
-        primary = None if code is None else code & 0xFF
-        if primary in _LOCKED_CODES:
-            return LedgerError(
-                f"exit ledger {self.path} is locked: another process (or thread) has held it "
-                f"for more than {self._busy_timeout:g} s"
-            )
-        if primary in _DAMAGED_CODES:
-            return self._unreadable(str(exc))
-        return LedgerError(f"cannot use exit ledger {self.path}: {exc}")
-
-    def _unreadable(self, why: str) -> LedgerError:
-        return LedgerError(f"exit ledger {self.path} is unreadable: {why}; move it aside to start a new one")
+            raise ValueError(f"exit ledger {self.location} is closed")
 
     def _is_stale(self, holder: str, reserved_at: int, now: int) -> bool:
         if now - reserved_at >= self._lease_ttl_us:
@@ -541,7 +556,7 @@ class ExitLedger:
             free_at=_maybe_at(free_at),
         )
 
-    def _end_stale_lease(self, conn: sqlite3.Connection, exit_ip: str, now: int) -> None:
+    def _end_stale_lease(self, conn: LedgerConnection, exit_ip: str, now: int) -> None:
         """End a stale lease on ``exit_ip``, counting the exit as used when it was reserved."""
         row = conn.execute(
             "SELECT lease_id, fingerprint, holder, reserved_at FROM leases WHERE exit_ip = ? AND ended_at IS NULL",
@@ -555,10 +570,7 @@ class ExitLedger:
             "UPDATE leases SET ended_at = ?, end_reason = 'abandoned' WHERE lease_id = ?",
             (now, lease_id),
         )
-        conn.execute(
-            "UPDATE exits SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE exit_ip = ?",
-            (reserved_at, exit_ip),
-        )
+        conn.execute(_LATER_LAST_USE, (reserved_at, reserved_at, exit_ip))
         self._append_history(
             conn,
             exit_ip,
@@ -570,14 +582,15 @@ class ExitLedger:
             reserved_at=reserved_at,
         )
 
-    def _touch_exit(self, conn: sqlite3.Connection, exit_ip: str, fingerprint: str | None) -> None:
-        conn.execute("INSERT OR IGNORE INTO exits (exit_ip) VALUES (?)", (exit_ip,))
+    @staticmethod
+    def _touch_exit(conn: LedgerConnection, exit_ip: str, fingerprint: str | None) -> None:
+        conn.execute("INSERT INTO exits (exit_ip) VALUES (?) ON CONFLICT (exit_ip) DO NOTHING", (exit_ip,))
         if fingerprint is not None:
             conn.execute("UPDATE exits SET fingerprint = ? WHERE exit_ip = ?", (fingerprint, exit_ip))
 
     def _record(
         self,
-        conn: sqlite3.Connection,
+        conn: LedgerConnection,
         exit_ip: str,
         fingerprint: str | None,
         now: int,
@@ -589,10 +602,7 @@ class ExitLedger:
     ) -> None:
         """A use ending now: the cooldown starts, and history gets a row."""
         self._touch_exit(conn, exit_ip, fingerprint)
-        conn.execute(
-            "UPDATE exits SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE exit_ip = ?",
-            (now, exit_ip),
-        )
+        conn.execute(_LATER_LAST_USE, (now, now, exit_ip))
         self._append_history(
             conn,
             exit_ip,
@@ -606,7 +616,7 @@ class ExitLedger:
 
     @staticmethod
     def _append_history(
-        conn: sqlite3.Connection,
+        conn: LedgerConnection,
         exit_ip: str,
         fingerprint: str | None,
         ended_at: int,
@@ -621,3 +631,122 @@ class ExitLedger:
             f"INSERT INTO history ({', '.join(_HISTORY_FIELDS)}) VALUES ({', '.join('?' * len(_HISTORY_FIELDS))})",
             (exit_ip, fingerprint, label, lease_id, reserved_at, ended_at, outcome, detail),
         )
+
+
+def open_store(
+    location: str | os.PathLike[str] | PostgresDsn | LedgerStore, *, busy_timeout: float = 10.0
+) -> LedgerStore:
+    """The store ``location`` names: a path (SQLite), a ``postgresql://`` URL, or a store as is.
+    ``busy_timeout`` bounds each wait for another writer's lock, in seconds."""
+    if isinstance(location, (str, os.PathLike)):
+        location = parse_ledger_location(location)
+    if isinstance(location, Path):
+        return SqliteStore(location, busy_timeout=busy_timeout)
+    if isinstance(location, PostgresDsn):
+        try:
+            from ._ledger_postgres import PostgresStore
+        except ImportError as exc:  # the optional extra is missing
+            raise LedgerError(
+                f"exit ledger {location}: PostgreSQL needs psycopg ({exc}); "
+                "install it with: pip install 'yt-study-buddy[postgres]'"
+            ) from None
+        return PostgresStore(location, lock_timeout=busy_timeout)
+    return location
+
+
+class SqliteStore:
+    """A ledger in one SQLite file (WAL): the file lock orders writers across processes."""
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 10.0) -> None:
+        self.path: Path | None = Path(path).absolute()
+        self._file = self.path
+        self.location = str(self._file)
+        self._busy_timeout = busy_timeout
+
+    def open(self) -> None:
+        """Create the schema in a new file, or check an existing one without writing to it."""
+        try:
+            self._file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(f"cannot create the directory of exit ledger {self._file}: {exc}") from exc
+        try:
+            conn = sqlite3.connect(self._file, timeout=self._busy_timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                self._create_schema(conn)
+            elif version != SCHEMA_VERSION:
+                raise self._wrong_schema(f"unknown schema version {version} (this program knows {SCHEMA_VERSION})")
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
+            if problems != ["ok"]:
+                raise self._unreadable("; ".join(problems[:3]))
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":
+                log.info("exit ledger %s uses journal mode %s, not WAL", self._file, mode)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        finally:
+            conn.close()
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        # Another process may have created it while we waited for the lock.
+        if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+            if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                raise self._wrong_schema("it is a SQLite database, but not an exit ledger")
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[LedgerConnection]:
+        """A fresh connection to the existing file; closing it rolls back anything uncommitted."""
+        try:
+            conn = sqlite3.connect(
+                f"{self._file.as_uri()}?mode=rw",
+                uri=True,
+                timeout=self._busy_timeout,
+                isolation_level=None,
+            )
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        try:
+            conn.execute("PRAGMA synchronous = NORMAL")
+            yield conn
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        finally:
+            conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[LedgerConnection]:
+        """One write transaction, holding the file's write lock from its first statement."""
+        with self.read() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            conn.execute("COMMIT")
+
+    def now_us(self, conn: LedgerConnection) -> int:
+        """This machine's clock: the file is here."""
+        return _to_us(_utc_now())
+
+    def _error(self, exc: sqlite3.Error) -> LedgerError:
+        code = getattr(exc, "sqlite_errorcode", None)
+        primary = None if code is None else code & 0xFF
+        if primary in _LOCKED_CODES:
+            return LedgerError(
+                f"exit ledger {self._file} is locked: another process (or thread) has held it "
+                f"for more than {self._busy_timeout:g} s"
+            )
+        if primary in _DAMAGED_CODES:
+            return self._unreadable(str(exc))
+        return LedgerError(f"cannot use exit ledger {self._file}: {exc}")
+
+    def _unreadable(self, why: str) -> LedgerError:
+        return LedgerError(f"exit ledger {self._file} is unreadable: {why}; move it aside to start a new one")
+
+    def _wrong_schema(self, why: str) -> LedgerSchemaError:
+        return LedgerSchemaError(f"exit ledger {self._file} is unreadable: {why}; move it aside to start a new one")

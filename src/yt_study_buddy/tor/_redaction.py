@@ -4,6 +4,8 @@ stem traces every control command and reply (``Sent to tor: AUTHENTICATE "..."``
 handler at its TRACE level listens, and some of its errors quote tor's replies. The password,
 the cookie and what SAFECOOKIE derives from it (the AUTHCHALLENGE nonce, tor's SERVERHASH and
 SERVERNONCE, the AUTHENTICATE hash) are replaced by ``[redacted]``; the rest of the trace stays.
+So is the password in a PostgreSQL ledger's URL (``postgresql://user:PASSWORD@host/db`` or
+``?password=...``), wherever a message quotes one.
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(AUTHENTICATE)[ \t]+[0-9A-Fa-f]+\b"), rf"\1 {REDACTED}"),
     (re.compile(r"\b(AUTHCHALLENGE[ \t]+SAFECOOKIE)[ \t]+[0-9A-Fa-f]+\b"), rf"\1 {REDACTED}"),
     (re.compile(r"\b(SERVERHASH|SERVERNONCE)=[^\s]+"), rf"\1={REDACTED}"),
+    # A database URL's password: in its user part, or as a query parameter.
+    (re.compile(r"\b(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*@"), rf"\1{REDACTED}@"),
+    (re.compile(r"([?&]password=)[^&\s]*"), rf"\1{REDACTED}"),
 )
 
 
 def redact(text: str) -> str:
-    """``text`` with every control-port secret in it replaced by ``[redacted]``."""
+    """``text`` with every control-port secret and database password in it replaced by ``[redacted]``."""
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
