@@ -18,6 +18,8 @@ from ._exceptions import (
     LedgerError,
     QueueStopped,
     RunLogError,
+    SearchError,
+    SearchQueryError,
     StudyBuddyError,
     TorAuthError,
     TorChangesError,
@@ -30,6 +32,7 @@ from .app._progress import PlainReporter, QuietReporter, Reporter, RichReporter,
 from .app._run_log import ErrorKind, RunLog, VideoResult, VideoStatus
 from .app._wiring import ClientSettings, Launch, Run, open_client, open_run
 from .notes._formatters import FORMATS, Provenance, render
+from .notes._search import NoteIndex, SearchHit
 from .tor._client import RotatingTorClient
 from .tor._endpoint import TorEndpoint
 from .tor._exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
@@ -64,6 +67,7 @@ __all__ = [
     "Launch",
     "LedgerError",
     "NewnymStrategy",
+    "NoteIndex",
     "PinStrategy",
     "PlainReporter",
     "Provenance",
@@ -76,6 +80,9 @@ __all__ = [
     "Run",
     "RunLog",
     "RunLogError",
+    "SearchError",
+    "SearchHit",
+    "SearchQueryError",
     "SessionOutcome",
     "SessionSource",
     "SingleTorCoordinator",
