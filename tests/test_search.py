@@ -29,6 +29,7 @@ from yt_study_buddy.notes import (
     Provenance,
     SearchError,
     SearchQueryError,
+    _search,
     check_query,
     note_stem,
     parse_note,
@@ -316,6 +317,13 @@ def test_threads_writing_notes_at_once_all_land_in_the_index(tmp_path):
     assert index.refresh() == 0  # add() recorded each file as it is on disk
 
 
+def test_without_fts5_search_says_so_and_the_batch_still_writes_notes(tmp_path, monkeypatch):
+    monkeypatch.setattr(_search, "fts5_available", lambda: False)
+    with pytest.raises(SearchError, match="FTS5"):
+        NoteIndex(tmp_path).refresh()
+    assert not search_index_path(tmp_path).exists()
+
+
 # -- the batch keeps the index up to date ---------------------------------------------------
 
 
@@ -350,6 +358,14 @@ def test_the_batch_indexes_each_note_as_it_writes_it(tmp_path, monkeypatch):
     [hit] = index.search("bbb")
     assert (hit.video_id, hit.start, hit.title) == ("bbbbbbbbbbb", 50, "Talk bbbbbbbbbbb")
     assert index.refresh() == 0  # every note was already in, as it is on disk
+
+
+def test_a_batch_without_fts5_writes_its_notes_and_no_index(tmp_path, monkeypatch):
+    monkeypatch.setattr(_batch, "fts5_available", lambda: False)
+    output = tmp_path / "notes"
+    runner = run_batch(output, ["aaaaaaaaaaa"], monkeypatch)
+    assert runner._results["aaaaaaaaaaa"].status is VideoStatus.FETCHED
+    assert not search_index_path(output).exists()
 
 
 def test_a_failing_index_never_fails_the_fetch(tmp_path, monkeypatch, caplog):
@@ -422,6 +438,14 @@ def test_a_bad_query_is_one_line_and_exit_2(notes, query):
     assert done.exit_code == 2 and done.stdout == ""
     [line] = done.stderr.splitlines()
     assert line.startswith("yt-study-buddy: error: bad query ")
+
+
+def test_without_fts5_one_line_and_exit_1(notes, monkeypatch):
+    monkeypatch.setattr(_search, "fts5_available", lambda: False)
+    done = invoke("recursion", "-o", str(notes))
+    assert done.exit_code == 1 and done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith("yt-study-buddy: error: search needs SQLite's FTS5 extension")
 
 
 def test_usage_errors_exit_2(tmp_path):

@@ -223,7 +223,7 @@ class NoteIndex:
     def refresh(self) -> int:
         """Bring the index in line with the notes on disk; how many notes were (re)indexed."""
         on_disk = {self._relative(path): path for path in self.note_files()}
-        with self._reading() as db:
+        with self._connection() as db:
             known = {row[0]: (row[1], row[2]) for row in db.execute("SELECT path, mtime_ns, size FROM notes")}
         changed: list[tuple[str, ParsedNote | None, os.stat_result]] = []
         for relative, path in on_disk.items():
@@ -272,7 +272,7 @@ class NoteIndex:
         ``highlight`` wraps each matched word of the snippet (e.g. terminal bold).
         """
         check_query(query)
-        with self._reading() as db:
+        with self._connection() as db:
             rows = db.execute(
                 "SELECT n.path, coalesce(n.title, n.video_id), n.video_id, p.start, "
                 "snippet(passages, -1, ?, ?, '…', ?) "
@@ -292,11 +292,6 @@ class NoteIndex:
             return note.resolve().relative_to(self.root.resolve()).as_posix()
         except ValueError:
             raise SearchError(f"{note} is not under the notes directory {self.root}") from None
-
-    @contextlib.contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
-        with self._connection() as db:
-            yield db
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
