@@ -138,6 +138,8 @@ def test_a_note_with_front_matter_and_chapter_sections():
 def test_front_matter_wins_over_the_body_and_broken_front_matter_leaves_the_body():
     edited = FRONT_MATTER_NOTE.replace("title: 'Lecture 3", "title: 'Renamed 3")
     assert parse_note(edited).title == 'Renamed 3: "Trees" & graphs'
+    as_number = FRONT_MATTER_NOTE.replace("video_id: abc-def_123", "video_id: 0x1234abcd5")  # YAML: an int
+    assert parse_note(as_number).video_id == OTHER
     broken = FRONT_MATTER_NOTE.replace("channel: MIT OpenCourseWare", "channel: [unclosed")
     note = parse_note(broken)
     assert note is not None and note.channel == "MIT OpenCourseWare" and len(note.passages) == 2
@@ -223,7 +225,7 @@ def test_channel_and_video_id_find_the_video_once_at_its_start(notes):
     assert [hit.start for hit in index.search("title:graphs")] == [0]
 
 
-def test_refresh_follows_new_edited_and_deleted_notes_in_course_folders(notes):
+def test_refresh_follows_new_edited_and_deleted_notes_in_course_folders(notes, monkeypatch):
     index = NoteIndex(notes)
     index.refresh()
     assert index.refresh() == 0  # nothing changed
@@ -232,6 +234,10 @@ def test_refresh_follows_new_edited_and_deleted_notes_in_course_folders(notes):
     (notes / ".yt-study-buddy" / "hidden.md").write_text(f"[00:01](https://www.youtube.com/watch?v={VIDEO}&t=1s) pivot")
     (course / "index.md").write_text("# Algorithms\n\n1. [Sorting](001 Sorting [zzzzzzzzzzz].md) pivot\n")
     assert index.refresh() == 1
+    read: list[str] = []
+    monkeypatch.setattr(_search, "parse_note", lambda text, name="": read.append(name) or parse_note(text, name))
+    assert index.refresh() == 0
+    assert read == []  # nor is the course's index.md read again until it changes
     [hit] = index.search("pivot")
     assert (hit.path, hit.start) == (nested, 7)
 

@@ -48,7 +48,7 @@ _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS notes (
     id INTEGER PRIMARY KEY,
     path TEXT NOT NULL UNIQUE,
-    video_id TEXT NOT NULL,
+    video_id TEXT,  -- NULL: a Markdown file that is no study note
     title TEXT,
     mtime_ns INTEGER NOT NULL,
     size INTEGER NOT NULL
@@ -63,6 +63,7 @@ _PARAGRAPH = re.compile(
 _CHANNEL_LINE = re.compile(r"^- \*\*Channel:\*\* (?P<channel>.+)$")
 _VIDEO_LINE = re.compile(r"^- \*\*Video:\*\* <https://www\.youtube\.com/watch\?v=(?P<id>[A-Za-z0-9_-]{11})>")
 _FILE_ID = re.compile(r"\[(?P<id>[A-Za-z0-9_-]{11})\]$")
+_VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{11}")
 _MD_ESCAPE = re.compile(r"\\([\\`*_\[\]<>])")
 
 
@@ -140,7 +141,10 @@ def parse_note(markdown: str, file_name: str = "") -> ParsedNote | None:
     if current is not None:
         passages.append(Passage(current[0], _unescape(" ".join(current[1]))))
     from_file = _FILE_ID.search(Path(file_name).stem)
-    video_id = _text(front.get("video_id")) or video_id or (from_file["id"] if from_file else None)
+    # An unquoted id YAML read as a number (0x1234abcd5) is no id: the body's links still are.
+    front_id = _text(front.get("video_id"))
+    front_id = front_id if front_id and _VIDEO_ID.fullmatch(front_id) else None
+    video_id = front_id or video_id or (from_file["id"] if from_file else None)
     if not video_id:
         return None
     return ParsedNote(
@@ -216,8 +220,7 @@ class NoteIndex:
         parsed = parse_note(note.read_text(encoding="utf-8") if markdown is None else markdown, note.name)
         with self._writing() as db:
             _delete(db, relative)
-            if parsed is not None:
-                _insert(db, relative, parsed, stat)
+            _insert(db, relative, parsed, stat)
         return parsed is not None
 
     def refresh(self) -> int:
@@ -242,8 +245,7 @@ class NoteIndex:
                 _delete(db, relative)
             for relative, parsed, stat in changed:
                 _delete(db, relative)
-                if parsed is not None:
-                    _insert(db, relative, parsed, stat)
+                _insert(db, relative, parsed, stat)
         return sum(1 for _, parsed, _ in changed if parsed is not None)
 
     def rebuild(self) -> int:
@@ -356,11 +358,15 @@ def _delete(db: sqlite3.Connection, relative: str) -> None:
         db.execute("DELETE FROM notes WHERE id = ?", row)
 
 
-def _insert(db: sqlite3.Connection, relative: str, note: ParsedNote, stat: os.stat_result) -> None:
+def _insert(db: sqlite3.Connection, relative: str, note: ParsedNote | None, stat: os.stat_result) -> None:
+    """A file's row; a Markdown file that is no note (``index.md``) gets one too, without
+    passages, so that it is read again only once it changes."""
     cursor = db.execute(
         "INSERT INTO notes (path, video_id, title, mtime_ns, size) VALUES (?, ?, ?, ?, ?)",
-        (relative, note.video_id, note.title, stat.st_mtime_ns, stat.st_size),
+        (relative, note.video_id if note else None, note.title if note else None, stat.st_mtime_ns, stat.st_size),
     )
+    if note is None:
+        return
     note_id = cursor.lastrowid
     db.execute(
         "INSERT INTO passages (text, title, channel, video_id, start, note) VALUES ('', ?, ?, ?, 0, ?)",
