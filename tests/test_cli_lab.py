@@ -25,6 +25,7 @@ from yt_study_buddy.testing.fake_youtube import Behavior
 from yt_study_buddy.testing.fake_youtube._pages import FakeTrack, FakeVideo, sample_videos
 from yt_study_buddy.testing.network import TorLab
 from yt_study_buddy.tor._ledger import ExitLedger
+from yt_study_buddy.youtube import Snippet
 
 pytestmark = pytest.mark.lab
 
@@ -186,6 +187,46 @@ def test_formats_and_language_priority(run, fake_youtube):
     assert run.notes(".srt")["bilingual01"].read_text().startswith("1\n00:00:0")
     assert run.notes(".vtt")["bilingual01"].read_text().startswith("WEBVTT\n")
     assert "[de] " in run.notes(".txt")["bilingual01"].read_text()
+
+
+def test_search_finds_moments_of_notes_fetched_through_tor(run, fake_youtube):
+    """The batch indexes each note as it writes it; search links each hit to its second."""
+    cell = [
+        Snippet("welcome back to biology.", 0.0, 3.0),
+        Snippet("today: what powers a cell.", 20.0, 3.0),
+        Snippet("the mitochondria is the powerhouse of the cell.", 48.0, 3.0),
+        Snippet("it makes ATP.", 60.0, 3.0),
+    ]
+    heat = [Snippet("entropy always grows.", 0.0, 3.0), Snippet("so does the café's bill.", 50.0, 3.0)]
+    fake_youtube.add_video(
+        FakeVideo(
+            "searchcell1", "Cells: the powerhouse", "Bio Hall", (FakeTrack("en", "English", snippets=tuple(cell)),)
+        )
+    )
+    fake_youtube.add_video(
+        FakeVideo("searchheat1", "Thermodynamics", "Physics Hall", (FakeTrack("en", "English", snippets=tuple(heat)),))
+    )
+    done = run("--parallel", "searchcell1", "searchheat1")
+    assert done.returncode == 0, done.stderr
+    assert (run.output / ".yt-study-buddy" / "search.sqlite3").exists()  # written by the batch
+
+    found = run_cli("search", "mitochondria", "--output", str(run.output))
+    assert found.returncode == 0, found.stderr
+    assert found.stdout == (
+        "Cells: the powerhouse  00:48  the mitochondria is the powerhouse of the cell. it makes ATP."
+        "  https://www.youtube.com/watch?v=searchcell1&t=48s\n"
+    )
+    assert "indexed" not in found.stderr  # nothing left for search to index
+    [hit] = json.loads(run_cli("search", "cafe", "--json", "--output", str(run.output)).stdout)
+    assert (hit["video_id"], hit["start"], hit["url"]) == (
+        "searchheat1",
+        50,
+        "https://www.youtube.com/watch?v=searchheat1&t=50s",
+    )
+    assert Path(hit["path"]) == run.notes()["searchheat1"]
+
+    nothing = run_cli("search", "photosynthesis", "--output", str(run.output))
+    assert (nothing.returncode, nothing.stdout) == (1, "")
 
 
 def test_translate_with_every_option_from_the_environment(lab, fake_youtube, tmp_path):

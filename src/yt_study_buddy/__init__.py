@@ -21,6 +21,8 @@ from ._exceptions import (
     LedgerUnavailable,
     QueueStopped,
     RunLogError,
+    SearchError,
+    SearchQueryError,
     StudyBuddyError,
     TorAuthError,
     TorChangesError,
@@ -34,6 +36,7 @@ from .app._progress import PlainReporter, QuietReporter, Reporter, RichReporter,
 from .app._run_log import ErrorKind, RunLog, VideoResult, VideoStatus
 from .app._wiring import ClientSettings, Launch, Run, open_client, open_run
 from .notes._formatters import FORMATS, CourseContext, Provenance, render
+from .notes._search import NoteIndex, SearchHit
 from .tor._client import RotatingTorClient
 from .tor._endpoint import TorEndpoint
 from .tor._exit_check import DEFAULT_IP_CHECK_URL, check_exit_ip
@@ -78,6 +81,7 @@ __all__ = [
     "LedgerStore",
     "LedgerUnavailable",
     "NewnymStrategy",
+    "NoteIndex",
     "PinStrategy",
     "PlainReporter",
     "PostgresDsn",
@@ -91,6 +95,9 @@ __all__ = [
     "Run",
     "RunLog",
     "RunLogError",
+    "SearchError",
+    "SearchHit",
+    "SearchQueryError",
     "SessionOutcome",
     "SessionSource",
     "SingleTorCoordinator",

@@ -18,7 +18,9 @@ The tree::
     ├── TorChangesError          the record of what we changed in tor cannot be read or written
     ├── FetchFailure             a classified failed transcript fetch (see ``FailureKind``)
     ├── InvalidVideoInput        (also a ValueError) neither a video URL nor a video id
-    └── RunLogError              the run log cannot be written
+    ├── RunLogError              the run log cannot be written
+    └── SearchError              the notes' search index cannot be used (no FTS5, damaged)
+        └── SearchQueryError     (also a ValueError) the query is not valid FTS5 syntax
 
 Two exceptions stay private to their module, as control flow that never reaches a caller:
 the course expansion's ``_CourseExpansionFailed`` (app) and yt-dlp's ``ExtractionStopped``
@@ -125,3 +127,11 @@ class InvalidVideoInput(StudyBuddyError, ValueError):
 
 class RunLogError(StudyBuddyError):
     """The run log cannot be written (a full disk, a read-only directory)."""
+
+
+class SearchError(StudyBuddyError):
+    """The notes' search index cannot be used: SQLite lacks FTS5, or the file is damaged or locked."""
+
+
+class SearchQueryError(SearchError, ValueError):
+    """A search query that is not valid FTS5 syntax (an unbalanced quote, a lone operator)."""

@@ -15,6 +15,8 @@ TOR_CHANGES_FILENAME = "tor-changes.sqlite3"
 #: The run's own directory inside the output directory: the run log and the video claims.
 RUN_DIR_NAME = ".yt-study-buddy"
 RUN_LOG_FILENAME = "runs.jsonl"
+#: The notes' full-text search index (SQLite FTS5), in the run's directory: derived from the notes.
+SEARCH_INDEX_FILENAME = "search.sqlite3"
 #: The Tor Project's own echo; any service answering {"IP": ...} or {"ip": ...} or a bare IP works.
 DEFAULT_IP_CHECK_URL = "https://check.torproject.org/api/ip"
 DEFAULT_TOR_HOST = "127.0.0.1"
@@ -39,3 +41,8 @@ def ledger_path(state: Path | None = None) -> Path:
 def run_log_path(output_dir: Path) -> Path:
     """The run log of the notes in ``output_dir``; its claims live beside it."""
     return output_dir / RUN_DIR_NAME / RUN_LOG_FILENAME
+
+
+def search_index_path(output_dir: Path) -> Path:
+    """The search index of the notes in ``output_dir``: hidden, beside the run log."""
+    return output_dir / RUN_DIR_NAME / SEARCH_INDEX_FILENAME

@@ -16,16 +16,17 @@ import click
 from rich.console import Console
 
 from . import _settings
-from ._exceptions import StudyBuddyError
+from ._exceptions import SearchQueryError, StudyBuddyError
 from .app._hints import CliHints, with_cli_hints
 from .app._progress import Reporter, RichReporter, make_reporter
-from .notes._formatters import FORMATS
+from .notes._formatters import FORMATS, clock
 from .tor._endpoint import TorEndpoint, parse_host_port
 from .tor._rotation import AUTO, ROTATIONS
 
 if TYPE_CHECKING:
     from .app._batch import BatchOptions
     from .app._wiring import ClientSettings
+    from .notes._search import SearchHit
     from .tor._ledger import PostgresDsn
     from .youtube._courses import CourseRef
 
@@ -230,6 +231,7 @@ def main() -> None:
       yt-study-buddy https://youtube.com/watch?v=xyz
       yt-study-buddy --parallel --workers 3 --file urls.txt
       yt-study-buddy -p "https://www.youtube.com/playlist?list=PL..."   # a whole course
+      yt-study-buddy search recursion   # find a moment in the notes
       yt-study-buddy doctor      # check the whole chain
       yt-study-buddy demo        # everything, offline, on a private Tor network
     """
@@ -500,6 +502,63 @@ def run_batch(
             )
         )
     return code
+
+
+@main.command()
+@click.argument("words", nargs=-1, required=True)
+@option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("notes"),
+    show_default=True,
+    help="The notes to search (fetch's --output).",
+)
+@option("-n", "--limit", type=click.IntRange(1), default=20, show_default=True, help="At most this many hits.")
+@option("--json", "as_json", is_flag=True, help="Print the hits as a JSON array on stdout.")
+@option("--reindex", is_flag=True, help="Rebuild the index from the note files first.")
+def search(words: tuple[str, ...], output: Path, limit: int, as_json: bool, reindex: bool) -> None:
+    """Search the notes: each hit's video, its moment, the words around it and a link there.
+
+    \b
+    WORDS is an SQLite FTS5 query: words (all must match), "a phrase", recurs* (a prefix),
+    OR, NOT, title:word. Exit status 0 with hits, 1 without, 2 for a bad query.
+    """
+    from .notes._search import NoteIndex, check_query
+
+    setup_logging(0, False)
+    query = " ".join(words)
+    if not output.is_dir():
+        raise Usage(f"no notes directory {output}: fetch notes into it first, or point --output at them")
+    try:
+        check_query(query)
+        index = NoteIndex(output)
+        if reindex or not index.exists():
+            log.info("search: indexed %d notes in %s", index.rebuild(), output)
+        else:
+            index.refresh()
+        bold = (click.style("", bold=True, reset=False), click.style("", reset=True))
+        hits = index.search(query, limit=limit, highlight=("", "") if as_json else bold)
+    except SearchQueryError as exc:
+        raise Usage(str(exc)) from None
+    except StudyBuddyError as exc:
+        raise Failure(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps([search_hit_json(hit) for hit in hits], ensure_ascii=False, indent=2))
+    for hit in [] if as_json else hits:
+        click.echo(f"{hit.title}  {clock(hit.start)}  {hit.snippet}  {hit.url}")
+    sys.exit(EXIT_OK if hits else EXIT_FAILED)
+
+
+def search_hit_json(hit: SearchHit) -> dict[str, Any]:
+    return {
+        "title": hit.title,
+        "video_id": hit.video_id,
+        "start": hit.start,
+        "url": hit.url,
+        "snippet": hit.snippet,
+        "path": str(hit.path),
+    }
 
 
 @main.command()

@@ -40,6 +40,7 @@ from .._exceptions import (
 from .._fs import write_atomic
 from ..notes._files import note_stem
 from ..notes._formatters import Provenance, render
+from ..notes._search import NoteIndex, fts5_available
 from ..tor._protocols import SessionSource
 from ..tor._queue import TorIPQueue
 from ..tor._session import TorSession
@@ -110,6 +111,9 @@ class BatchRunner:
         self._done: DoneTracker | None = None
         self._courses: tuple[Course, ...] = ()
         self._places: dict[str, tuple[NotePlace, ...]] = {}
+        # Markdown notes go into the output's search index as they are written (search refreshes
+        # it from the files too, so a note this misses is found later).
+        self._search = NoteIndex(options.output_dir) if "md" in options.formats and fts5_available() else None
 
     def stop(self, reason: str = "the run was interrupted") -> bool:
         """Stop handing out videos; True for the first call, whose reason pending videos report."""
@@ -499,9 +503,21 @@ class BatchRunner:
                 directory.mkdir(parents=True, exist_ok=True)
             for fmt in self.options.formats:
                 path = directory / f"{stem}.{fmt}"
-                write_atomic(path, render(transcript, fmt, provenance=where))
+                text = render(transcript, fmt, provenance=where)
+                write_atomic(path, text)
                 paths.append(str(path))
+                if fmt == "md":
+                    self._index(path, text)
         return paths
+
+    def _index(self, note: Path, markdown: str) -> None:
+        """Add a note to the search index; a failure costs the index a note, never the fetch."""
+        if self._search is None:
+            return
+        try:
+            self._search.add(note, markdown)
+        except Exception as exc:  # the note is written: whatever the index does, the video is done
+            log.warning("search index: %s not indexed (%s); search adds it later", note.name, exc)
 
 
 def _pending(result: VideoResult) -> VideoResult:
