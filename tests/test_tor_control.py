@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import socketserver
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -119,6 +120,9 @@ def test_one_watchdog_thread_bounds_every_command_and_stops_with_the_controller(
         assert len(watchdogs()) == before + 1
     finally:
         controller.close()
+    deadline = time.monotonic() + 5  # it ends by itself once no command waits (close never joins it)
+    while len(watchdogs()) > before and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert len(watchdogs()) == before
     assert controller.gave_up_on is None
 

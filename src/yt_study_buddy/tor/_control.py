@@ -101,13 +101,15 @@ class BoundedController(Controller):
         self.close()
 
     def close(self) -> None:
+        """Close the connection; the watchdog ends by itself once no command waits any more.
+
+        Never joined here: stem calls ``close()`` from inside ``msg()`` (holding its message
+        lock) when tor goes away, while other threads' commands still wait for that lock.
+        """
         with self._pending:
             self._closing = True
-            watchdog = self._watchdog
             self._pending.notify()
         super().close()
-        if watchdog is not None and watchdog is not threading.current_thread():
-            watchdog.join(timeout=self.reply_timeout)
 
 
 def open_controller(
