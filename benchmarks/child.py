@@ -33,7 +33,9 @@ def _peak_rss_kib() -> int:
 
 class CircuitCounter:
     """Counts the circuits tor builds (CIRC BUILT events, tor's own included) while it is open:
-    on the real network each is three relays' work, whether its exit is then used or refused."""
+    on the real network each is three relays' work, whether its exit is then used or refused.
+    Preemptive circuits tor built before the count began are not in it: on a tiny run they
+    may carry every isolated video."""
 
     def __init__(self, endpoint: TorEndpoint) -> None:
         self._controller = open_controller(endpoint)

@@ -54,7 +54,10 @@ def test_smoke_scenario_fetches_everything_through_distinct_exits(tmp_path):
         assert row["fetched"] == row["videos"] == row["exits_used"], row["design"]
         assert row["mixed"] == 0, row["design"]
         assert row["echo_checks"] >= row["allocated"], row["design"]  # each session was checked
-        assert row["circuits_built"] > 0, row["design"]  # counted from tor's CIRC events
+        # Counted from tor's CIRC events. Two isolated videos may both ride tor's preemptive
+        # circuits, built before the count began; NEWNYM and pin always build their own.
+        if row["strategy"] != "isolate":
+            assert row["circuits_built"] > 0, row["design"]
     assert report["commit"] and report["machine"]["cpus"]
     assert [m["runs"] for m in report["medians"]] == [1, 1, 1, 1, 1]
     # As installed, no tor running: the client launched its own, and auto chose pin on it.
