@@ -8,6 +8,8 @@ import io
 import json
 import logging
 import sqlite3
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -258,6 +260,21 @@ def test_refresh_follows_new_edited_and_deleted_notes_in_course_folders(notes, m
     assert index.search("pivot") == []
 
 
+def test_replacing_a_note_leaves_its_neighbours_whole(tmp_path):
+    """Each note's passages are deleted by their rowid range: exactly its own."""
+    index = NoteIndex(tmp_path)
+    paths = [
+        write_note(tmp_path, transcript(f"neighbour{n:02d}", f"Talk {n}", [(0.0, f"alpha{n}."), (50.0, f"beta{n}.")]))
+        for n in range(3)
+    ]
+    for path in paths:
+        index.add(path)
+    paths[1].write_text(paths[1].read_text().replace("beta1", "gamma1"))
+    index.add(paths[1])
+    words = ["alpha0", "beta0", "alpha1", "beta1", "gamma1", "alpha2", "beta2"]
+    assert {word: len(index.search(word)) for word in words} == {word: int(word != "beta1") for word in words}
+
+
 def test_accents_and_case_fold_in_every_script(tmp_path):
     write_note(
         tmp_path,
@@ -417,6 +434,10 @@ def test_search_prints_one_line_per_hit_and_builds_a_missing_index(notes):
         f"recursion never…  https://www.youtube.com/watch?v={VIDEO}&t=50s\n"
     )
     assert "indexed 2 notes" in done.stderr and search_index_path(notes).exists()
+    assert invoke('"base case"', "--output", str(notes)).stderr == ""  # nothing new to index
+    write_note(notes, transcript("zzzzzzzzzzz", "More", [(0.0, "another base case.")]))
+    done = invoke('"base case"', "--output", str(notes), "-q")
+    assert done.exit_code == 0 and done.stdout.count("\n") == 2 and done.stderr == ""
 
 
 def test_several_words_must_all_match_and_limit_caps_the_hits(notes):
@@ -461,6 +482,13 @@ def test_without_fts5_one_line_and_exit_1(notes, monkeypatch):
     assert line.startswith("yt-study-buddy: error: search needs SQLite's FTS5 extension")
 
 
+def test_an_output_without_markdown_notes_says_so(tmp_path):
+    (tmp_path / f"Talk [{VIDEO}].txt").write_text("recursion\n")
+    done = invoke("recursion", "-o", str(tmp_path))
+    assert (done.exit_code, done.stdout) == (1, "")
+    assert "no Markdown notes in" in done.stderr
+
+
 def test_usage_errors_exit_2(tmp_path):
     done = invoke("word", "-o", str(tmp_path / "missing"))
     assert done.exit_code == 2 and "no notes directory" in done.stderr
@@ -483,3 +511,19 @@ def test_notes_deleted_since_are_not_hits(notes):
     assert invoke("tree", "-o", str(notes)).exit_code == 0
     (notes / "Graphs [abc-def_123].md").unlink()
     assert invoke("tree", "-o", str(notes)).exit_code == 1
+
+
+def test_the_search_benchmark_runs_and_reports_every_step(tmp_path):
+    """Speed is the benchmark's to measure (benchmarks/search.py); this checks it runs."""
+    out = tmp_path / "search.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.search", "--sizes", "2", "4", "--repeat", "1", "--json", str(out)],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert set(report["seconds"]["4"]) == {"add", "rebuild", "refresh", "update", "query"}
+    assert done.stdout.startswith("| step | 2 notes s | 4 notes s | ratio |")

@@ -26,7 +26,6 @@ from .tor._rotation import AUTO, ROTATIONS
 if TYPE_CHECKING:
     from .app._batch import BatchOptions
     from .app._wiring import ClientSettings
-    from .notes._search import SearchHit
     from .tor._ledger import PostgresDsn
     from .youtube._courses import CourseRef
 
@@ -517,7 +516,11 @@ def run_batch(
 @option("-n", "--limit", type=click.IntRange(1), default=20, show_default=True, help="At most this many hits.")
 @option("--json", "as_json", is_flag=True, help="Print the hits as a JSON array on stdout.")
 @option("--reindex", is_flag=True, help="Rebuild the index from the note files first.")
-def search(words: tuple[str, ...], output: Path, limit: int, as_json: bool, reindex: bool) -> None:
+@option("-v", "--verbose", count=True, help="More diagnostics.")
+@option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+def search(
+    words: tuple[str, ...], output: Path, limit: int, as_json: bool, reindex: bool, verbose: int, quiet: bool
+) -> None:
     """Search the notes: each hit's video, its moment, the words around it and a link there.
 
     \b
@@ -526,7 +529,7 @@ def search(words: tuple[str, ...], output: Path, limit: int, as_json: bool, rein
     """
     from .notes._search import NoteIndex, check_query
 
-    setup_logging(0, False)
+    setup_logging(verbose, quiet)
     query = " ".join(words)
     if not output.is_dir():
         raise Usage(f"no notes directory {output}: fetch notes into it first, or point --output at them")
@@ -535,30 +538,21 @@ def search(words: tuple[str, ...], output: Path, limit: int, as_json: bool, rein
         index = NoteIndex(output)
         if reindex or not index.exists():
             log.info("search: indexed %d notes in %s", index.rebuild(), output)
-        else:
-            index.refresh()
+        elif changed := index.refresh():
+            log.info("search: indexed %d new or changed notes", changed)
         bold = (click.style("", bold=True, reset=False), click.style("", reset=True))
         hits = index.search(query, limit=limit, highlight=("", "") if as_json else bold)
+        if not hits and not index.count():
+            log.warning("search: no Markdown notes in %s (search reads the .md notes)", output)
     except SearchQueryError as exc:
         raise Usage(str(exc)) from None
     except StudyBuddyError as exc:
         raise Failure(str(exc)) from None
     if as_json:
-        click.echo(json.dumps([search_hit_json(hit) for hit in hits], ensure_ascii=False, indent=2))
+        click.echo(json.dumps([hit.to_json() for hit in hits], ensure_ascii=False, indent=2))
     for hit in [] if as_json else hits:
         click.echo(f"{hit.title}  {clock(hit.start)}  {hit.snippet}  {hit.url}")
     sys.exit(EXIT_OK if hits else EXIT_FAILED)
-
-
-def search_hit_json(hit: SearchHit) -> dict[str, Any]:
-    return {
-        "title": hit.title,
-        "video_id": hit.video_id,
-        "start": hit.start,
-        "url": hit.url,
-        "snippet": hit.snippet,
-        "path": str(hit.path),
-    }
 
 
 @main.command()

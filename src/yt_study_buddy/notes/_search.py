@@ -51,7 +51,11 @@ CREATE TABLE IF NOT EXISTS notes (
     video_id TEXT,  -- NULL: a Markdown file that is no study note
     title TEXT,
     mtime_ns INTEGER NOT NULL,
-    size INTEGER NOT NULL
+    size INTEGER NOT NULL,
+    -- Its passages' rowids (written in one transaction, so contiguous): deleted by range, since
+    -- FTS5 finds rows by nothing else quickly.
+    first_passage INTEGER,
+    last_passage INTEGER
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5({_FTS_COLUMNS}, tokenize='{_TOKENIZER}');
 """
@@ -99,6 +103,16 @@ class SearchHit:
     def url(self) -> str:
         """The watch URL at this passage's second."""
         return watch_url(self.video_id, self.start)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "title": self.title,
+            "video_id": self.video_id,
+            "start": self.start,
+            "url": self.url,
+            "snippet": self.snippet,
+            "path": str(self.path),
+        }
 
 
 def parse_note(markdown: str, file_name: str = "") -> ParsedNote | None:
@@ -209,6 +223,11 @@ class NoteIndex:
 
     def exists(self) -> bool:
         return self.path.exists()
+
+    def count(self) -> int:
+        """How many study notes the index holds."""
+        with self._connection() as db:
+            return int(db.execute("SELECT count(*) FROM notes WHERE video_id IS NOT NULL").fetchone()[0])
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -334,45 +353,56 @@ class NoteIndex:
 def _prepare(db: sqlite3.Connection) -> None:
     """WAL mode and the schema; an index of another schema version is emptied and made again."""
     db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; a power cut may cost the last notes
     if db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
         return
     db.execute("BEGIN IMMEDIATE")
     try:
         if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:  # another writer may have
-            db.execute("DROP TABLE IF EXISTS passages")
-            db.execute("DROP TABLE IF EXISTS notes")
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            _make_schema(db)
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
 
 
+def _make_schema(db: sqlite3.Connection) -> None:
+    db.execute("DROP TABLE IF EXISTS passages")
+    db.execute("DROP TABLE IF EXISTS notes")
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+
 def _delete(db: sqlite3.Connection, relative: str) -> None:
-    row = db.execute("SELECT id FROM notes WHERE path = ?", (relative,)).fetchone()
+    row = db.execute("SELECT id, first_passage, last_passage FROM notes WHERE path = ?", (relative,)).fetchone()
     if row is not None:
-        db.execute("DELETE FROM passages WHERE note = ?", row)
-        db.execute("DELETE FROM notes WHERE id = ?", row)
+        note_id, first, last = row
+        if first is not None:
+            db.execute("DELETE FROM passages WHERE rowid BETWEEN ? AND ?", (first, last))
+        db.execute("DELETE FROM notes WHERE id = ?", (note_id,))
 
 
 def _insert(db: sqlite3.Connection, relative: str, note: ParsedNote | None, stat: os.stat_result) -> None:
     """A file's row; a Markdown file that is no note (``index.md``) gets one too, without
     passages, so that it is read again only once it changes."""
-    cursor = db.execute(
-        "INSERT INTO notes (path, video_id, title, mtime_ns, size) VALUES (?, ?, ?, ?, ?)",
-        (relative, note.video_id if note else None, note.title if note else None, stat.st_mtime_ns, stat.st_size),
-    )
     if note is None:
+        db.execute(
+            "INSERT INTO notes (path, mtime_ns, size) VALUES (?, ?, ?)", (relative, stat.st_mtime_ns, stat.st_size)
+        )
         return
-    note_id = cursor.lastrowid
-    db.execute(
-        "INSERT INTO passages (text, title, channel, video_id, start, note) VALUES ('', ?, ?, ?, 0, ?)",
-        (note.title or "", note.channel or "", note.video_id, note_id),
+    [first] = db.execute("SELECT coalesce(max(rowid), 0) + 1 FROM passages").fetchone()
+    last = first + len(note.passages)
+    cursor = db.execute(
+        "INSERT INTO notes (path, video_id, title, mtime_ns, size, first_passage, last_passage) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (relative, note.video_id, note.title, stat.st_mtime_ns, stat.st_size, first, last),
     )
+    note_id = cursor.lastrowid
+    header = (first, "", note.title or "", note.channel or "", note.video_id, 0, note_id)
+    rows = [(first + n, passage.text, "", "", "", passage.start, note_id) for n, passage in enumerate(note.passages, 1)]
     db.executemany(
-        "INSERT INTO passages (text, title, channel, video_id, start, note) VALUES (?, '', '', '', ?, ?)",
-        [(passage.text, passage.start, note_id) for passage in note.passages],
+        "INSERT INTO passages (rowid, text, title, channel, video_id, start, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [header, *rows],
     )
