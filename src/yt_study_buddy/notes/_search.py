@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -331,7 +332,8 @@ class NoteIndex:
     def _connection(self) -> Iterator[sqlite3.Connection]:
         _require_fts5()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                _create(self.path)
             db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise SearchError(
@@ -350,9 +352,30 @@ class NoteIndex:
             db.close()
 
 
+def _create(path: Path) -> None:
+    """A new index, made whole in a temporary file and linked into place.
+
+    Switching a database to WAL needs it to itself, and SQLite answers "database is locked"
+    at once, without waiting, to connections racing to do so: here no two ever share a fresh
+    file. Whoever links first wins; the others' copies are dropped.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        with contextlib.closing(sqlite3.connect(name, isolation_level=None)) as db:
+            db.execute("PRAGMA journal_mode=WAL")  # kept in the file: every later connection is in WAL
+            _make_schema(db)
+        with contextlib.suppress(FileExistsError):
+            os.link(name, path)
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{name}{suffix}")
+
+
 def _prepare(db: sqlite3.Connection) -> None:
-    """WAL mode and the schema; an index of another schema version is emptied and made again."""
-    db.execute("PRAGMA journal_mode=WAL")
+    """The schema; an index of another schema version is emptied and made again."""
     db.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; a power cut may cost the last notes
     if db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
         return
