@@ -35,7 +35,7 @@ from ..youtube._video_ids import watch_url
 log = logging.getLogger(__name__)
 
 #: Bumped when the schema or what is indexed changes: an index of another version is rebuilt.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: a note's passage rowid range
 #: How long a write waits for another connection's (a batch's, another search's) to end.
 BUSY_TIMEOUT = 10.0
 #: Tokens of context in a hit's snippet.
