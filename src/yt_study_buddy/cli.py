@@ -8,7 +8,6 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -223,7 +222,7 @@ def tor_options(func: Any) -> Any:
 
 
 @click.group(cls=DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(version(_settings.APP_NAME), prog_name=_settings.APP_NAME)
+@click.version_option(package_name=_settings.APP_NAME, prog_name=_settings.APP_NAME)  # looked up on --version only
 def main() -> None:
     """Turn YouTube videos into study notes, fetched through Tor, each video on a fresh exit.
 
