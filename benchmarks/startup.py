@@ -9,13 +9,18 @@ Must run inside a loopback-only network namespace (TorLab refuses otherwise):
 For each tree (the baseline's ``src`` is taken with ``git archive``; both run in this venv, the
 tree first on PYTHONPATH) and each run, alternating trees:
 
-- **import**: ``python -X importtime -c "import yt_study_buddy.cli"``, the cumulative figure;
+- **import**: ``python -X importtime -c "import yt_study_buddy.cli"``, the cumulative figure,
+  and the CPU seconds (user + system) of ``python -c "import yt_study_buddy.cli"``: on shared
+  cores the wall time varies with the load, the CPU time much less;
 - **running tor**: ``yt-study-buddy VIDEO --no-launch-tor`` on the lab's tor: seconds from
   starting the command to the fake YouTube's first request (the exit check), to its first
   request for the video (the fetch started), and to the command's exit;
 - **no tor running**: the same command on two ports where nothing answers, with a ``tor`` on
   PATH that joins the lab (``TorLab.tor_wrapper``) and its cache kept between runs (as a
-  user's is; an unmeasured run warms it first): up to the first note written (its mtime).
+  user's is; an unmeasured run warms it first): up to the first note written (its mtime), and
+  (``-v`` lines) from the decision to launch tor to its "Bootstrapped 100 %".
+
+Every run also records the command's CPU seconds (with its tor's, for a launched one).
 
 Each run has a fresh output and state directory (a fresh exit ledger) and a fresh video.
 """
@@ -25,12 +30,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +51,8 @@ COMMAND = ROOT / ".venv" / "bin" / "yt-study-buddy"
 #: Modules a fetch of one video needs none of before its first request, or none at all.
 WATCHED_MODULES = ("rich", "yaml", "psycopg", "yt_dlp", "sqlite3", "stem", "requests", "youtube_transcript_api")
 RUN_TIMEOUT = 180.0
+#: The ``-v`` log lines that say tor is being launched and that it has bootstrapped.
+LAUNCHING, BOOTSTRAPPED = "starting a tor of our own", "tor: Bootstrapped 100 %"
 
 
 def _say(message: str) -> None:
@@ -54,6 +63,24 @@ def _tree_env(src: Path, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("YTSB_")}
     env.update(PYTHONPATH=str(src), **extra)
     return env
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def import_cpu_seconds(src: Path) -> float:
+    """CPU seconds of a process that imports ``yt_study_buddy.cli`` and exits."""
+    before = _children_cpu()
+    subprocess.run([sys.executable, "-c", "import yt_study_buddy.cli"], env=_tree_env(src), timeout=60, check=True)
+    return _children_cpu() - before
+
+
+def _logged_at(stderr: str, words: str) -> datetime | None:
+    """When the first ``-v`` line (``2026-12-03 14:07:26,357 ...``) holding ``words`` was logged."""
+    line = next((line for line in stderr.splitlines() if words in line), None)
+    return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f") if line else None
 
 
 def import_seconds(src: Path) -> float:
@@ -84,9 +111,10 @@ def run_command(
 ) -> dict[str, Any]:
     """One ``yt-study-buddy`` run for ``video``: its times, from the fake's log and the note."""
     logged = len(fake.requests)
+    cpu = _children_cpu()
     began_wall, began = time.time(), time.monotonic()
     done = subprocess.run(
-        [str(COMMAND), video, "-q", "--output", str(output), *args],
+        [str(COMMAND), video, "--output", str(output), *args],
         env=_tree_env(src, **env),
         capture_output=True,
         text=True,
@@ -95,9 +123,12 @@ def run_command(
     took = time.monotonic() - began
     requests = fake.requests[logged:]
     notes = list(output.glob(f"*{video}*.md"))
+    launching, bootstrapped = _logged_at(done.stderr, LAUNCHING), _logged_at(done.stderr, BOOTSTRAPPED)
     return {
         "status": done.returncode,
         "stderr": done.stderr.strip()[-600:],
+        "cpu_s": _children_cpu() - cpu,
+        "tor_launch_s": (bootstrapped - launching).total_seconds() if launching and bootstrapped else None,
         "first_request_s": requests[0].time - began if requests else None,
         "first_fetch_s": next((r.time - began for r in requests if r.video_id == video), None),
         "first_note_s": notes[0].stat().st_mtime - began_wall if notes else None,
@@ -132,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             lab.tor_wrapper(bin_dir)
             endpoint = lab.endpoint
             running = [
+                "-q",
                 "--no-launch-tor",
                 "--tor-socks",
                 f"127.0.0.1:{endpoint.socks_port}",
@@ -150,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                 count += 1
                 socks, control = _free_ports(2)
                 own = [
+                    "-v",
                     "--tor-socks",
                     f"127.0.0.1:{socks}",
                     "--tor-control",
@@ -174,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                         "run": run,
                         "load_before": os.getloadavg()[0],
                         "import_s": import_seconds(src),
+                        "import_cpu_s": import_cpu_seconds(src),
                         "running": run_command(
                             src, [*running, *state], fake, next(videos), tmp / f"notes-{count}", **password
                         ),
@@ -181,17 +215,18 @@ def main(argv: list[str] | None = None) -> int:
                     }
                     rows.append(row)
                     _say(
-                        f"{tree:8} run {run}: import {row['import_s']:.3f} s, running tor: first fetch"
-                        f" {row['running']['first_fetch_s']} s, no tor: first note {row['launched']['first_note_s']} s"
+                        f"{tree:8} run {run}: import {row['import_s']:.3f} s ({row['import_cpu_s']:.3f} s CPU), running"
+                        f" tor: first fetch {row['running']['first_fetch_s']} s, no tor: first note"
+                        f" {row['launched']['first_note_s']} s (tor launched in {row['launched']['tor_launch_s']} s)"
                     )
         summary = {
             tree: {
                 "imports": imported_modules(src),
-                "import_s": _median([r for r in rows if r["tree"] == tree], "import_s"),
+                **{key: _median([r for r in rows if r["tree"] == tree], key) for key in ("import_s", "import_cpu_s")},
                 **{
                     f"{mode}_{key}": _median([r[mode] for r in rows if r["tree"] == tree], key)
                     for mode in ("running", "launched")
-                    for key in ("first_request_s", "first_fetch_s", "first_note_s", "exit_s")
+                    for key in ("first_request_s", "first_fetch_s", "first_note_s", "exit_s", "cpu_s", "tor_launch_s")
                 },
             }
             for tree, src in trees.items()
