@@ -8,12 +8,10 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
 
 from . import _settings
 from ._exceptions import SearchQueryError, StudyBuddyError
@@ -24,6 +22,8 @@ from .tor._endpoint import TorEndpoint, parse_host_port
 from .tor._rotation import AUTO, ROTATIONS
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from .app._batch import BatchOptions
     from .app._wiring import ClientSettings
     from .tor._ledger import PostgresDsn
@@ -82,8 +82,6 @@ def setup_logging(verbose: int, quiet: bool, console: Console | None = None) -> 
 
     Every line is redacted first: stem's -vv trace would show the control password and cookie.
     """
-    from rich.logging import RichHandler
-
     from .tor._redaction import protect, protect_stem
 
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
@@ -94,6 +92,8 @@ def setup_logging(verbose: int, quiet: bool, console: Console | None = None) -> 
             logging.Formatter("%(asctime)s %(threadName)s %(name)s: %(message)s" if verbose else "%(message)s")
         )
     else:
+        from rich.logging import RichHandler
+
         handler = RichHandler(console=console, show_time=bool(verbose), show_path=False)
     protect(handler)
     handler.addFilter(CliHints())  # the Tor layer names settings in words; say our options
@@ -222,7 +222,7 @@ def tor_options(func: Any) -> Any:
 
 
 @click.group(cls=DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(version(_settings.APP_NAME), prog_name=_settings.APP_NAME)
+@click.version_option(package_name=_settings.APP_NAME, prog_name=_settings.APP_NAME)  # looked up on --version only
 def main() -> None:
     """Turn YouTube videos into study notes, fetched through Tor, each video on a fresh exit.
 
