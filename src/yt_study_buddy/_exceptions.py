@@ -19,6 +19,7 @@ The tree::
     ├── FetchFailure             a classified failed transcript fetch (see ``FailureKind``)
     ├── InvalidVideoInput        (also a ValueError) neither a video URL nor a video id
     ├── RunLogError              the run log cannot be written
+    ├── QueueError               the job queue's database (distributed runs) cannot be used
     └── SearchError              the notes' search index cannot be used (no FTS5, damaged)
         └── SearchQueryError     (also a ValueError) the query is not valid FTS5 syntax
 
@@ -127,6 +128,10 @@ class InvalidVideoInput(StudyBuddyError, ValueError):
 
 class RunLogError(StudyBuddyError):
     """The run log cannot be written (a full disk, a read-only directory)."""
+
+
+class QueueError(StudyBuddyError):
+    """The job queue's PostgreSQL database cannot be used: unreachable, refused, or no queue in it."""
 
 
 class SearchError(StudyBuddyError):
