@@ -203,9 +203,9 @@ class JobQueue:
             yield
         except (psycopg.Error, pq_exceptions.ConnectorException) as exc:
             cause = exc.__cause__ if isinstance(exc.__cause__, psycopg.Error) else exc
-            raise self._error(cause) from None
+            raise self.error_for(cause) from None
 
-    def _error(self, exc: BaseException) -> QueueError:
+    def error_for(self, exc: BaseException) -> QueueError:
         where = self.dsn.redacted
         if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, psycopg.errors.QueryCanceled):
             kind, message = connect_failure(exc, self.dsn.url)
@@ -416,52 +416,56 @@ class _Worker:
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, on_signal)
-        stalled = asyncio.create_task(self._retry_stalled(stop))
         try:
-            while not stop.is_set():
-                if not await self._run_once(stop):
-                    await _wait(stop, OUTAGE_RETRY.total_seconds())
+            # One pool for the whole run: its connections are checked before each use, so after
+            # the server restarts it reconnects; procrastinate's worker is started again if the
+            # outage stopped it (its heartbeat failed).
+            async with self.queue.app.open_async():
+                stalled = asyncio.create_task(self._retry_stalled(stop))
+                try:
+                    while not stop.is_set():
+                        if not await self._run_once(stop):
+                            await _wait(stop, OUTAGE_RETRY.total_seconds())
+                finally:
+                    stalled.cancel()
         finally:
-            stalled.cancel()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
 
     async def _run_once(self, stop: asyncio.Event) -> bool:
         """procrastinate's worker until ``stop``; False when the database went away under it."""
-        try:
-            async with self.queue.app.open_async():
-                worker = asyncio.create_task(
-                    self.queue.app.run_worker_async(
-                        concurrency=self.settings.concurrency,
-                        name=self.settings.name,
-                        install_signal_handlers=False,
-                        shutdown_graceful_timeout=STOP_GRACE,
-                        update_heartbeat_interval=self.settings.heartbeat,
-                        stalled_worker_timeout=self.settings.stalled_after,
-                        fetch_job_polling_interval=min(5.0, self.settings.heartbeat),
-                        abort_job_polling_interval=min(5.0, self.settings.heartbeat),
-                    )
-                )
-                stopper = asyncio.create_task(stop.wait())
-                await asyncio.wait({worker, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                stopper.cancel()
-                if not worker.done():
-                    worker.cancel()  # procrastinate's graceful stop: STOP_GRACE, then abort (retried)
-                try:
-                    await worker
-                except asyncio.CancelledError:
-                    pass
-                if stop.is_set():
-                    return True
-                log.warning("the job queue's worker stopped; starting it again")
-                return False
-        except (psycopg.Error, pq_exceptions.ConnectorException, OSError) as exc:
-            if stop.is_set():
-                return True
-            log.warning(
-                "%s; trying again in %.0f s", self.queue._error(exc.__cause__ or exc), OUTAGE_RETRY.total_seconds()
+        worker = asyncio.create_task(
+            self.queue.app.run_worker_async(
+                concurrency=self.settings.concurrency,
+                name=self.settings.name,
+                install_signal_handlers=False,
+                shutdown_graceful_timeout=STOP_GRACE,
+                update_heartbeat_interval=self.settings.heartbeat,
+                stalled_worker_timeout=self.settings.stalled_after,
+                fetch_job_polling_interval=min(5.0, self.settings.heartbeat),
+                abort_job_polling_interval=min(5.0, self.settings.heartbeat),
             )
-            return False
+        )
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({worker, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if not worker.done():
+            worker.cancel()  # procrastinate's graceful stop: STOP_GRACE, then abort (retried)
+        try:
+            await worker
+        except asyncio.CancelledError:
+            pass
+        except (psycopg.Error, pq_exceptions.ConnectorException, OSError) as exc:
+            if not stop.is_set():
+                cause = exc.__cause__ if isinstance(exc.__cause__, psycopg.Error) else exc
+                log.warning(
+                    "%s; the worker starts again in %.0f s", self.queue.error_for(cause), OUTAGE_RETRY.total_seconds()
+                )
+            return stop.is_set()
+        if stop.is_set():
+            return True
+        log.warning("the job queue's worker stopped; starting it again")
+        return False
 
     async def _retry_stalled(self, stop: asyncio.Event) -> None:
         """Put back the jobs of workers gone silent (killed, cut off): every heartbeat."""
@@ -469,12 +473,11 @@ class _Worker:
         while not stop.is_set():
             await _wait(stop, self.settings.heartbeat)
             try:
-                async with self.queue.app.open_async():
-                    for job in await manager.get_stalled_jobs(
-                        task_name=TASK_NAME, seconds_since_heartbeat=self.settings.stalled_after
-                    ):
-                        log.info("job %s (%s) was left by a silent worker: queued again", job.id, job.lock)
-                        await manager.retry_job(job)
+                for job in await manager.get_stalled_jobs(
+                    task_name=TASK_NAME, seconds_since_heartbeat=self.settings.stalled_after
+                ):
+                    log.info("job %s (%s) was left by a silent worker: queued again", job.id, job.lock)
+                    await manager.retry_job(job)
             except (psycopg.Error, pq_exceptions.ConnectorException, OSError) as exc:
                 log.debug("stalled jobs not checked: %s", exc)
 
