@@ -416,6 +416,8 @@ class _Worker:
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, on_signal)
+        loop.set_exception_handler(self._loop_error)
+        _library_logs_in_one_line(self.queue.dsn)
         try:
             # One pool for the whole run: its connections are checked before each use, so after
             # the server restarts it reconnects; procrastinate's worker is started again if the
@@ -431,6 +433,15 @@ class _Worker:
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
+
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """A job whose end could not be recorded (the database was away): one line, not a trace;
+        the job is still ``doing`` and the stalled-job check puts it back."""
+        exc = context.get("exception")
+        if isinstance(exc, pq_exceptions.ConnectorException):
+            log.warning("a job's end was not recorded: %s", self.queue.error_for(exc.__cause__ or exc))
+        else:
+            log.warning("%s: %s", context.get("message", "error in the event loop"), exc)
 
     async def _run_once(self, stop: asyncio.Event) -> bool:
         """procrastinate's worker until ``stop``; False when the database went away under it."""
@@ -548,6 +559,36 @@ class _Worker:
             "%s: %s on exit %s (attempt %d); queued again for a fresh exit", video_id, failure.reason, exit_ip, failed
         )
         raise _RetryAt(datetime.now(UTC), str(failure))
+
+
+class _OneLine(logging.Handler):
+    """A library's records to our handlers (redacted there), a traceback cut to one line: what
+    failed and the error's message."""
+
+    def __init__(self, dsn: PostgresDsn) -> None:
+        super().__init__()
+        self.dsn = dsn
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record = logging.makeLogRecord(record.__dict__)
+            record.msg = f"{record.getMessage()}: {one_line(exc.__cause__ or exc, self.dsn.url)}"
+            record.args, record.exc_info, record.exc_text = (), None, None
+        for handler in logging.getLogger("yt_study_buddy").handlers:
+            if record.levelno >= handler.level:
+                handler.handle(record)
+
+
+def _library_logs_in_one_line(dsn: PostgresDsn) -> None:
+    """procrastinate's and psycopg's pool's warnings in one line each; the pool's reconnect
+    attempts only at -v (our own lines say when the server is away)."""
+    verbose = logging.getLogger("yt_study_buddy").level <= logging.DEBUG
+    for name, level in (("procrastinate", logging.WARNING), ("psycopg.pool", logging.ERROR)):
+        library = logging.getLogger(name)
+        library.handlers[:] = [_OneLine(dsn)]
+        library.propagate = False
+        library.setLevel(logging.DEBUG if verbose else level)
 
 
 class _JobFailed(StudyBuddyError):
