@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from tests.test_cli import run_cli
-from tests.test_exit_ledger import OwnCluster, own_postgres  # noqa: F401  (a fixture)
+from tests.test_exit_ledger import own_postgres  # noqa: F401  (a fixture)
 from yt_study_buddy.tor._endpoint import TorEndpoint
 from yt_study_buddy.tor._launcher import launch_tor
 
