@@ -23,9 +23,11 @@ The tree::
     └── SearchError              the notes' search index cannot be used (no FTS5, damaged)
         └── SearchQueryError     (also a ValueError) the query is not valid FTS5 syntax
 
-Two exceptions stay private to their module, as control flow that never reaches a caller:
-the course expansion's ``_CourseExpansionFailed`` (app) and yt-dlp's ``ExtractionStopped``
-(a yt-dlp ``RequestError``, raised inside yt-dlp's own request handler).
+Four exceptions stay private to their module, as control flow that never reaches a caller:
+the course expansion's ``_CourseExpansionFailed`` (app), yt-dlp's ``ExtractionStopped``
+(a yt-dlp ``RequestError``, raised inside yt-dlp's own request handler), and a distributed
+job's ``_RetryAt`` and ``_JobFailed`` (app), which procrastinate's retry strategy turns into
+"queue again at" and "failed".
 """
 
 from __future__ import annotations

@@ -60,6 +60,9 @@ STATEMENT_TIMEOUT = 30
 STOP_GRACE = 10.0
 #: A job the database could not take back (it was down) is retried this long later.
 OUTAGE_RETRY = timedelta(seconds=5)
+#: Seconds between a worker's looks for due jobs (one cheap indexed query): a job scheduled for
+#: when an exit frees up starts within this of it.
+JOB_POLL = 1.0
 #: How long a worker waits for a new exit per job before it reschedules the job.
 SESSION_TIMEOUT = 120.0
 
@@ -453,8 +456,9 @@ class _Worker:
                 shutdown_graceful_timeout=STOP_GRACE,
                 update_heartbeat_interval=self.settings.heartbeat,
                 stalled_worker_timeout=self.settings.stalled_after,
-                fetch_job_polling_interval=min(5.0, self.settings.heartbeat),
-                abort_job_polling_interval=min(5.0, self.settings.heartbeat),
+                # A job put back for later (no free exit) wakes no one: polling finds it.
+                fetch_job_polling_interval=JOB_POLL,
+                abort_job_polling_interval=JOB_POLL,
             )
         )
         stopper = asyncio.create_task(stop.wait())
