@@ -5,6 +5,7 @@ PostgreSQL, the fake YouTube; the workers are real ``yt-study-buddy worker`` pro
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -151,8 +152,6 @@ def assert_no_exit_reused_within_cooldown(fake) -> None:
 
 
 def status(queue: str) -> dict:
-    import json
-
     done = run_cli("status", "--queue", queue, "--json")
     assert done.returncode == 0, done.stderr
     result: dict = json.loads(done.stdout)
@@ -255,3 +254,24 @@ def test_workers_reconnect_after_postgresql_restarts(lab, fake_youtube, worker_t
     assert sorted(video for (video,) in one(queue, "SELECT video_id FROM ytsb_notes")) == sorted(ids)
     assert at_restart < len(ids)  # the workers stored the rest after the restart, without being restarted
     assert all("Traceback" not in worker.output() for worker in workers), workers[0].output()
+
+
+def test_enqueue_expands_a_course_through_tor_into_one_job_per_video(lab, fake_youtube, postgres_schema, tmp_path):
+    from tests.conftest import LAB_PASSWORD
+    from yt_study_buddy.testing.fake_youtube import fake_playlist
+
+    playlist = fake_playlist(5, seed="dist-course")
+    fake_youtube.add_course(playlist)
+    single = "distsingle1"
+    tor = ["--tor-password", LAB_PASSWORD, "--ca-bundle", str(fake_youtube.ca_path), "--no-launch-tor"]
+    done = run_cli("enqueue", "--queue", postgres_schema, "-I", "1-3", playlist.course_id, single, "--json", *tor)
+    assert done.returncode == 0, done.stderr
+    wanted = [video.video_id for video in playlist.videos[:3]] + [single]
+    assert json.loads(done.stdout) == {"added": wanted, "already": []}
+    assert [
+        lock for (lock,) in one(postgres_schema, "SELECT queueing_lock FROM procrastinate_jobs ORDER BY id")
+    ] == wanted
+    # Expanded on a checked lab exit, recorded in the shared ledger (the queue's database).
+    [(exit_ip, label)] = one(postgres_schema, "SELECT exit_ip, video_id FROM history")
+    assert exit_ip in lab.exit_ips and playlist.course_id in label
+    assert {request.client_ip for request in fake_youtube.requests if request.video_id is None} >= {exit_ip}
