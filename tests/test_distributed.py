@@ -5,7 +5,10 @@ and the one-line errors. The workers themselves run on the lab (test_distributed
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
 
 import psycopg
 import pytest
@@ -151,3 +154,129 @@ def test_wrong_password_is_refused_in_one_line(postgres_server: str) -> None:
     assert done.returncode == 1, done.stderr
     assert done.stderr.startswith("yt-study-buddy: error: job queue postgresql://ytsb_password:[redacted]@/")
     assert "refused us" in done.stderr and "s3cret" not in done.stderr and done.stderr.count("\n") == 1
+
+
+# -- one job's decisions: the queue is real, tor and YouTube are stand-ins ----------------------
+
+
+class FakeSession:
+    def __init__(self, ip: str) -> None:
+        self.exit_ip, self.label, self.outcome, self.closed = ip, None, None, False
+
+    def end_as(self, outcome, reason=None) -> None:
+        self.outcome = outcome
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeClient:
+    """Hands out sessions on 10.0.0.1, .2, ...; or raises what it is told to."""
+
+    def __init__(self, raises: Exception | None = None) -> None:
+        self.raises, self.sessions = raises, []
+
+    def new_session(self, *, timeout: float) -> FakeSession:
+        if self.raises is not None:
+            raise self.raises
+        self.sessions.append(FakeSession(f"10.0.0.{len(self.sessions) + 1}"))
+        return self.sessions[-1]
+
+
+class FakeContext:
+    def __init__(self, job_id: int) -> None:
+        self.job = type("Job", (), {"id": job_id, "attempts": 0})()
+
+    def should_abort(self) -> bool:
+        return False
+
+
+def fetcher_that(outcome):
+    """A stand-in for TorTranscriptFetcher: raises ``outcome`` (a FetchFailure) or returns it."""
+
+    class Fetcher:
+        def __init__(self, session) -> None:
+            pass
+
+        def fetch_transcript(self, video_id, languages, translate_to=None):
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+
+    return Fetcher
+
+
+def job_context(job_id: int) -> Any:
+    return FakeContext(job_id)
+
+
+def make_worker(queue: JobQueue, client: FakeClient, **settings: Any) -> distributed._Worker:
+    return distributed._Worker(queue, cast(Any, client), distributed.WorkerSettings(**settings))
+
+
+JOB_ARGS: dict[str, Any] = {
+    "video_id": "aaaaaaaaaaa",
+    "formats": ["md", "txt"],
+    "languages": ["en"],
+    "translate_to": None,
+}
+
+
+def test_a_job_stores_its_note_once_and_a_retried_one_does_not_fetch_again(queue: JobQueue, monkeypatch) -> None:
+    from yt_study_buddy.youtube import Snippet, Transcript
+
+    queue.prepare()
+    transcript = Transcript("aaaaaaaaaaa", "English", "en", False, (Snippet("hello", 0.0, 1.0),), title="Hello")
+    monkeypatch.setattr(distributed, "TorTranscriptFetcher", fetcher_that(transcript))
+    client = FakeClient()
+    worker = make_worker(queue, client, name="w1")
+    worker.run_job(job_context(1), **JOB_ARGS, max_attempts=3)
+    assert [(s.exit_ip, s.label, s.closed) for s in client.sessions] == [("10.0.0.1", "aaaaaaaaaaa", True)]
+    worker.run_job(job_context(1), **JOB_ARGS, max_attempts=3)  # the same job again, after a crash
+    assert len(client.sessions) == 1  # no second exit taken: the note is there
+    export = queue.export(Path(tempfile.mkdtemp()))
+    assert sorted(p.suffix for p in export) == [".md", ".txt"]
+    assert "via Tor exit 10.0.0.1" in next(p for p in export if p.suffix == ".md").read_text()
+
+
+def test_a_blocked_exit_is_quarantined_and_the_job_queued_again_until_out_of_attempts(
+    queue: JobQueue, monkeypatch
+) -> None:
+    from yt_study_buddy.tor._session import SessionOutcome
+
+    queue.prepare()
+    blocked = FetchFailure(FailureKind.BLOCKED, "ip_blocked", "aaaaaaaaaaa", "YouTube blocks this exit")
+    monkeypatch.setattr(distributed, "TorTranscriptFetcher", fetcher_that(blocked))
+    client = FakeClient()
+    worker = make_worker(queue, client, name="w1")
+    for _ in range(2):
+        with pytest.raises(distributed._RetryAt) as retry:
+            worker.run_job(job_context(5), **JOB_ARGS, max_attempts=3)
+        assert retry.value.when <= datetime.now(UTC)  # at once, on whichever worker: a fresh exit
+    with pytest.raises(distributed._JobFailed, match="YouTube blocks this exit"):
+        worker.run_job(job_context(5), **JOB_ARGS, max_attempts=3)
+    assert [(s.outcome, s.closed) for s in client.sessions] == [(SessionOutcome.BLOCKED, True)] * 3
+
+
+def test_a_permanent_failure_fails_the_job_at_once(queue: JobQueue, monkeypatch) -> None:
+    queue.prepare()
+    gone = FetchFailure(FailureKind.PERMANENT, "video_unavailable", "aaaaaaaaaaa", "The video is no longer available")
+    monkeypatch.setattr(distributed, "TorTranscriptFetcher", fetcher_that(gone))
+    worker = make_worker(queue, FakeClient(), name="w1")
+    with pytest.raises(distributed._JobFailed):
+        worker.run_job(job_context(6), **JOB_ARGS, max_attempts=3)
+
+
+def test_no_free_exit_schedules_the_job_for_when_one_frees_up(queue: JobQueue) -> None:
+    from yt_study_buddy._exceptions import ExitsExhausted, TorUnavailable
+
+    queue.prepare()
+    free_at = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    worker = make_worker(queue, FakeClient(ExitsExhausted("no fresh exit", free_at)))
+    with pytest.raises(distributed._RetryAt) as retry:
+        worker.run_job(job_context(7), **JOB_ARGS, max_attempts=3)
+    assert retry.value.when == free_at
+    worker = make_worker(queue, FakeClient(TorUnavailable("tor is gone")))
+    with pytest.raises(distributed._RetryAt) as retry:
+        worker.run_job(job_context(7), **JOB_ARGS, max_attempts=3)
+    assert datetime.now(UTC) < retry.value.when < datetime.now(UTC) + distributed.OUTAGE_RETRY * 2
