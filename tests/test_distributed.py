@@ -171,14 +171,10 @@ class FakeSession:
 
 
 class FakeClient:
-    """Hands out sessions on 10.0.0.1, .2, ...; or raises what it is told to; ``free_at``: every
-    exit is cooling until then, as the ledger would say."""
+    """Hands out sessions on 10.0.0.1, .2, ...; or raises what it is told to."""
 
-    def __init__(self, raises: Exception | None = None, free_at: datetime | None = None) -> None:
-        self.raises, self.free_at, self.sessions = raises, free_at, []
-
-    def next_free_at(self) -> datetime | None:
-        return self.free_at
+    def __init__(self, raises: Exception | None = None) -> None:
+        self.raises, self.sessions = raises, []
 
     def new_session(self, *, timeout: float) -> FakeSession:
         if self.raises is not None:
@@ -280,10 +276,6 @@ def test_no_free_exit_schedules_the_job_for_when_one_frees_up(queue: JobQueue) -
     with pytest.raises(distributed._RetryAt) as retry:
         worker.run_job(job_context(7), **JOB_ARGS, max_attempts=3)
     assert retry.value.when == free_at
-    client = FakeClient(free_at=free_at)  # known before any circuit is spent
-    with pytest.raises(distributed._RetryAt) as retry:
-        make_worker(queue, client).run_job(job_context(7), **JOB_ARGS, max_attempts=3)
-    assert retry.value.when == free_at and client.sessions == []
     worker = make_worker(queue, FakeClient(TorUnavailable("tor is gone")))
     with pytest.raises(distributed._RetryAt) as retry:
         worker.run_job(job_context(7), **JOB_ARGS, max_attempts=3)

@@ -520,9 +520,6 @@ class _Worker:
             raise _RetryAt(datetime.now(UTC), "the worker is stopping")
         try:
             with self._session_lock:
-                later = self.client.next_free_at()
-                if later is not None:  # every exit is cooling: no circuit would be accepted
-                    raise ExitsExhausted("every exit is cooling down or quarantined", retry_at=later)
                 session = self.client.new_session(timeout=SESSION_TIMEOUT)
         except ExitsExhausted as exc:
             when = exc.retry_at or datetime.now(UTC) + timedelta(seconds=30)

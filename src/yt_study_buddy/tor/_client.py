@@ -275,17 +275,6 @@ class RotatingTorClient:
             return session
         return None
 
-    def next_free_at(self) -> datetime | None:
-        """None when an exit of tor's consensus is free now (or soon, or only in use); else when
-        the first cooling one frees up, less ``PREPARE_AHEAD``. A caller that can wait (a queued
-        job) asks this first instead of spending circuits on exits the ledger would refuse."""
-        if self._unpicked_exits():
-            return None
-        earliest = self.ledger.earliest_free_at()
-        if earliest is None or earliest - timedelta(seconds=PREPARE_AHEAD) <= datetime.now(UTC):
-            return None
-        return earliest - timedelta(seconds=PREPARE_AHEAD)
-
     def _unpicked_exits(self) -> int:
         """How many exit relays of the consensus the ledger does not know as unavailable."""
         unavailable = self.ledger.unavailable()
