@@ -4,6 +4,7 @@ and the one-line errors. The workers themselves run on the lab (test_distributed
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from datetime import UTC, datetime
@@ -92,6 +93,71 @@ def test_a_note_is_stored_once_and_exported_as_files(queue: JobQueue, tmp_path) 
         "Lecture 1 - heat [aaaaaaaaaaa].txt",
     ]
     assert (tmp_path / "notes" / "Lecture 1 - heat [aaaaaaaaaaa].md").read_text() == "# one\n"  # the first worker's
+
+
+def test_a_course_enqueued_as_a_course_exports_like_a_fetch_writes_it(queue: JobQueue, postgres_schema: str, tmp_path):
+    from yt_study_buddy.youtube._courses import Course, CourseEntry, CourseKind
+
+    entries = (CourseEntry("aaaaaaaaaaa", "Heat", 61.0, 1), CourseEntry("bbbbbbbbbbb", "Work", 62.0, 2))
+    url = "https://www.youtube.com/playlist?list=PLthermo0001"
+    course = Course(CourseKind.PLAYLIST, "PLthermo0001", "Thermo", "Prof", None, url, entries)
+    queue.enqueue(
+        ["aaaaaaaaaaa", "bbbbbbbbbbb", "ccccccccccc"], JobOptions(), courses=[course], singles=["ccccccccccc"]
+    )
+    note = "---\ntitle: Heat\nvideo_id: aaaaaaaaaaa\n---\n\n# Heat\n"
+    queue.store_note("aaaaaaaaaaa", "Heat", {"md": note, "txt": "heat\n"}, "10.0.0.1", "w1", 1)
+    queue.store_note("ccccccccccc", "Alone", {"md": "# Alone\n"}, "10.0.0.2", "w1", 3)
+    failed = finish(postgres_schema, "bbbbbbbbbbb", "failed")
+    failure = FetchFailure(FailureKind.PERMANENT, "transcripts_disabled", "bbbbbbbbbbb", "Transcripts are disabled")
+    queue.record_failure(failed, "bbbbbbbbbbb", "10.0.0.3", failure, "w1")
+    out = tmp_path / "notes"
+
+    def tree() -> dict[str, str]:
+        return {str(p.relative_to(out)): p.read_text() for p in sorted(out.rglob("*")) if p.is_file()}
+
+    written = queue.export(out)
+    folder = "Thermo [PLthermo0001]"
+    assert (
+        sorted(str(p.relative_to(out)) for p in written)
+        == sorted(tree())
+        == [
+            "Alone [ccccccccccc].md",  # enqueued on its own: at the top, as before
+            f"{folder}/001 - Heat [aaaaaaaaaaa].md",  # the course's video only in its folder
+            f"{folder}/001 - Heat [aaaaaaaaaaa].txt",
+            f"{folder}/index.md",
+        ]
+    )
+    first = tree()
+    assert "playlist:" in first[f"{folder}/001 - Heat [aaaaaaaaaaa].md"]  # its front matter names the course
+    assert "position: 1" in first[f"{folder}/001 - Heat [aaaaaaaaaaa].md"]
+    index = first[f"{folder}/index.md"]
+    assert "1. [Heat](001%20-%20Heat%20%5Baaaaaaaaaaa%5D.md) — 01:01" in index
+    assert "2. Work — 01:02 — **failed**: Transcripts are disabled" in index
+    assert queue.export(out) and tree() == first  # again: nothing changes
+    # The playlist grew at the front and was enqueued again; the rest was fetched since.
+    grown = Course(
+        CourseKind.PLAYLIST,
+        "PLthermo0001",
+        "Thermo",
+        "Prof",
+        None,
+        url,
+        (
+            CourseEntry("ddddddddddd", "Intro", 10.0, 1),
+            *(dataclasses.replace(e, position=e.position + 1) for e in entries),
+        ),
+    )
+    queue.enqueue(grown.video_ids, JobOptions(), courses=[grown], singles=[])
+    queue.store_note("ddddddddddd", "Intro", {"md": "# Intro\n"}, "10.0.0.4", "w1", 4)
+    queue.export(out)
+    assert sorted(tree()) == [
+        "Alone [ccccccccccc].md",
+        f"{folder}/001 - Intro [ddddddddddd].md",
+        f"{folder}/002 - Heat [aaaaaaaaaaa].md",  # renamed to its new place, not copied
+        f"{folder}/002 - Heat [aaaaaaaaaaa].txt",
+        f"{folder}/index.md",
+    ]
+    assert "3. Work — 01:02 — *pending*" in tree()[f"{folder}/index.md"]  # queued again by the re-enqueue
 
 
 def test_failed_attempts_are_counted_per_job(queue: JobQueue) -> None:

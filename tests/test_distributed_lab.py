@@ -271,6 +271,13 @@ def test_enqueue_expands_a_course_through_tor_into_one_job_per_video(lab, fake_y
     assert [
         lock for (lock,) in one(postgres_schema, "SELECT queueing_lock FROM procrastinate_jobs ORDER BY id")
     ] == wanted
+    # The course is kept for export (its folder and index.md), the single video as one of its own.
+    [(kind, course_id, positions)] = one(
+        postgres_schema,
+        "SELECT kind, course_id, jsonb_path_query_array(course, '$.entries[*].position') FROM ytsb_courses",
+    )
+    assert (kind, course_id, positions) == ("playlist", playlist.course_id, [1, 2, 3])
+    assert one(postgres_schema, "SELECT video_id FROM ytsb_singles") == [(single,)]
     # Expanded on a checked lab exit, recorded in the shared ledger (the queue's database).
     [(exit_ip, label)] = one(postgres_schema, "SELECT exit_ip, video_id FROM history")
     assert exit_ip in lab.exit_ips and playlist.course_id in label

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from .app._batch import BatchOptions
+    from .app._courses import ExpandedInputs
     from .app._wiring import ClientSettings
     from .tor._ledger import PostgresDsn
     from .youtube._courses import CourseRef
@@ -742,6 +743,7 @@ def enqueue(
     ledger: Path | PostgresDsn | None,
 ) -> None:
     """Add one job per video (courses expanded through tor) to the queue; done or queued ones are left out."""
+    from .app._courses import ExpandedInputs
     from .app._distributed import JobOptions
 
     setup_logging(shared.verbose, shared.quiet)
@@ -751,20 +753,23 @@ def enqueue(
     inputs = read_inputs(urls, file, playlists=playlists)
     if not inputs.items:
         raise Usage("no valid video URLs or ids to enqueue")
-    video_ids, failed_courses = inputs.ids, 0
+    expanded = ExpandedInputs(video_ids=list(inputs.ids), singles=list(inputs.ids))
     try:
         if len(inputs.ids) < len(inputs.items):  # courses: expanded on checked exits, as a batch does
-            video_ids, failed_courses = expand_for_queue(
-                inputs.items, shared, jobs, ledger, no_launch_tor, playlist_items, max_attempts
-            )
-        done = jobs.enqueue(video_ids, JobOptions(formats or ("md",), languages or ("en",), translate, max_attempts))
+            expanded = expand_for_queue(inputs.items, shared, jobs, ledger, no_launch_tor, playlist_items, max_attempts)
+        done = jobs.enqueue(
+            expanded.video_ids,
+            JobOptions(formats or ("md",), languages or ("en",), translate, max_attempts),
+            courses=expanded.courses,
+            singles=expanded.singles,
+        )
     except StudyBuddyError as exc:
         raise Failure(with_cli_hints(str(exc))) from None
     if as_json:
         click.echo(json.dumps({"added": done.added, "already": done.already}, indent=2))
     else:
         click.echo(f"{len(done.added)} videos queued, {len(done.already)} already done or queued", err=True)
-    sys.exit(EXIT_FAILED if inputs.invalid or failed_courses else EXIT_OK)
+    sys.exit(EXIT_FAILED if inputs.invalid or expanded.failures else EXIT_OK)
 
 
 def expand_for_queue(
@@ -775,7 +780,7 @@ def expand_for_queue(
     no_launch_tor: bool,
     playlist_items: str | None,
     max_attempts: int,
-) -> tuple[list[str], int]:
+) -> ExpandedInputs:
     """The videos of ``items``, courses expanded through tor (exits from the shared ledger)."""
     from .app._courses import expand_inputs
     from .app._wiring import ClientSettings, Launch, open_client
@@ -789,7 +794,7 @@ def expand_for_queue(
         expanded = expand_inputs(client, items, playlist_items=playlist_items, max_attempts=max_attempts)
     for failed in expanded.failures:
         click.echo(f"yt-study-buddy: skipping {failed.ref}: {failed.message}", err=True)
-    return expanded.video_ids, len(expanded.failures)
+    return expanded
 
 
 @main.command()

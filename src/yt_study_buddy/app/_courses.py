@@ -16,7 +16,7 @@ from typing import Any
 
 from .._exceptions import ExitsExhausted, FailureKind, FetchFailure
 from ..tor._client import RotatingTorClient
-from ..youtube._courses import Course, CourseRef, expand_course
+from ..youtube._courses import Course, CourseEntry, CourseKind, CourseRef, expand_course
 from ._course_notes import course_folder
 from ._fetcher import end_on_failure
 
@@ -147,6 +147,19 @@ def course_json(course: Course) -> dict[str, Any]:
             for e in course.entries
         ],
     }
+
+
+def course_from_json(data: dict[str, Any]) -> Course:
+    """The course `course_json` gave (a distributed run keeps its courses so in the database)."""
+    return Course(
+        kind=CourseKind(data["kind"]),
+        id=data["id"],
+        title=data["title"],
+        channel=data["channel"],
+        handle=data["handle"],
+        url=data["url"],
+        entries=tuple(CourseEntry(e["video_id"], e["title"], e["duration"], e["position"]) for e in data["entries"]),
+    )
 
 
 def failure_json(failure: CourseFailure) -> dict[str, Any]:

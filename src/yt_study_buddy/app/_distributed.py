@@ -3,7 +3,10 @@ each on its own tor, all sharing one exit ledger; the notes kept in the same dat
 
 Why the notes live in the database: N machines rarely share a filesystem, and a note written
 by exactly one worker is easiest to make certain with a primary key (``INSERT ... ON CONFLICT
-DO NOTHING``) in the one place every worker already reaches. ``export`` writes them as files.
+DO NOTHING``) in the one place every worker already reaches. ``export`` writes them as files
+where a ``fetch`` of the same inputs would: each course enqueued is kept (``ytsb_courses``), so
+its videos go to its folder with its ``index.md``; videos enqueued on their own
+(``ytsb_singles``) go to the output directory itself.
 
 A job's life (see ``docs/architecture.md``): a worker takes it, reserves a fresh exit in the
 shared ledger and fetches. A blocked exit is quarantined and the job goes back to the queue at
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -43,12 +47,16 @@ from .._exceptions import (
     TorError,
 )
 from .._fs import write_atomic
-from ..notes._files import note_stem
+from ..notes._files import note_stem, notes_in
 from ..notes._formatters import Provenance, render
 from ..tor._client import RotatingTorClient
 from ..tor._ledger import PostgresDsn
 from ..tor._ledger_postgres import ConnectFailure, connect_failure, one_line
+from ..youtube._courses import Course
+from ._course_notes import course_folder, note_places, write_course_indexes
+from ._courses import course_from_json, course_json
 from ._fetcher import TorTranscriptFetcher, end_on_failure
+from ._run_log import VideoResult, VideoStatus
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +96,15 @@ _TABLES = (
         at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
     )""",
     "CREATE INDEX IF NOT EXISTS ytsb_attempts_by_job ON ytsb_attempts (job_id)",
+    # A course as last enqueued (``course_json``): a re-enqueue after the playlist grew updates it.
+    """CREATE TABLE IF NOT EXISTS ytsb_courses (
+        kind TEXT NOT NULL,
+        course_id TEXT NOT NULL,
+        course JSONB NOT NULL,
+        enqueued_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+        PRIMARY KEY (kind, course_id)
+    )""",
+    "CREATE TABLE IF NOT EXISTS ytsb_singles (video_id TEXT PRIMARY KEY)",
 )
 #: pg_advisory_xact_lock's key while the schema is created: "ytsq".
 _SCHEMA_LOCK_KEY = 0x79747371
@@ -253,10 +270,31 @@ class JobQueue:
 
     # -- enqueue, status, export -------------------------------------------------------------
 
-    def enqueue(self, video_ids: Sequence[str], options: JobOptions) -> Enqueued:
-        """One job per video not done, queued or running; a failed one is queued again."""
+    def enqueue(
+        self,
+        video_ids: Sequence[str],
+        options: JobOptions,
+        *,
+        courses: Sequence[Course] = (),
+        singles: Sequence[str] | None = None,
+    ) -> Enqueued:
+        """One job per video not done, queued or running; a failed one is queued again. The
+        courses (and which videos were given on their own, None: every one in no course) are
+        kept for ``export``."""
         self.prepare()
+        in_courses = {vid for course in courses for vid in course.video_ids}
+        if singles is None:
+            singles = [vid for vid in video_ids if vid not in in_courses]
         with self.connect() as conn:
+            for course in courses:
+                conn.execute(
+                    "INSERT INTO ytsb_courses (kind, course_id, course) VALUES (%s, %s, %s) ON CONFLICT (kind, course_id) "
+                    "DO UPDATE SET course = EXCLUDED.course, enqueued_at = clock_timestamp()",
+                    (course.kind.value, course.id, Jsonb(course_json(course))),
+                )
+            conn.execute(
+                "INSERT INTO ytsb_singles (video_id) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING", (list(singles),)
+            )
             taken = {
                 row[0]
                 for row in conn.execute(
@@ -290,23 +328,13 @@ class JobQueue:
         """Counts across all workers: a failed job counts until the video is queued again."""
         self.check()
         with self.connect() as conn:
+            failures = self._failures(conn)
             counts = dict(
                 conn.execute(
                     "SELECT status::text, count(DISTINCT queueing_lock) FROM procrastinate_jobs "
                     "WHERE task_name = %s AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs AS later "
                     "WHERE later.task_name = %s AND later.queueing_lock = procrastinate_jobs.queueing_lock "
                     "AND later.id > procrastinate_jobs.id) GROUP BY status",
-                    (TASK_NAME, TASK_NAME),
-                ).fetchall()
-            )
-            failures = dict(
-                conn.execute(
-                    "SELECT DISTINCT ON (j.queueing_lock) j.queueing_lock, coalesce(a.message, 'the job failed') "
-                    "FROM procrastinate_jobs AS j LEFT JOIN ytsb_attempts AS a ON a.job_id = j.id "
-                    "WHERE j.task_name = %s AND j.status IN ('failed', 'aborted', 'cancelled') "
-                    "AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs AS later WHERE later.task_name = %s "
-                    "AND later.queueing_lock = j.queueing_lock AND later.id > j.id) "
-                    "ORDER BY j.queueing_lock, a.attempt_id DESC NULLS LAST",
                     (TASK_NAME, TASK_NAME),
                 ).fetchall()
             )
@@ -318,20 +346,63 @@ class JobQueue:
             failures=failures,
         )
 
+    @staticmethod
+    def _failures(conn: psycopg.Connection[tuple[Any, ...]]) -> dict[str, str]:
+        """video id -> the last failure's message, for the videos whose last job failed."""
+        return dict(
+            conn.execute(
+                "SELECT DISTINCT ON (j.queueing_lock) j.queueing_lock, coalesce(a.message, 'the job failed') "
+                "FROM procrastinate_jobs AS j LEFT JOIN ytsb_attempts AS a ON a.job_id = j.id "
+                "WHERE j.task_name = %s AND j.status IN ('failed', 'aborted', 'cancelled') "
+                "AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs AS later WHERE later.task_name = %s "
+                "AND later.queueing_lock = j.queueing_lock AND later.id > j.id) "
+                "ORDER BY j.queueing_lock, a.attempt_id DESC NULLS LAST",
+                (TASK_NAME, TASK_NAME),
+            ).fetchall()
+        )
+
     def export(self, output: Path) -> list[Path]:
-        """Write every stored note into ``output`` (atomically; an unchanged file is left as it is)."""
+        """Write every stored note where a ``fetch`` of the enqueued inputs would have (see
+        `note_places`), and each course's ``index.md``; returns the files. A note already there is
+        left as it is (renamed if its place in the course changed), so exporting again changes
+        nothing but what the workers stored since."""
         self.check()
+        self.prepare()  # a queue made before courses were kept gets their tables
         output.mkdir(parents=True, exist_ok=True)
-        written = []
         with self.connect() as conn:
-            rows = conn.execute("SELECT video_id, title, files FROM ytsb_notes ORDER BY video_id").fetchall()
-        for video_id, title, files in rows:
-            stem = note_stem(title, video_id)
-            for fmt, text in files.items():
-                path = output / f"{stem}.{fmt}"
-                if not path.exists() or path.read_text(encoding="utf-8") != text:
-                    write_atomic(path, text)
-                written.append(path)
+            notes = {
+                vid: (title, files)
+                for vid, title, files in conn.execute("SELECT video_id, title, files FROM ytsb_notes ORDER BY video_id")
+            }
+            courses = [
+                course_from_json(data)
+                for (data,) in conn.execute("SELECT course FROM ytsb_courses ORDER BY enqueued_at, kind, course_id")
+            ]
+            singles = [vid for (vid,) in conn.execute("SELECT video_id FROM ytsb_singles ORDER BY video_id")]
+            failures = self._failures(conn)
+        places = note_places(courses, singles)
+        written = []
+        for video_id, (title, files) in notes.items():
+            if None in places.get(video_id, (None,)):  # given on its own (or enqueued before courses were kept)
+                stem = note_stem(title, video_id)
+                for fmt, text in files.items():
+                    written.append(_write_if_changed(output / f"{stem}.{fmt}", text))
+        if not courses:
+            return written
+        results = {vid: VideoResult(vid, VideoStatus.FAILED, error=error) for vid, error in failures.items()}
+        results.update({vid: VideoResult(vid, VideoStatus.FETCHED, title=title) for vid, (title, _) in notes.items()})
+        with tempfile.TemporaryDirectory(prefix="ytsb-export-") as staging:
+
+            def stored_notes(video_id: str) -> list[Path]:
+                """A video's stored notes as files, for the course layer to copy into its folders."""
+                title, files = notes[video_id]
+                stem = note_stem(title, video_id)
+                return [_write_if_changed(Path(staging) / f"{stem}.{fmt}", text) for fmt, text in files.items()]
+
+            written += write_course_indexes(output, courses, results, stored_notes)
+        for course in courses:
+            folder = notes_in(output / course_folder(course))
+            written += [path for vid in dict.fromkeys(course.video_ids) for path in folder.get(vid, [])]
         return written
 
     # -- the worker --------------------------------------------------------------------------
@@ -563,6 +634,12 @@ class _Worker:
             "%s: %s on exit %s (attempt %d); queued again for a fresh exit", video_id, failure.reason, exit_ip, failed
         )
         raise _RetryAt(datetime.now(UTC), str(failure))
+
+
+def _write_if_changed(path: Path, text: str) -> Path:
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        write_atomic(path, text)
+    return path
 
 
 class _OneLine(logging.Handler):
