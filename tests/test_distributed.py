@@ -4,6 +4,7 @@ and the one-line errors. The workers themselves run on the lab (test_distributed
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import tempfile
@@ -346,3 +347,50 @@ def test_no_free_exit_schedules_the_job_for_when_one_frees_up(queue: JobQueue) -
     with pytest.raises(distributed._RetryAt) as retry:
         worker.run_job(job_context(7), **JOB_ARGS, max_attempts=3)
     assert datetime.now(UTC) < retry.value.when < datetime.now(UTC) + distributed.OUTAGE_RETRY * 2
+
+
+def stall(dsn: str, video_id: str) -> int:
+    """The video's job as a worker killed mid-job leaves it: running, its worker gone."""
+    with psycopg.connect(dsn, connect_timeout=5) as conn:
+        row = conn.execute(
+            "UPDATE procrastinate_jobs SET status = 'doing', worker_id = NULL WHERE queueing_lock = %s "
+            "AND status IN ('todo', 'doing') RETURNING id",
+            (video_id,),
+        ).fetchone()
+    assert row is not None
+    job_id: int = row[0]
+    return job_id
+
+
+def test_a_job_that_kills_its_worker_every_time_fails_after_max_attempts(
+    queue: JobQueue, postgres_schema: str, monkeypatch
+) -> None:
+    queue.enqueue(["aaaaaaaaaaa", "bbbbbbbbbbb"], JobOptions(max_attempts=3))
+    first, second = make_worker(queue, FakeClient(), name="w1"), make_worker(queue, FakeClient(), name="w2")
+
+    async def take_over(*workers: distributed._Worker, stale: bool = False) -> None:
+        async with queue.app.open_async():
+            manager = queue.app.job_manager
+            seen = list(await manager.get_stalled_jobs(task_name=distributed.TASK_NAME, seconds_since_heartbeat=30))
+            for worker in workers:
+                await worker.take_over_stalled()
+                if stale:  # the next worker saw the same jobs stalled, before this one took them
+                    monkeypatch.setattr(manager, "get_stalled_jobs", lambda **_: asyncio.sleep(0, seen))
+
+    for _ in range(2):
+        crashed = stall(postgres_schema, "aaaaaaaaaaa")
+        asyncio.run(take_over(first))
+        assert ("aaaaaaaaaaa", "todo") in jobs(postgres_schema)
+    assert queue.status().pending == 2
+    stall(postgres_schema, "aaaaaaaaaaa")
+    other = stall(postgres_schema, "bbbbbbbbbbb")
+    asyncio.run(take_over(first, second, stale=True))  # both workers see both jobs stalled
+    message = "its worker went silent while running it (3 times: killed, or a crash in the fetch)"
+    assert queue.status() == distributed.QueueStatus(
+        done=0, running=0, failed=1, pending=1, failures={"aaaaaaaaaaa": message}
+    )
+    assert (queue.takeovers(crashed), queue.takeovers(other)) == (3, 1)  # each takeover counted once
+    blocked = FetchFailure(FailureKind.BLOCKED, "ip_blocked", "bbbbbbbbbbb", "YouTube blocks this exit")
+    assert queue.record_failure(other, "bbbbbbbbbbb", "10.0.0.1", blocked, "w1") == 1  # fetches counted apart
+    done = run_cli("status", env={"YTSB_QUEUE": postgres_schema})
+    assert done.stdout == f"done 0, running 0, failed 1, pending 1\nfailed aaaaaaaaaaa: {message}\n"

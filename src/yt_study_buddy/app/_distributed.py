@@ -34,6 +34,7 @@ from typing import Any
 import procrastinate
 import psycopg
 from procrastinate import exceptions as pq_exceptions
+from procrastinate import jobs as pq_jobs
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
 
@@ -106,6 +107,8 @@ _TABLES = (
     )""",
     "CREATE TABLE IF NOT EXISTS ytsb_singles (video_id TEXT PRIMARY KEY)",
 )
+#: An attempt's outcome when its worker went silent and another took the job over.
+_TAKEN_OVER = "taken_over"
 #: pg_advisory_xact_lock's key while the schema is created: "ytsq".
 _SCHEMA_LOCK_KEY = 0x79747371
 
@@ -454,10 +457,28 @@ class JobQueue:
                 (job_id, video_id, exit_ip, failure.kind.value, failure.reason, str(failure), worker),
             )
             row = conn.execute(
-                "SELECT count(*) FROM ytsb_attempts WHERE job_id = %s AND outcome <> 'fetched'", (job_id,)
+                "SELECT count(*) FROM ytsb_attempts WHERE job_id = %s AND outcome NOT IN ('fetched', %s)",
+                (job_id, _TAKEN_OVER),
             ).fetchone()
         assert row is not None
         return int(row[0])
+
+    def takeovers(self, job_id: int) -> int:
+        """How many times this job was left running by a silent worker and taken over."""
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM ytsb_attempts WHERE job_id = %s AND outcome = %s", (job_id, _TAKEN_OVER)
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def record_takeover(self, job_id: int, video_id: str, message: str, worker: str) -> None:
+        with self.connect() as conn:
+            conn.execute(
+                "INSERT INTO ytsb_attempts (job_id, video_id, outcome, reason, message, worker) "
+                "VALUES (%s, %s, %s, 'worker_lost', %s, %s)",
+                (job_id, video_id, _TAKEN_OVER, message, worker),
+            )
 
 
 class _Worker:
@@ -554,18 +575,43 @@ class _Worker:
         return False
 
     async def _retry_stalled(self, stop: asyncio.Event) -> None:
-        """Put back the jobs of workers gone silent (killed, cut off): every heartbeat."""
-        manager = self.queue.app.job_manager
+        """Take over the jobs of workers gone silent (killed, cut off): every heartbeat."""
         while not stop.is_set():
             await _wait(stop, self.settings.heartbeat)
             try:
-                for job in await manager.get_stalled_jobs(
-                    task_name=TASK_NAME, seconds_since_heartbeat=self.settings.stalled_after
-                ):
-                    log.info("job %s (%s) was left by a silent worker: queued again", job.id, job.lock)
-                    await manager.retry_job(job)
-            except (psycopg.Error, pq_exceptions.ConnectorException, OSError) as exc:
+                await self.take_over_stalled()
+            except (psycopg.Error, pq_exceptions.ConnectorException, OSError, QueueError) as exc:
                 log.debug("stalled jobs not checked: %s", exc)
+
+    async def take_over_stalled(self) -> None:
+        """Put each job of a silent worker back in the queue, unless it has now been left that
+        way ``max_attempts`` times: a video whose fetch kills its worker (a crash, memory) would
+        otherwise be retried for ever. Such a job fails, and ``status`` says why."""
+        manager = self.queue.app.job_manager
+        for job in await manager.get_stalled_jobs(
+            task_name=TASK_NAME, seconds_since_heartbeat=self.settings.stalled_after
+        ):
+            assert job.id is not None
+            video_id = str(job.task_kwargs.get("video_id", job.lock))
+            left = await asyncio.to_thread(self.queue.takeovers, job.id) + 1
+            limit = job.task_kwargs.get("max_attempts")
+            final = left >= (limit if isinstance(limit, int) else JobOptions.max_attempts)
+            try:  # only one worker's change applies: the job is no longer "doing" for the others
+                if final:
+                    await manager.finish_job(job, pq_jobs.Status.FAILED, delete_job=False)
+                else:
+                    await manager.retry_job(job)
+            except pq_exceptions.ConnectorException as exc:
+                if not isinstance(exc.__cause__, psycopg.errors.RaiseException):
+                    raise
+                log.debug("job %s was taken over by another worker", job.id)
+                continue
+            message = f"its worker went silent while running it ({left} times: killed, or a crash in the fetch)"
+            await asyncio.to_thread(self.queue.record_takeover, job.id, video_id, message, self.settings.name)
+            if final:
+                log.warning("%s: %s; failed, not retried", video_id, message)
+            else:
+                log.info("job %s (%s) was left by a silent worker: queued again", job.id, video_id)
 
     # -- one job (a thread) ------------------------------------------------------------------
 
