@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import json
 import tempfile
 from datetime import UTC, datetime
@@ -19,6 +20,8 @@ from tests.test_cli import dead_port, run_cli  # noqa: F401  (a fixture)
 from yt_study_buddy._exceptions import FailureKind, FetchFailure, QueueError
 from yt_study_buddy.app import _distributed as distributed
 from yt_study_buddy.app._distributed import JobOptions, JobQueue
+from yt_study_buddy.app._progress import PlainReporter
+from yt_study_buddy.app._run_log import VideoResult, VideoStatus
 from yt_study_buddy.tor._ledger import PostgresDsn
 
 
@@ -176,7 +179,8 @@ def test_retry_decisions() -> None:
     from procrastinate.exceptions import JobAborted
 
     assert strategy.get_retry_decision(exception=JobAborted(), job=None) is not None  # a stop: back in the queue
-    assert strategy.get_retry_decision(exception=distributed._JobFailed("no transcript"), job=None) is None
+    failed = VideoResult("aaaaaaaaaaa", VideoStatus.FAILED, error="no transcript")
+    assert strategy.get_retry_decision(exception=distributed._JobFailed(failed), job=None) is None
     assert strategy.get_retry_decision(exception=RuntimeError("a bug"), job=None) is None
 
 
@@ -278,7 +282,15 @@ def job_context(job_id: int) -> Any:
 
 
 def make_worker(queue: JobQueue, client: FakeClient, **settings: Any) -> distributed._Worker:
-    return distributed._Worker(queue, cast(Any, client), distributed.WorkerSettings(**settings))
+    """A worker whose plain lines go to ``lines(worker)``."""
+    return distributed._Worker(
+        queue, cast(Any, client), distributed.WorkerSettings(**settings), PlainReporter(io.StringIO())
+    )
+
+
+def lines(worker: distributed._Worker) -> list[str]:
+    reporter = cast(PlainReporter, worker.reporter)
+    return cast(io.StringIO, reporter.stream).getvalue().splitlines()
 
 
 JOB_ARGS: dict[str, Any] = {
@@ -301,6 +313,13 @@ def test_a_job_stores_its_note_once_and_a_retried_one_does_not_fetch_again(queue
     assert [(s.exit_ip, s.label, s.closed) for s in client.sessions] == [("10.0.0.1", "aaaaaaaaaaa", True)]
     worker.run_job(job_context(1), **JOB_ARGS, max_attempts=3)  # the same job again, after a crash
     assert len(client.sessions) == 1  # no second exit taken: the note is there
+    [fetched, again] = lines(worker)
+    assert fetched.startswith('fetched aaaaaaaaaaa "Hello" via 10.0.0.1 (1 attempt, ') and fetched.endswith(" s)")
+    assert again == "skipped aaaaaaaaaaa already fetched"
+    assert [(r.status, r.exit_ip) for r in worker.results()] == [
+        (VideoStatus.FETCHED, "10.0.0.1"),
+        (VideoStatus.SKIPPED, None),
+    ]
     export = queue.export(Path(tempfile.mkdtemp()))
     assert sorted(p.suffix for p in export) == [".md", ".txt"]
     assert "via Tor exit 10.0.0.1" in next(p for p in export if p.suffix == ".md").read_text()
@@ -323,6 +342,11 @@ def test_a_blocked_exit_is_quarantined_and_the_job_queued_again_until_out_of_att
     with pytest.raises(distributed._JobFailed, match="YouTube blocks this exit"):
         worker.run_job(job_context(5), **JOB_ARGS, max_attempts=3)
     assert [(s.outcome, s.closed) for s in client.sessions] == [(SessionOutcome.BLOCKED, True)] * 3
+    assert lines(worker) == [
+        "queued  aaaaaaaaaaa ip_blocked on exit 10.0.0.1 (attempt 1), for a fresh exit",
+        "queued  aaaaaaaaaaa ip_blocked on exit 10.0.0.2 (attempt 2), for a fresh exit",
+        "blocked aaaaaaaaaaa ip_blocked after 3 attempts",
+    ]
 
 
 def test_a_permanent_failure_fails_the_job_at_once(queue: JobQueue, monkeypatch) -> None:
@@ -332,6 +356,7 @@ def test_a_permanent_failure_fails_the_job_at_once(queue: JobQueue, monkeypatch)
     worker = make_worker(queue, FakeClient(), name="w1")
     with pytest.raises(distributed._JobFailed):
         worker.run_job(job_context(6), **JOB_ARGS, max_attempts=3)
+    assert lines(worker) == ["failed  aaaaaaaaaaa video_unavailable: The video is no longer available (not retried)"]
 
 
 def test_no_free_exit_schedules_the_job_for_when_one_frees_up(queue: JobQueue) -> None:
@@ -343,6 +368,7 @@ def test_no_free_exit_schedules_the_job_for_when_one_frees_up(queue: JobQueue) -
     with pytest.raises(distributed._RetryAt) as retry:
         worker.run_job(job_context(7), **JOB_ARGS, max_attempts=3)
     assert retry.value.when == free_at
+    assert lines(worker) == ["queued  aaaaaaaaaaa no fresh exit; not before 12:00:00 UTC"]
     worker = make_worker(queue, FakeClient(TorUnavailable("tor is gone")))
     with pytest.raises(distributed._RetryAt) as retry:
         worker.run_job(job_context(7), **JOB_ARGS, max_attempts=3)

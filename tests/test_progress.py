@@ -201,6 +201,29 @@ def test_rich_reporter_shows_videos_and_summary() -> None:
     assert not reporter._progress.live.is_started
 
 
+def test_a_distributed_workers_bar_counts_the_whole_queue() -> None:
+    reporter, out = _rich()
+    reporter.batch_started(total=10, skipped=4, workers=3)
+    reporter.video_started("dQw4w9WgXcQ", 0, 1, "127.0.0.12")
+    reporter.video_started("xyzxyzxyzxy", 0, 1, "127.0.0.16")
+    reporter.video_requeued("xyzxyzxyzxy", "ip_blocked on exit 127.0.0.16 (attempt 1), for a fresh exit")
+    assert reporter._active == {"dQw4w9WgXcQ": "127.0.0.12"}  # its exit is no longer in use
+    reporter.queue_progress(done=7, failed=1, total=12)  # other workers finished some; more were enqueued
+    [task] = reporter._progress.tasks
+    assert (task.completed, task.total, task.fields["failed"]) == (8, 12, 1)
+    assert "queued  xyzxyzxyzxy ip_blocked on exit 127.0.0.16 (attempt 1), for a fresh exit" in out.getvalue()
+    reporter.batch_finished(summarize([], 1.0))
+
+
+def test_plain_lines_say_when_a_video_goes_back_to_the_queue() -> None:
+    plain, quiet = io.StringIO(), io.StringIO()
+    for reporter in (PlainReporter(plain), QuietReporter(quiet)):
+        reporter.queue_progress(done=1, failed=0, total=2)
+        reporter.video_requeued("xyzxyzxyzxy", "no fresh exit; not before 12:00:00 UTC")
+    assert plain.getvalue() == "queued  xyzxyzxyzxy no fresh exit; not before 12:00:00 UTC\n"
+    assert quiet.getvalue() == ""
+
+
 def test_rich_reporter_survives_concurrent_reports() -> None:
     reporter, out = _rich()
     reporter.batch_started(total=200, skipped=0, workers=8)

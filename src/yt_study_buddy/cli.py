@@ -882,6 +882,7 @@ def worker(
                 WorkerSettings(
                     concurrency, heartbeat=heartbeat, stalled_after=3 * heartbeat, name=name or socket.gethostname()
                 ),
+                cli_reporter(shared.verbose, shared.quiet),
             )
     except StudyBuddyError as exc:
         raise Failure(with_cli_hints(str(exc))) from None

@@ -23,13 +23,14 @@ import logging
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import procrastinate
 import psycopg
@@ -57,7 +58,8 @@ from ..youtube._courses import Course
 from ._course_notes import course_folder, note_places, write_course_indexes
 from ._courses import course_from_json, course_json
 from ._fetcher import TorTranscriptFetcher, end_on_failure
-from ._run_log import VideoResult, VideoStatus
+from ._progress import Reporter, summarize
+from ._run_log import ErrorKind, VideoResult, VideoStatus
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +148,10 @@ class QueueStatus:
     pending: int
     #: video id -> the last failure's message, for the failed videos.
     failures: dict[str, str]
+
+    @property
+    def total(self) -> int:
+        return self.done + self.running + self.failed + self.pending
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -410,15 +416,21 @@ class JobQueue:
 
     # -- the worker --------------------------------------------------------------------------
 
-    def run_worker(self, client: RotatingTorClient, settings: WorkerSettings) -> None:
-        """Run jobs until SIGINT/SIGTERM; the database going away and coming back is waited out."""
+    def run_worker(self, client: RotatingTorClient, settings: WorkerSettings, reporter: Reporter) -> None:
+        """Run jobs until SIGINT/SIGTERM; the database going away and coming back is waited out.
+        ``reporter`` shows this worker's videos, and the whole queue's progress on a live bar."""
         self.prepare()
-        worker = _Worker(self, client, settings)
+        worker = _Worker(self, client, settings, reporter)
+        counts = self.status()
+        reporter.batch_started(counts.total, counts.done, settings.concurrency)
+        reporter.queue_progress(counts.done, counts.failed, counts.total)
         self._run_job = worker.run_job
+        started = time.monotonic()
         try:
             asyncio.run(worker.main())
         finally:
             self._run_job = None
+            reporter.batch_finished(summarize(worker.results(), time.monotonic() - started))
 
     def _job(self, context: procrastinate.JobContext, /, **args: Any) -> None:
         assert self._run_job is not None, "jobs run only inside run_worker()"
@@ -485,10 +497,15 @@ class _Worker:
     """One machine's worker: procrastinate's worker on this event loop, jobs in threads, one
     tor client for them all (new sessions one at a time: the client's exit choice is serial)."""
 
-    def __init__(self, queue: JobQueue, client: RotatingTorClient, settings: WorkerSettings) -> None:
+    def __init__(
+        self, queue: JobQueue, client: RotatingTorClient, settings: WorkerSettings, reporter: Reporter
+    ) -> None:
         self.queue = queue
         self.client = client
         self.settings = settings
+        self.reporter = reporter
+        self._results: list[VideoResult] = []  # this worker's finished videos, for its summary
+        self._results_lock = threading.Lock()
         self.stopping = threading.Event()  # set from the event loop; jobs read it in their threads
         self._session_lock = threading.Lock()
         self._signals = 0
@@ -518,7 +535,7 @@ class _Worker:
             # the server restarts it reconnects; procrastinate's worker is started again if the
             # outage stopped it (its heartbeat failed).
             async with self.queue.app.open_async():
-                stalled = asyncio.create_task(self._retry_stalled(stop))
+                stalled = asyncio.create_task(self._every_heartbeat(stop))
                 try:
                     while not stop.is_set():
                         if not await self._run_once(stop):
@@ -574,14 +591,17 @@ class _Worker:
         log.warning("the job queue's worker stopped; starting it again")
         return False
 
-    async def _retry_stalled(self, stop: asyncio.Event) -> None:
-        """Take over the jobs of workers gone silent (killed, cut off): every heartbeat."""
+    async def _every_heartbeat(self, stop: asyncio.Event) -> None:
+        """Take over the jobs of workers gone silent (killed, cut off), and show the queue's progress."""
         while not stop.is_set():
             await _wait(stop, self.settings.heartbeat)
             try:
                 await self.take_over_stalled()
+                counts = await asyncio.to_thread(self.queue.status)
             except (psycopg.Error, pq_exceptions.ConnectorException, OSError, QueueError) as exc:
                 log.debug("stalled jobs not checked: %s", exc)
+            else:
+                self.reporter.queue_progress(counts.done, counts.failed, counts.total)
 
     async def take_over_stalled(self) -> None:
         """Put each job of a silent worker back in the queue, unless it has now been left that
@@ -615,7 +635,29 @@ class _Worker:
 
     # -- one job (a thread) ------------------------------------------------------------------
 
-    def run_job(
+    def run_job(self, context: procrastinate.JobContext, /, *, video_id: str, **args: Any) -> None:
+        """One job, reported: its video finished (fetched, failed) or back in the queue."""
+        try:
+            result = self._run_job(context, video_id=video_id, **args)
+        except _RetryAt as retry:
+            later = "" if retry.when <= datetime.now(UTC) else f"; not before {retry.when:%H:%M:%S} UTC"
+            self.reporter.video_requeued(video_id, f"{retry}{later}")
+            raise
+        except _JobFailed as failed:
+            self._finished(failed.result)
+            raise
+        self._finished(result)
+
+    def results(self) -> list[VideoResult]:
+        with self._results_lock:
+            return list(self._results)
+
+    def _finished(self, result: VideoResult) -> None:
+        with self._results_lock:
+            self._results.append(result)
+        self.reporter.video_finished(result)
+
+    def _run_job(
         self,
         context: procrastinate.JobContext,
         *,
@@ -624,13 +666,13 @@ class _Worker:
         languages: list[str],
         translate_to: str | None,
         max_attempts: int,
-    ) -> None:
+    ) -> VideoResult:
         job_id = context.job.id
         assert job_id is not None
         try:
             if self.queue.note_exists(video_id):  # stored by an earlier run of this job
                 log.info("%s: its note is stored already", video_id)
-                return
+                return VideoResult(video_id, VideoStatus.SKIPPED)
         except QueueError as exc:
             raise _RetryAt(datetime.now(UTC) + OUTAGE_RETRY, str(exc)) from None
         if self.stopping.is_set() or context.should_abort():
@@ -647,6 +689,10 @@ class _Worker:
             raise _RetryAt(datetime.now(UTC) + OUTAGE_RETRY, str(exc)) from None
         session.label = video_id  # what the exit ledger records this use as
         exit_ip = session.exit_ip or "?"
+        attempt = context.job.attempts + 1
+        # One process: its jobs have no worker number of their own.
+        self.reporter.video_started(video_id, 0, attempt, session.exit_ip)
+        started = time.monotonic()
         try:
             transcript = TorTranscriptFetcher(session=session).fetch_transcript(
                 video_id, languages, translate_to=translate_to
@@ -655,31 +701,53 @@ class _Worker:
             end_on_failure(session, failure)
             _close(session)
             self._failed(job_id, video_id, exit_ip, failure, max_attempts)
-            return
         except BaseException:
             _close(session)
             raise
         _close(session)  # the transcript is in hand: the exit's cooldown starts now
-        provenance = Provenance(exit_ip, datetime.now(UTC), context.job.attempts + 1)
+        fetch_time = time.monotonic() - started
+        provenance = Provenance(exit_ip, datetime.now(UTC), attempt)
         files = {fmt: render(transcript, fmt, provenance=provenance) for fmt in formats}
         try:
             stored = self.queue.store_note(video_id, transcript.title, files, exit_ip, self.settings.name, job_id)
         except QueueError as exc:
             raise _RetryAt(datetime.now(UTC) + OUTAGE_RETRY, str(exc)) from None
         log.info("%s: %s via exit %s", video_id, "stored" if stored else "stored by another worker", exit_ip)
+        if not stored:
+            return VideoResult(video_id, VideoStatus.SKIPPED, exit_ip=exit_ip, title=transcript.title)
+        return VideoResult(
+            video_id,
+            VideoStatus.FETCHED,
+            exit_ip=exit_ip,
+            exits_used=[exit_ip],
+            attempts=attempt,
+            title=transcript.title,
+            timings={"fetch": fetch_time},
+        )
 
-    def _failed(self, job_id: int, video_id: str, exit_ip: str, failure: FetchFailure, max_attempts: int) -> None:
+    def _failed(self, job_id: int, video_id: str, exit_ip: str, failure: FetchFailure, max_attempts: int) -> NoReturn:
         try:
             failed = self.queue.record_failure(job_id, video_id, exit_ip, failure, self.settings.name)
         except QueueError as exc:
             raise _RetryAt(datetime.now(UTC) + OUTAGE_RETRY, str(exc)) from None
         if failure.kind is FailureKind.PERMANENT or failed >= max_attempts:
             log.warning("%s: %s (attempt %d, final)", video_id, failure, failed)
-            raise _JobFailed(str(failure))
+            raise _JobFailed(
+                VideoResult(
+                    video_id,
+                    VideoStatus.FAILED,
+                    exit_ip=exit_ip,
+                    exits_used=[exit_ip],
+                    attempts=failed,
+                    error_kind=ErrorKind(failure.kind),
+                    error_reason=failure.reason,
+                    error=str(failure),
+                )
+            )
         log.info(
             "%s: %s on exit %s (attempt %d); queued again for a fresh exit", video_id, failure.reason, exit_ip, failed
         )
-        raise _RetryAt(datetime.now(UTC), str(failure))
+        raise _RetryAt(datetime.now(UTC), f"{failure.reason} on exit {exit_ip} (attempt {failed}), for a fresh exit")
 
 
 def _write_if_changed(path: Path, text: str) -> Path:
@@ -720,6 +788,10 @@ def _library_logs_in_one_line(dsn: PostgresDsn) -> None:
 
 class _JobFailed(StudyBuddyError):
     """A video that cannot be fetched (permanent, or out of attempts): the job fails, not retried."""
+
+    def __init__(self, result: VideoResult) -> None:
+        super().__init__(result.error or "the job failed")
+        self.result = result
 
 
 def _close(session: Any) -> None:

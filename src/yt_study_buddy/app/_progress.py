@@ -35,6 +35,13 @@ class Reporter(Protocol):
 
     def notice(self, message: str) -> None: ...
 
+    def video_requeued(self, video_id: str, message: str) -> None:
+        """A distributed run's video went back to the queue (a blocked exit, no free exit): not
+        finished, its exit no longer in use."""
+
+    def queue_progress(self, done: int, failed: int, total: int) -> None:
+        """A distributed run's whole queue, every worker's videos: what the bar counts."""
+
     def batch_finished(self, summary: Summary) -> None: ...
 
 
@@ -146,6 +153,12 @@ class PlainReporter:
     def notice(self, message: str) -> None:
         self._line(f"notice: {message}")
 
+    def video_requeued(self, video_id: str, message: str) -> None:
+        self._line(f"{'queued':<7} {video_id} {message}")
+
+    def queue_progress(self, done: int, failed: int, total: int) -> None:
+        """Not shown: plain lines are this worker's own videos; ``status`` counts the queue."""
+
     def batch_finished(self, summary: Summary) -> None:
         self._line(f"done: {format_summary(summary)}")
 
@@ -167,6 +180,9 @@ class QuietReporter(PlainReporter):
 
     def notice(self, message: str) -> None:
         """Not shown in quiet mode."""
+
+    def video_requeued(self, video_id: str, message: str) -> None:
+        """Not shown in quiet mode: it is not a failure."""
 
 
 class RichReporter:
@@ -222,6 +238,19 @@ class RichReporter:
     def notice(self, message: str) -> None:
         with self._lock:
             self._print(message, style="yellow")
+
+    def video_requeued(self, video_id: str, message: str) -> None:
+        with self._lock:
+            self._active.pop(video_id, None)
+            self._print(f"{'queued':<7} {video_id} {message}", style=_STYLES["pending"])
+            self._update()
+
+    def queue_progress(self, done: int, failed: int, total: int) -> None:
+        with self._lock:
+            self._failed = failed
+            if self._task is not None:
+                self._progress.update(self._task, completed=done + failed, total=total)
+            self._update()
 
     def batch_finished(self, summary: Summary) -> None:
         with self._lock:
