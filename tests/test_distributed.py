@@ -138,6 +138,8 @@ def test_a_course_enqueued_as_a_course_exports_like_a_fetch_writes_it(queue: Job
     assert "1. [Heat](001%20-%20Heat%20%5Baaaaaaaaaaa%5D.md) — 01:01" in index
     assert "2. Work — 01:02 — **failed**: Transcripts are disabled" in index
     assert queue.export(out) and tree() == first  # again: nothing changes
+    done = run_cli("export", "--output", str(out), env={"YTSB_QUEUE": postgres_schema})
+    assert (done.returncode, done.stderr, tree()) == (0, f"4 files (notes, course indexes) in {out}\n", first)
     # The playlist grew at the front and was enqueued again; the rest was fetched since.
     grown = Course(
         CourseKind.PLAYLIST,

@@ -938,4 +938,4 @@ def export(
         raise Failure(str(exc)) from None
     except OSError as exc:
         raise Failure(f"cannot write notes in {output}: {exc.strerror or exc}") from None
-    click.echo(f"{len(written)} note files in {output}", err=True)
+    click.echo(f"{len(written)} files (notes, course indexes) in {output}", err=True)
