@@ -71,7 +71,7 @@ def measure_circuit_build(lab: TorLab, fake: FakeYouTube) -> float:
     return statistics.median(samples)
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
     """Ports nothing listens on now (the OS's pick), for a tor that must find none there."""
     sockets = [socket.socket() for _ in range(count)]
     try:
@@ -129,7 +129,7 @@ def run_design(
                 # cache its consensus is kept in between runs (as a user's is), two free ports.
                 "tor_bin_dir": str(launch_dir / "bin"),
                 "tor_cache_dir": str(launch_dir / "cache"),
-                "free_ports": _free_ports(2),
+                "free_ports": free_ports(2),
             },
             scenario.timeout_s,
         )
@@ -181,17 +181,18 @@ def run_scenario(scenario: Scenario, designs: tuple[str, ...], args: argparse.Na
         return {"scenario": asdict(scenario), "circuit_build_s": build, "lab_timings": lab.timings, "rows": rows}
 
 
-def _commit() -> str:
+def commit() -> str:
     """The library's commit, with "+dirty" when the work tree differs from it."""
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT, timeout=10).stdout.strip()
 
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
-def _machine() -> dict[str, Any]:
+def machine() -> dict[str, Any]:
+    """The cores, Python, platform and tor a result was measured with."""
     tor = subprocess.run(["tor", "--version"], capture_output=True, text=True, timeout=10).stdout.split("\n")[0]
     return {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(), "tor": tor}
 
@@ -231,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps(
                 {
                     "command": " ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])]),
-                    "commit": _commit(),
-                    "machine": _machine(),
+                    "commit": commit(),
+                    "machine": machine(),
                     "took_s": time.monotonic() - began,
                     "load_at_start": load_at_start,
                     "load_at_end": os.getloadavg(),
