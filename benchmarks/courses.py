@@ -208,13 +208,23 @@ def run_course(
         "steady_rate": rate,
         "pct_ceiling": 100 * rate / ceiling if rate is not None and ceiling else None,
         "pct_true_ceiling": 100 * rate / true_ceiling if rate is not None and true_ceiling else None,
-        "errors": [] if done.returncode == 0 else [done.stderr.strip()[-600:]],
+        # Why a run failed or stopped: its stopping, error, failed and done lines, else its last words.
+        "errors": [] if done.returncode == 0 else _why(done.stderr),
     }
     _say(
         f"   course {mode:8} run {run} ({row['strategy']}): wall {wall:.1f} s, fetched {row['fetched']}/{row['videos']},"
         f" exits {row['exits_used']}, steady {rate or 0:.3f} videos/s ({row['pct_true_ceiling'] or 0:.0f} % of E/(C+U))"
     )
     return row
+
+
+def _why(stderr: str) -> list[str]:
+    lines = [
+        line
+        for line in stderr.splitlines()
+        if re.match(r"(notice: .*stopping|yt-study-buddy: error|failed |done: )", line)
+    ]
+    return lines[:10] or [stderr.strip()[-600:]]
 
 
 def summary_ok(summary: dict[str, Any]) -> set[str]:
@@ -230,6 +240,7 @@ def medians(rows: Sequence[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     merged = []
     for runs in groups.values():
         row = dict(runs[0], runs=len(runs), errors=[e for run in runs for e in run.get("errors", [])])
+        row["complete"] = sum(1 for run in runs if run.get("fetched", run["videos"]) == run["videos"])
         for name, value in runs[0].items():
             values = [
                 run[name] for run in runs if isinstance(run[name], int | float) and not isinstance(run[name], bool)
@@ -276,8 +287,8 @@ def tables(results: dict[str, Any]) -> str:
             f" | {r['on_exit_s']:.2f} | {r['served_s']:.2f} | {r['cpu_s']:.2f} |"
         )
     course = [
-        "| tor | strategy | runs | N | W | E | C s | F s | wall s | expansion s | fetched | exits used | U s | steady videos/s | % of E/C | % of E/(C+U) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| tor | strategy | runs | complete | N | W | E | C s | F s | wall s | expansion s | fetched | exits used | U s | steady videos/s | % of E/C | % of E/(C+U) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def cell(value: object, fmt: str) -> str:
@@ -285,7 +296,7 @@ def tables(results: dict[str, Any]) -> str:
 
     for r in results["course"]["medians"]:
         course.append(
-            f"| {r['mode']} | {r['strategy']} | {r['runs']} | {r['videos']} | {r['workers']} | {r['exits']} | {r['cooldown_s']:.0f}"
+            f"| {r['mode']} | {r['strategy']} | {r['runs']} | {r['complete']} | {r['videos']} | {r['workers']} | {r['exits']} | {r['cooldown_s']:.0f}"
             f" | {r['latency']:.1f} | {r['wall_s']:.1f} | {cell(r['expansion_s'], '.2f')} | {r['fetched']:.0f}"
             f" | {r['exits_used']:.0f} | {cell(r['hold_s'], '.2f')} | {cell(r['steady_rate'], '.3f')}"
             f" | {cell(r['pct_ceiling'], '.0f')} | {cell(r['pct_true_ceiling'], '.0f')} |"
@@ -322,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         course_repeat=args.course_repeat,
         modes=tuple(args.mode or MODES),
     )
-    began, load_at_start = time.monotonic(), os.getloadavg()
+    began, load_at_start, measured = time.monotonic(), os.getloadavg(), commit()  # the code as it starts
     with (
         TorLab(
             exits=options.exits,
@@ -343,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
                     "command": " ".join(
                         ["python -m benchmarks.courses", *(argv if argv is not None else sys.argv[1:])]
                     ),
-                    "commit": commit(),
+                    "commit": measured,
                     "machine": machine(),
                     "took_s": time.monotonic() - began,
                     "load_at_start": load_at_start,

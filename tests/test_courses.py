@@ -254,6 +254,8 @@ def test_playlist_items_select_like_yt_dlp_and_keep_positions(fake, session):
     assert [(e.position, e.video_id) for e in example.entries] == [
         (n, playlist.videos[n - 1].video_id) for n in (*range(1, 11), 15)
     ]
+    twice = expand_course(session, ref, playlist_items="3,1,3,1-2")  # each once, in the order first named
+    assert [e.position for e in twice.entries] == [3, 1, 2]
 
 
 @pytest.mark.parametrize(
