@@ -7,7 +7,8 @@ Must run inside a loopback-only network namespace (TorLab refuses otherwise):
 One private Tor network (E exits) and fake YouTube (F s per video) for both parts:
 
 - **expansion**: playlists of 100 and 1,000 videos, each expanded R times as the CLI expands
-  a course (``expand_on_fresh_exits``: a fresh checked exit, then yt-dlp's extractor on it).
+  a course (``expand_on_fresh_exits``: a fresh checked exit, then yt-dlp's extractor on it),
+  alternating with the earlier way (yt-dlp processing every flat entry, ``process=True``).
   Seconds in all, seconds from the first course request to the last answer (the part on the
   exit), this process's CPU seconds, and from the fake's log the requests, their bytes and the
   seconds the fake spent answering. Pages are the playlist's (YouTube shows 100 a page).
@@ -42,7 +43,10 @@ from yt_study_buddy.app._courses import expand_on_fresh_exits
 from yt_study_buddy.testing.fake_youtube import FakeYouTube, LoggedRequest, fake_playlist
 from yt_study_buddy.testing.fake_youtube._courses import PLAYLIST_PAGE_SIZE
 from yt_study_buddy.testing.network import TorLab
+from yt_study_buddy.tor import RotatingTorClient
 from yt_study_buddy.youtube import CourseKind, CourseRef
+from yt_study_buddy.youtube._courses import REQUEST_TIMEOUT
+from yt_study_buddy.youtube._ytdlp import Extraction, _SessionYoutubeDL
 
 from .report import exits_by_video, hold_time, steady_rate
 from .run import ROOT, commit, free_ports, machine
@@ -82,11 +86,30 @@ def _span(requests: Sequence[LoggedRequest]) -> float | None:
     return max(r.answered or r.time for r in requests) - min(r.time for r in requests)
 
 
+#: How a playlist is expanded: as the CLI does it, and yt-dlp's processing of every flat entry
+#: (``extract_info`` with ``process=True``, what ``_ytdlp`` did before): side by side.
+VARIANTS = ("ours", "processed")
+
+
+def _processed(client: RotatingTorClient, ref: CourseRef) -> list[str]:
+    """The earlier expansion: yt-dlp processes the playlist, each flat entry through its
+    download pipeline, on one fresh checked exit (no retry: a failure ends the benchmark)."""
+    session = client.new_session()
+    try:
+        extraction = Extraction(session, timeout=REQUEST_TIMEOUT)
+        with _SessionYoutubeDL(extraction.params(), session, extraction) as ydl:
+            info = ydl.extract_info(ref.url, download=False, ie_key="YoutubeTab")
+        return [entry["id"] for entry in info["entries"]]
+    finally:
+        session.close()
+
+
 def measure_expansion(lab: TorLab, fake: FakeYouTube, size: int, repeat: int) -> list[dict[str, Any]]:
-    """``size`` videos expanded ``repeat`` times on fresh exits, as the CLI expands a course."""
+    """``size`` videos expanded ``repeat`` times each way (`VARIANTS`, alternating) on fresh exits."""
     playlist = fake_playlist(size, seed=f"bench-expand-{size}", title=f"Benchmark course of {size}")
     fake.add_course(playlist)
     ref = CourseRef(CourseKind.PLAYLIST, playlist.course_id)
+    ids = [v.video_id for v in playlist.videos]
     rows = []
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -96,31 +119,34 @@ def measure_expansion(lab: TorLab, fake: FakeYouTube, size: int, repeat: int) ->
             launch=Launch(False),
         ) as client,
     ):
+        expand_on_fresh_exits(client, ref)  # a warm-up: yt-dlp's first-use costs go to no variant
         for run in range(1, repeat + 1):
-            logged, load = len(fake.requests), os.getloadavg()[0]
-            began, cpu = time.monotonic(), time.process_time()
-            course = expand_on_fresh_exits(client, ref)
-            total, cpu = time.monotonic() - began, time.process_time() - cpu
-            served = _course_requests(fake.requests[logged:], playlist.course_id)
-            assert course.video_ids == [v.video_id for v in playlist.videos], "the expansion lost videos"
-            row = {
-                "videos": size,
-                "run": run,
-                "load_before": load,
-                "pages": math.ceil(size / PLAYLIST_PAGE_SIZE),
-                "requests": len(served),
-                "bytes": sum(r.size for r in served),
-                "exits": len({r.client_ip for r in served}),
-                "total_s": total,
-                "on_exit_s": _span(served),
-                "served_s": sum((r.answered or r.time) - r.time for r in served),
-                "cpu_s": cpu,
-            }
-            _say(
-                f"   expand {size:5} run {run}: {row['total_s']:.2f} s ({row['on_exit_s']:.2f} s on the exit,"
-                f" cpu {cpu:.2f} s), {row['requests']} requests for {row['pages']} pages"
-            )
-            rows.append(row)
+            for variant in VARIANTS:
+                logged, load = len(fake.requests), os.getloadavg()[0]
+                began, cpu = time.monotonic(), time.process_time()
+                found = expand_on_fresh_exits(client, ref).video_ids if variant == "ours" else _processed(client, ref)
+                total, cpu = time.monotonic() - began, time.process_time() - cpu
+                served = _course_requests(fake.requests[logged:], playlist.course_id)
+                assert found == ids, f"{variant}: the expansion lost videos"
+                row = {
+                    "videos": size,
+                    "variant": variant,
+                    "run": run,
+                    "load_before": load,
+                    "pages": math.ceil(size / PLAYLIST_PAGE_SIZE),
+                    "requests": len(served),
+                    "bytes": sum(r.size for r in served),
+                    "exits": len({r.client_ip for r in served}),
+                    "total_s": total,
+                    "on_exit_s": _span(served),
+                    "served_s": sum((r.answered or r.time) - r.time for r in served),
+                    "cpu_s": cpu,
+                }
+                _say(
+                    f"   expand {size:5} {variant:9} run {run}: {total:.2f} s ({row['on_exit_s']:.2f} s on the"
+                    f" exit, cpu {cpu:.2f} s), {row['requests']} requests for {row['pages']} pages"
+                )
+                rows.append(row)
     return rows
 
 
@@ -232,11 +258,11 @@ def summary_ok(summary: dict[str, Any]) -> set[str]:
     return {r["video_id"] for r in summary.get("results", ()) if r.get("status") == "fetched"}
 
 
-def medians(rows: Sequence[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-    """One row per value of ``key``: every number's median over the runs."""
-    groups: dict[object, list[dict[str, Any]]] = {}
+def medians(rows: Sequence[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
+    """One row per value of ``keys``: every number's median over the runs."""
+    groups: dict[tuple[object, ...], list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault(row[key], []).append(row)
+        groups.setdefault(tuple(row[key] for key in keys), []).append(row)
     merged = []
     for runs in groups.values():
         row = dict(runs[0], runs=len(runs), errors=[e for run in runs for e in run.get("errors", [])])
@@ -245,7 +271,7 @@ def medians(rows: Sequence[dict[str, Any]], key: str) -> list[dict[str, Any]]:
             values = [
                 run[name] for run in runs if isinstance(run[name], int | float) and not isinstance(run[name], bool)
             ]
-            if name not in (key, "run") and isinstance(value, int | float) and values:
+            if name not in (*keys, "run") and isinstance(value, int | float) and values:
                 row[name] = statistics.median(values)
         row.pop("run", None)
         merged.append(row)
@@ -271,19 +297,20 @@ def measure(lab: TorLab, fake: FakeYouTube, options: Options) -> dict[str, Any]:
         fake.latency = latency
     return {
         "options": asdict(options),
-        "expansion": {"rows": expansion, "medians": medians(expansion, "videos")},
+        "expansion": {"rows": expansion, "medians": medians(expansion, "videos", "variant")},
         "course": {"rows": course, "medians": medians(course, "mode")},
     }
 
 
 def tables(results: dict[str, Any]) -> str:
     expand = [
-        "| videos | pages | requests | KiB | total s | on the exit s | served s | cpu s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| videos | expansion | runs | pages | requests | KiB | total s | on the exit s | served s | cpu s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["expansion"]["medians"]:
         expand.append(
-            f"| {r['videos']:,} | {r['pages']} | {r['requests']} | {r['bytes'] / 1024:.0f} | {r['total_s']:.2f}"
+            f"| {r['videos']:,} | {r['variant']} | {r['runs']} | {r['pages']} | {r['requests']}"
+            f" | {r['bytes'] / 1024:.0f} | {r['total_s']:.2f}"
             f" | {r['on_exit_s']:.2f} | {r['served_s']:.2f} | {r['cpu_s']:.2f} |"
         )
     course = [

@@ -83,9 +83,13 @@ def test_courses_benchmark_expands_and_fetches_a_tiny_course(lab, fake_youtube):
     results = measure(lab, fake_youtube, options)  # on the session's lab and fake: no lab of its own
     # One page; two pages. Each: the page, yt-dlp's reload "with unavailable videos", the
     # continuations; one exit per expansion, and every byte counted from the fake's log.
-    assert [(r["videos"], r["pages"], r["requests"], r["exits"]) for r in results["expansion"]["rows"]] == [
-        (5, 1, 2, 1),
-        (150, 2, 3, 1),
+    assert [
+        (r["videos"], r["variant"], r["pages"], r["requests"], r["exits"]) for r in results["expansion"]["rows"]
+    ] == [
+        (5, "ours", 1, 2, 1),
+        (5, "processed", 1, 2, 1),
+        (150, "ours", 2, 3, 1),
+        (150, "processed", 2, 3, 1),
     ]
     assert all(r["bytes"] > 0 and r["cpu_s"] > 0 for r in results["expansion"]["rows"])
     [row] = results["course"]["rows"]
@@ -94,4 +98,4 @@ def test_courses_benchmark_expands_and_fetches_a_tiny_course(lab, fake_youtube):
     assert row["videos_on_several_exits"] == 0 and row["expansion_s"] is not None
     assert row["steady_rate"] is None  # 3 videos on 12 exits: no exit had to be reused
     assert [m["runs"] for m in results["course"]["medians"]] == [1]
-    assert "| videos | pages | requests |" in tables(results)
+    assert "| videos | expansion | runs | pages | requests |" in tables(results)
