@@ -225,6 +225,9 @@ def run_course(
         "latency": options.latency,
         "wall_s": wall,
         "expansion_s": _span(_course_requests(requests, playlist.course_id)),
+        # From the command's start: its first video request, and the last video answer.
+        "first_video_s": min(r.time for r in videos) - began if videos else None,
+        "last_video_s": max(r.answered or r.time for r in videos) - began if videos else None,
         "fetched": summary.get("fetched", 0),
         "failed": summary.get("failed", 0),
         "exits_used": len(set().union(*seen.values())),
@@ -314,8 +317,8 @@ def tables(results: dict[str, Any]) -> str:
             f" | {r['on_exit_s']:.2f} | {r['served_s']:.2f} | {r['cpu_s']:.2f} |"
         )
     course = [
-        "| tor | strategy | runs | complete | N | W | E | C s | F s | wall s | expansion s | fetched | exits used | U s | steady videos/s | % of E/C | % of E/(C+U) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| tor | strategy | runs | complete | N | W | E | C s | F s | wall s | first video s | last video s | expansion s | fetched | exits used | U s | steady videos/s | % of E/C | % of E/(C+U) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def cell(value: object, fmt: str) -> str:
@@ -324,7 +327,8 @@ def tables(results: dict[str, Any]) -> str:
     for r in results["course"]["medians"]:
         course.append(
             f"| {r['mode']} | {r['strategy']} | {r['runs']} | {r['complete']} | {r['videos']} | {r['workers']} | {r['exits']} | {r['cooldown_s']:.0f}"
-            f" | {r['latency']:.1f} | {r['wall_s']:.1f} | {cell(r['expansion_s'], '.2f')} | {r['fetched']:.0f}"
+            f" | {r['latency']:.1f} | {r['wall_s']:.1f} | {cell(r['first_video_s'], '.1f')} | {cell(r['last_video_s'], '.1f')}"
+            f" | {cell(r['expansion_s'], '.2f')} | {r['fetched']:.0f}"
             f" | {r['exits_used']:.0f} | {cell(r['hold_s'], '.2f')} | {cell(r['steady_rate'], '.3f')}"
             f" | {cell(r['pct_ceiling'], '.0f')} | {cell(r['pct_true_ceiling'], '.0f')} |"
         )
