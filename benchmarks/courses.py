@@ -49,7 +49,7 @@ from yt_study_buddy.youtube._courses import REQUEST_TIMEOUT
 from yt_study_buddy.youtube._ytdlp import Extraction, _SessionYoutubeDL
 
 from .report import exits_by_video, hold_time, steady_rate
-from .run import ROOT, commit, free_ports, machine
+from .run import ROOT, _commit, _free_ports, _machine
 
 #: How the CLI meets tor: "launched" finds none and starts its own; "shared" is the lab's.
 MODES = ("launched", "shared")
@@ -177,7 +177,7 @@ def run_course(
             str(fake.ca_path),
         ]
         if mode == "launched":  # nothing answers on these ports: the CLI starts a tor, on PATH the lab's
-            socks, control = free_ports(2)
+            socks, control = _free_ports(2)
             args += ["--tor-socks", f"127.0.0.1:{socks}", "--tor-control", f"127.0.0.1:{control}"]
             env["PATH"] = f"{launch_dir / 'bin'}{os.pathsep}{env['PATH']}"
             env["XDG_CACHE_HOME"] = str(launch_dir / "cache")  # the launched tor's cache, kept between runs
@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         course_repeat=args.course_repeat,
         modes=tuple(args.mode or MODES),
     )
-    began, load_at_start, measured = time.monotonic(), os.getloadavg(), commit()  # the code as it starts
+    began, load_at_start, measured = time.monotonic(), os.getloadavg(), _commit()  # the code as it starts
     with (
         TorLab(
             exits=options.exits,
@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
                         ["python -m benchmarks.courses", *(argv if argv is not None else sys.argv[1:])]
                     ),
                     "commit": measured,
-                    "machine": machine(),
+                    "machine": _machine(),
                     "took_s": time.monotonic() - began,
                     "load_at_start": load_at_start,
                     "load_at_end": os.getloadavg(),

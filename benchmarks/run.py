@@ -71,7 +71,7 @@ def measure_circuit_build(lab: TorLab, fake: FakeYouTube) -> float:
     return statistics.median(samples)
 
 
-def free_ports(count: int) -> list[int]:
+def _free_ports(count: int) -> list[int]:
     """Ports nothing listens on now (the OS's pick), for a tor that must find none there."""
     sockets = [socket.socket() for _ in range(count)]
     try:
@@ -115,6 +115,8 @@ def run_design(
     videos = [v.video_id for v in sample_videos(size, seed=f"{scenario.name}-{design}-{size}-{repeat}")]
     logged = len(fake.requests)
     load = os.getloadavg()[0]
+    # A fresh rate limiter: the previous design's asks (on the same exits) count for nothing.
+    fake.set_rate_limit(scenario.rate_limit)
     with tempfile.TemporaryDirectory() as tmp:
         result = run_child(
             {
@@ -129,7 +131,7 @@ def run_design(
                 # cache its consensus is kept in between runs (as a user's is), two free ports.
                 "tor_bin_dir": str(launch_dir / "bin"),
                 "tor_cache_dir": str(launch_dir / "cache"),
-                "free_ports": free_ports(2),
+                "free_ports": _free_ports(2),
             },
             scenario.timeout_s,
         )
@@ -181,7 +183,7 @@ def run_scenario(scenario: Scenario, designs: tuple[str, ...], args: argparse.Na
         return {"scenario": asdict(scenario), "circuit_build_s": build, "lab_timings": lab.timings, "rows": rows}
 
 
-def commit() -> str:
+def _commit() -> str:
     """The library's commit, with "+dirty" when the work tree differs from it."""
 
     def git(*args: str) -> str:
@@ -191,7 +193,7 @@ def commit() -> str:
     return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
-def machine() -> dict[str, Any]:
+def _machine() -> dict[str, Any]:
     """The cores, Python, platform and tor a result was measured with."""
     tor = subprocess.run(["tor", "--version"], capture_output=True, text=True, timeout=10).stdout.split("\n")[0]
     return {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(), "tor": tor}
@@ -203,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         "--scenario",
         action="append",
         choices=sorted(SCENARIOS),
-        help="run this scenario (repeatable; default: doc, reuse, memory)",
+        help="run this scenario (repeatable; default: doc, reuse, memory, ratelimit)",
     )
     parser.add_argument(
         "--design",
@@ -218,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port-base", type=int, default=5000, help="TorLab relay ports")
     parser.add_argument("--target-ip", default="127.0.0.1", help="where the fake YouTube listens (:443)")
     args = parser.parse_args(argv)
-    names = args.scenario or ["doc", "reuse", "memory"]
+    names = args.scenario or ["doc", "reuse", "memory", "ratelimit"]
     designs = tuple(args.design or DESIGNS)
     began, load_at_start = time.monotonic(), os.getloadavg()
     results = [run_scenario(SCENARIOS[name], designs, args) for name in names]
@@ -232,8 +234,8 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps(
                 {
                     "command": " ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])]),
-                    "commit": commit(),
-                    "machine": machine(),
+                    "commit": _commit(),
+                    "machine": _machine(),
                     "took_s": time.monotonic() - began,
                     "load_at_start": load_at_start,
                     "load_at_end": os.getloadavg(),

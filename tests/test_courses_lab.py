@@ -82,6 +82,7 @@ def course_log(fake, course_id: str) -> list[tuple[str, str, str, str]]:
     ]
 
 
+@pytest.mark.timeout(600)  # 250 fetches: minutes on a loaded machine (the CLI's own bound is 600 s)
 def test_a_250_video_playlist_expanded_through_tor_past_a_blocked_exit_then_fetched(run, lab, fake_youtube):
     playlist = fake_playlist(250, seed="lab-250", title="Thermodynamics, the whole course")
     fake_youtube.add_course(playlist)
