@@ -189,11 +189,12 @@ def _commit() -> str:
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT, timeout=10).stdout.strip()
 
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def _machine() -> dict[str, Any]:
+    """The cores, Python, platform and tor a result was measured with."""
     tor = subprocess.run(["tor", "--version"], capture_output=True, text=True, timeout=10).stdout.split("\n")[0]
     return {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(), "tor": tor}
 
