@@ -207,6 +207,10 @@ def test_two_workers_share_the_exits_and_a_killed_one_loses_nothing(
     notes = dict(one(postgres_schema, "SELECT video_id, worker FROM ytsb_notes"))
     assert sorted(notes) == sorted(ids) and set(notes.values()) == {"a", "b"}
     assert "was left by a silent worker: queued again" in b.output()
+    # Not a terminal: plain lines, one per video the worker stored, and its own summary on SIGTERM.
+    by_b = [vid for vid, worker in notes.items() if worker == "b"]
+    assert all(f"\nfetched {vid} " in b.output() for vid in by_b)
+    assert f"\ndone: fetched {len(by_b)}, " in b.output()
     # Every video's transcript was served; twice only for the jobs the killed worker held.
     served = defaultdict(int)
     for request in fake_youtube.requests:

@@ -626,7 +626,8 @@ class _Worker:
                     raise
                 log.debug("job %s was taken over by another worker", job.id)
                 continue
-            message = f"its worker went silent while running it ({left} times: killed, or a crash in the fetch)"
+            times = "once" if left == 1 else f"{left} times"
+            message = f"its worker went silent while running it ({times}: killed, or a crash in the fetch)"
             await asyncio.to_thread(self.queue.record_takeover, job.id, video_id, message, self.settings.name)
             if final:
                 log.warning("%s: %s; failed, not retried", video_id, message)
