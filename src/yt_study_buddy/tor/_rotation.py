@@ -30,7 +30,7 @@ from stem import Signal, StreamStatus
 from stem.control import EventType
 from stem.response.events import SignalEvent, StreamEvent
 
-from .._exceptions import ExitsExhausted, TorError
+from .._exceptions import CircuitBuildFailed, ExitsExhausted, TorError
 from ._control import BoundedController, close_circuit
 from ._stream_monitor import socks_username
 
@@ -214,8 +214,10 @@ class PinStrategy(RotationStrategy):
         except BaseException as exc:
             with self._lock:
                 self._exit_of.pop(username, None)  # the exit is free again
-            if isinstance(exc, stem.CircuitExtensionFailed | stem.Timeout):
-                raise TorError(f"could not build a circuit through exit {exit_fp}: {exc}") from None
+            if isinstance(exc, stem.CircuitExtensionFailed):
+                raise CircuitBuildFailed(f"could not build a circuit through exit {exit_fp}: {exc}", exit_fp) from None
+            if isinstance(exc, stem.Timeout):
+                raise TorError(f"no circuit through exit {exit_fp} within {timeout:.0f} s") from None
             raise
         with self._lock:
             self._circuits[username] = circuit

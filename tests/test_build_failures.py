@@ -1,0 +1,98 @@
+"""A pinned circuit that tor could not build counts against its exit first, against tor only
+when builds keep failing (unit logic; the lab tests in test_rotation_core.py drive a client)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import stem
+
+from yt_study_buddy import CircuitBuildFailed, TorError
+from yt_study_buddy.tor._client import BUILD_FAILURE_LIMIT, TRANSPORT_FAILURE_LIMIT, FailureCount
+from yt_study_buddy.tor._rotation import PinStrategy
+
+TIMEOUT = "Circuit failed to be created: TIMEOUT"
+
+
+def test_exit_checks_blame_tor_after_the_limit_in_a_row():
+    failures = FailureCount()
+    assert [failures.check_failed() for _ in range(TRANSPORT_FAILURE_LIMIT)] == [False] * (
+        TRANSPORT_FAILURE_LIMIT - 1
+    ) + [True]
+    failures = FailureCount()
+    for _ in range(TRANSPORT_FAILURE_LIMIT - 1):
+        assert not failures.check_failed()
+    failures.checked()
+    assert not failures.check_failed()
+
+
+def test_failed_builds_count_less_than_failed_checks_and_a_built_circuit_clears_them():
+    assert BUILD_FAILURE_LIMIT > TRANSPORT_FAILURE_LIMIT
+    failures = FailureCount()
+    results = [failures.build_failed(f"EXIT{n}") for n in range(BUILD_FAILURE_LIMIT)]
+    assert results == [False] * (BUILD_FAILURE_LIMIT - 1) + [True]
+    failures = FailureCount()
+    for n in range(BUILD_FAILURE_LIMIT - 1):
+        assert not failures.build_failed(f"EXIT{n}")
+    failures.built()
+    assert not failures.build_failed("EXIT")
+    # A built circuit says nothing about exit checks, nor a carried check about builds.
+    failures = FailureCount()
+    for _ in range(TRANSPORT_FAILURE_LIMIT - 1):
+        failures.check_failed()
+    failures.built()
+    assert failures.check_failed()
+
+
+def test_exits_whose_build_failed_are_avoided_then_tried_again_once_nothing_else_is_free():
+    failures = FailureCount()
+    failures.build_failed("A")
+    failures.build_failed("B")
+    failures.build_failed("A")
+    assert failures.failed_exits == {"A", "B"}
+    assert failures.retry_failed_exits()
+    assert failures.failed_exits == set()
+    assert not failures.retry_failed_exits()  # nothing failed since: the round is over
+    assert failures.builds == 3  # trying them again does not forgive them
+
+
+class Controller:
+    """Just what PinStrategy asks of a controller, with builds that fail as scripted."""
+
+    def __init__(self, exits: list[str], error: Exception) -> None:
+        flags = ["Running", "Valid"]
+        self.relays = [SimpleNamespace(fingerprint=fp, flags=[*flags, "Exit"]) for fp in exits]
+        self.relays += [SimpleNamespace(fingerprint=f"G{n}", flags=[*flags, "Guard"]) for n in range(2)]
+        self.error = error
+        self.paths: list[list[str]] = []
+
+    def get_network_statuses(self, default):
+        return self.relays
+
+    def new_circuit(self, path, *, await_build, timeout):
+        self.paths.append(path)
+        raise self.error
+
+
+def pin_strategy(controller: Controller) -> PinStrategy:
+    strategy = PinStrategy()
+    strategy._controller = controller  # type: ignore[assignment]  # attach() would subscribe to events
+    return strategy
+
+
+def test_a_build_tor_gave_up_on_names_its_exit_and_frees_it():
+    controller = Controller(["X1"], stem.CircuitExtensionFailed(TIMEOUT))
+    strategy = pin_strategy(controller)
+    for _ in range(2):  # the only exit is free again after each failure
+        with pytest.raises(CircuitBuildFailed, match="TIMEOUT") as caught:
+            strategy.next_identity("u", avoid=(), timeout=5)
+        assert caught.value.exit_fingerprint == "X1"
+    assert [path[-1] for path in controller.paths] == ["X1", "X1"]
+
+
+def test_our_own_wait_running_out_is_not_blamed_on_the_exit():
+    strategy = pin_strategy(Controller(["X1"], stem.Timeout("no reply")))
+    with pytest.raises(TorError) as caught:
+        strategy.next_identity("u", avoid=(), timeout=5)
+    assert not isinstance(caught.value, CircuitBuildFailed)
