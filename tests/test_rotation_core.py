@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
 import stem
 from stem import Signal
 from stem.control import EventType
@@ -29,6 +30,7 @@ from yt_study_buddy import (
     TorEndpoint,
     TorExitNodePool,
     TorIPQueue,
+    TorSession,
     TorTranscriptFetcher,
     TorUnavailable,
 )
@@ -460,3 +462,16 @@ def test_pinned_builds_that_keep_failing_still_call_tor_unusable(make_client, la
         client.new_session()
     # Each through another of the lab's exits, then it failed closed.
     assert len(set(tried)) == len(tried) == BUILD_FAILURE_LIMIT < len(lab.exit_fingerprints)
+
+
+def test_the_shared_tls_context_still_refuses_an_untrusted_certificate(make_client, lab):
+    """Sessions share one TLS context per trust bundle (tests/test_tor_session.py); the lab's CA
+    is in the client's, and not in certifi's, which a session without ``ca_bundle`` uses."""
+    trusting = make_client().new_session()  # its exit check went over TLS to the fake
+    trusting.close()
+    untrusting = TorSession(lab.endpoint, username=f"ytsb-untrusting-{time.monotonic_ns()}")
+    try:
+        with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+            untrusting.get("https://www.youtube.com/api/ip")
+    finally:
+        untrusting.close()
