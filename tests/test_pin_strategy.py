@@ -1,8 +1,11 @@
-"""A pinned circuit that tor could not build counts against its exit first, against tor only
-when builds keep failing (unit logic; the lab tests in test_rotation_core.py drive a client)."""
+"""The pin strategy's own logic, without tor: a pinned circuit that tor could not build counts
+against its exit first, against tor only when builds keep failing (the lab tests in
+test_rotation_core.py drive a real client), and the consensus is read once, not per allocator."""
 
 from __future__ import annotations
 
+import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -66,8 +69,12 @@ class Controller:
         self.relays += [SimpleNamespace(fingerprint=f"G{n}", flags=[*flags, "Guard"]) for n in range(2)]
         self.error = error
         self.paths: list[list[str]] = []
+        self.consensus_reads = 0
+        self.read_takes = 0.0
 
     def get_network_statuses(self, default):
+        self.consensus_reads += 1
+        time.sleep(self.read_takes)  # parsing a real consensus takes a while
         return self.relays
 
     def new_circuit(self, path, *, await_build, timeout):
@@ -96,3 +103,24 @@ def test_our_own_wait_running_out_is_not_blamed_on_the_exit():
     with pytest.raises(TorError) as caught:
         strategy.next_identity("u", avoid=(), timeout=5)
     assert not isinstance(caught.value, CircuitBuildFailed)
+
+
+def test_allocators_starting_together_read_the_consensus_once():
+    controller = Controller([f"X{n}" for n in range(3)], stem.CircuitExtensionFailed(TIMEOUT))
+    controller.read_takes = 0.2
+    strategy = pin_strategy(controller)
+    start = threading.Barrier(3)
+
+    def allocator(n: int) -> None:
+        start.wait(timeout=5)
+        with pytest.raises(CircuitBuildFailed):
+            strategy.next_identity(f"u{n}", avoid=(), timeout=5)
+
+    threads = [threading.Thread(target=allocator, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in threads)
+    assert controller.consensus_reads == 1
+    assert len(controller.paths) == 3  # each still built its circuit
