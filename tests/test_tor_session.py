@@ -4,9 +4,11 @@ only on loopback, by recording listeners that show what (nothing) reached them."
 
 from __future__ import annotations
 
+import gc
 import ssl
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -333,3 +335,17 @@ def test_a_session_that_does_not_verify_gets_no_shared_context():
     pool = pool_for(session, "https://www.youtube.com/")
     assert "ssl_context" not in pool.conn_kw
     assert pool.cert_reqs == "CERT_NONE"
+
+
+def test_a_closed_session_is_freed_without_the_cyclic_gc():
+    gc.disable()  # only reference counting may free it
+    try:
+        session = TorSession(TorEndpoint(socks_port=9999), username="u1")
+        verifier = session.get_adapter("https://www.youtube.com/")._verifier  # type: ignore[attr-defined]
+        session.close()
+        gone = weakref.ref(session)
+        del session
+        assert gone() is None
+        assert verifier(12345) is False  # a connection of a session nobody holds carries nothing
+    finally:
+        gc.enable()

@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 import ssl
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -280,7 +281,15 @@ class TorSession(requests.Session):
         self.proxies = {"http": proxy, "https": proxy}
         if ca_bundle:
             self.verify = trust_bundle(ca_bundle)
-        self._adapter = TorOnlyAdapter(timeout, self._verify_stream, proxy)
+        # The adapter holds the session weakly, so a session is freed when its last user lets
+        # go of it, not at the next cyclic GC; a verifier that outlives it refuses (fails closed).
+        own_verifier = weakref.WeakMethod(self._verify_stream)
+
+        def verify_stream(local_port: int) -> bool:
+            method = own_verifier()
+            return method is not None and method(local_port)
+
+        self._adapter = TorOnlyAdapter(timeout, verify_stream, proxy)
         self.mount("https://", self._adapter)
         self.mount("http://", self._adapter)
         self.exit: ExitInfo | None = None
