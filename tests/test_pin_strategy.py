@@ -12,7 +12,13 @@ import pytest
 import stem
 
 from yt_study_buddy import CircuitBuildFailed, TorError
-from yt_study_buddy.tor._client import BUILD_FAILURE_LIMIT, TRANSPORT_FAILURE_LIMIT, FailureCount
+from yt_study_buddy.tor._client import (
+    BUILD_FAILURE_LIMIT,
+    BUILD_MAX_PAUSE,
+    BUILD_PAUSE,
+    TRANSPORT_FAILURE_LIMIT,
+    FailureCount,
+)
 from yt_study_buddy.tor._rotation import PinStrategy
 
 TIMEOUT = "Circuit failed to be created: TIMEOUT"
@@ -124,3 +130,17 @@ def test_allocators_starting_together_read_the_consensus_once():
     assert not any(thread.is_alive() for thread in threads)
     assert controller.consensus_reads == 1
     assert len(controller.paths) == 3  # each still built its circuit
+
+
+def test_failed_builds_in_a_row_pause_longer_each_time_within_a_bound():
+    failures = FailureCount()
+    assert failures.pause() == 0.0
+    pauses = []
+    while not failures.build_failed("EXIT"):
+        pauses.append(failures.pause())
+    assert pauses == sorted(pauses) and pauses[0] == BUILD_PAUSE and max(pauses) == BUILD_MAX_PAUSE
+    # What a busy tor gets before it is called unusable: long enough for tor to raise its
+    # learned build timeout, short enough that a tor that cannot build fails closed soon.
+    assert 10 <= sum(pauses) <= 30
+    failures.built()
+    assert failures.pause() == 0.0

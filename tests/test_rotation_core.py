@@ -428,7 +428,8 @@ def test_sessions_that_waited_too_long_are_checked_again_before_use(make_client,
 
 def failing_builds(client, monkeypatch, failures: int) -> list[str]:
     """Make the client's first ``failures`` pinned builds fail as tor's build timeout does; the
-    exits they were tried through, in order."""
+    exits they were tried through, in order. The pauses between failed builds are cut short."""
+    monkeypatch.setattr("yt_study_buddy.tor._client.BUILD_PAUSE", 0.01)
     controller = client.strategy._controller
     real_build = controller.new_circuit
     tried: list[str] = []

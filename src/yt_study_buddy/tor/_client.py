@@ -49,6 +49,12 @@ TRANSPORT_FAILURE_LIMIT = 4
 #: than for exit checks: tor's build timeout closes about the slowest fifth of builds on a real
 #: network (more on a busy machine), and each failure moves on to another exit.
 BUILD_FAILURE_LIMIT = 2 * TRANSPORT_FAILURE_LIMIT
+#: Seconds to pause after the first failed build in a row, doubling up to ``BUILD_MAX_PAUSE``:
+#: builds that time out together mean a busy tor or machine (tor's build timeout is learned
+#: from recent builds), and tor raises that timeout when most recent builds time out. So a
+#: tor is called unusable only after about 20 s of failing builds, not a moment's spike.
+BUILD_PAUSE = 0.5
+BUILD_MAX_PAUSE = 4.0
 #: Seconds before trying again when free exits exist but tor picked none of them.
 UNPICKED_RETRY = 5.0
 #: A session may be prepared on an exit (circuit built, exit checked) this many seconds before
@@ -63,7 +69,7 @@ class FailureCount:
     An exit check that tor carried no connection for counts against tor at once; a circuit that
     could not be built through a chosen exit counts against that exit first (it is avoided for
     the rest of the round while other exits are free), and against tor only after
-    ``BUILD_FAILURE_LIMIT`` of them in a row.
+    ``BUILD_FAILURE_LIMIT`` of them in a row, with growing pauses between them.
     """
 
     checks: int = 0
@@ -80,6 +86,10 @@ class FailureCount:
         self.builds += 1
         self.failed_exits.add(exit_fingerprint)
         return self.builds >= BUILD_FAILURE_LIMIT
+
+    def pause(self) -> float:
+        """Seconds to wait before the next try after ``builds`` failed builds in a row."""
+        return min(BUILD_PAUSE * 2 ** max(0, self.builds - 1), BUILD_MAX_PAUSE) if self.builds else 0.0
 
     def built(self) -> None:
         """Tor built a circuit: the failed builds before were the paths', not tor's."""
@@ -311,6 +321,7 @@ class RotatingTorClient:
                 log.debug("%s; trying another exit", exc)
                 if failures.build_failed(exc.exit_fingerprint):
                     raise TorUnavailable(f"tor built none of {failures.builds} circuits in a row: {exc}") from None
+                time.sleep(max(0.0, min(failures.pause(), deadline - time.monotonic())))
                 continue
             except (TorError, requests.RequestException) as exc:  # this circuit, or tor itself?
                 self._raise_if_closed()
