@@ -73,6 +73,12 @@ pg "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/postgres.log" -w -s \
   start || { cat "$pg_dir/postgres.log" >&2; exit 1; }
 export YTSB_TEST_POSTGRES="postgresql:///postgres?host=$pg_dir&user=postgres"
 
+# Lab tests mostly wait on tor and the network: two pytest workers (pytest-xdist), each in a
+# loopback-only namespace of its own, so each has its own lab on the same ports. A test file
+# stays on one worker. YTSB_TEST_WORKERS=1 runs them in one.
+workers=${YTSB_TEST_WORKERS:-2}
+worker_python=".venv/bin/python -m yt_study_buddy.testing jail --fresh -- .venv/bin/python"
 status=0
-.venv/bin/python -m yt_study_buddy.testing jail -- .venv/bin/python -m pytest "$@" || status=$?
+.venv/bin/python -m yt_study_buddy.testing jail -- .venv/bin/python -m pytest \
+  --tx "$workers*popen//python=$worker_python" --dist loadfile "$@" || status=$?
 exit "$status"

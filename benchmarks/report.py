@@ -7,7 +7,7 @@ import statistics
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from yt_study_buddy.testing.fake_youtube import LoggedRequest
+from yt_study_buddy.testing.fake_youtube import SORRY_OUTCOME, LoggedRequest, RateLimit
 
 from .scenarios import Scenario
 
@@ -29,6 +29,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("allocated", "sessions made", ""),
     ("rejected", "exits refused", ""),
     ("echo_checks", "echo requests", ""),
+    ("blocked", "blocked requests", ""),
     ("limit", "limit s", ".1f"),
     ("x_limit", "x limit", ".2f"),
     ("circuits_per_video", "circuits / video", ".2f"),
@@ -59,6 +60,15 @@ def hold_time(requests: Iterable[LoggedRequest], videos: Collection[str]) -> flo
             span = spans.setdefault(request.video_id, [request.time, end])
             span[0], span[1] = min(span[0], request.time), max(span[1], end)
     return statistics.median(end - start for start, end in spans.values()) if spans else None
+
+
+def blocked_requests(requests: Iterable[LoggedRequest], limit: RateLimit | None) -> int | None:
+    """Requests the fake answered with its rate limit's block, the sorry page included; None
+    when the scenario has no rate limit."""
+    if limit is None:
+        return None
+    blocked = {limit.behavior.outcome, SORRY_OUTCOME}
+    return sum(1 for request in requests if request.outcome in blocked)
 
 
 def steady_rate(finished: Sequence[float], exits: int) -> float | None:
@@ -108,6 +118,7 @@ def make_row(
         "allocated": result.get("allocated"),
         "rejected": result.get("rejected"),
         "echo_checks": sum(1 for request in requests if request.path.startswith("/api/ip")),
+        "blocked": blocked_requests(requests, scenario.rate_limit),
         "limit": limit,
         "x_limit": wall / limit if wall is not None else None,
         "circuits_built": circuits,

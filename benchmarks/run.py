@@ -115,6 +115,8 @@ def run_design(
     videos = [v.video_id for v in sample_videos(size, seed=f"{scenario.name}-{design}-{size}-{repeat}")]
     logged = len(fake.requests)
     load = os.getloadavg()[0]
+    # A fresh rate limiter: the previous design's asks (on the same exits) count for nothing.
+    fake.set_rate_limit(scenario.rate_limit)
     with tempfile.TemporaryDirectory() as tmp:
         result = run_child(
             {
@@ -187,11 +189,12 @@ def _commit() -> str:
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT, timeout=10).stdout.strip()
 
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def _machine() -> dict[str, Any]:
+    """The cores, Python, platform and tor a result was measured with."""
     tor = subprocess.run(["tor", "--version"], capture_output=True, text=True, timeout=10).stdout.split("\n")[0]
     return {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(), "tor": tor}
 
@@ -202,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         "--scenario",
         action="append",
         choices=sorted(SCENARIOS),
-        help="run this scenario (repeatable; default: doc, reuse, memory)",
+        help="run this scenario (repeatable; default: doc, reuse, memory, ratelimit)",
     )
     parser.add_argument(
         "--design",
@@ -217,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port-base", type=int, default=5000, help="TorLab relay ports")
     parser.add_argument("--target-ip", default="127.0.0.1", help="where the fake YouTube listens (:443)")
     args = parser.parse_args(argv)
-    names = args.scenario or ["doc", "reuse", "memory"]
+    names = args.scenario or ["doc", "reuse", "memory", "ratelimit"]
     designs = tuple(args.design or DESIGNS)
     began, load_at_start = time.monotonic(), os.getloadavg()
     results = [run_scenario(SCENARIOS[name], designs, args) for name in names]

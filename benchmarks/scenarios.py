@@ -1,5 +1,6 @@
 """The scenarios of issue 5: the doc's 9 videos / 3 workers, exits reused under a short
-cooldown, and 1,000 queued videos against 10 for memory; plus a tiny one for CI."""
+cooldown, and 1,000 queued videos against 10 for memory; issue 11's rate-limited fake YouTube
+(what the cooldown buys against a naive client); plus a tiny one for CI."""
 
 from __future__ import annotations
 
@@ -66,6 +67,21 @@ SCENARIOS: dict[str, Scenario] = {
             900,
             "1,000 queued videos against 10, cooldown 0 so 24 exits serve them all",
             runs=3,  # peak memory varies little; 1,000 videos take minutes a run
+        ),
+        # The fake blocks an exit for 60 s when it asks for a second video within 20 s: a
+        # cooldown of 20 s never trips it; a client that reuses exits at once does.
+        Scenario(
+            "ratelimit",
+            (24,),
+            4,
+            0.5,
+            8,
+            20,
+            ("default", "isolate", "naive"),
+            300,
+            "24 videos / 4 workers on 8 exits; the fake blocks an exit's 2nd video within 20 s",
+            rate_limit=RateLimit(videos=1, window=20, block=60),
+            runs=3,
         ),
         Scenario("smoke", (2,), 2, 0.3, 8, 3600, ALL_DESIGNS, 120, "CI smoke test: tiny, no timing claims", runs=1),
     )

@@ -63,3 +63,39 @@ def test_smoke_scenario_fetches_everything_through_distinct_exits(tmp_path):
     # As installed, no tor running: the client launched its own, and auto chose pin on it.
     assert [row["strategy"] for row in rows] == ["newnym", "newnym", "pin", "isolate", "pin"]
     assert done.stdout.splitlines()[0] == "| " + " | ".join(title for _, title, _ in columns) + " |"
+
+
+@pytest.mark.timeout(180)  # two tiny expansions and a 3-video course on the session's lab
+def test_courses_benchmark_expands_and_fetches_a_tiny_course(lab, fake_youtube):
+    from benchmarks.courses import Options, measure, tables
+
+    # The shared tor only: a launched tor's bootstrap would double the cost, and the smoke test
+    # above already runs the benchmarks' launching design.
+    options = Options(
+        expand_sizes=(5, 150),
+        expand_repeat=1,
+        course_videos=3,
+        workers=2,
+        latency=0.0,
+        course_repeat=1,
+        modes=("shared",),
+    )
+    results = measure(lab, fake_youtube, options)  # on the session's lab and fake: no lab of its own
+    # One page; two pages. Each: the page, yt-dlp's reload "with unavailable videos", the
+    # continuations; one exit per expansion, and every byte counted from the fake's log.
+    assert [
+        (r["videos"], r["variant"], r["pages"], r["requests"], r["exits"]) for r in results["expansion"]["rows"]
+    ] == [
+        (5, "ours", 1, 2, 1),
+        (5, "processed", 1, 2, 1),
+        (150, "ours", 2, 3, 1),
+        (150, "processed", 2, 3, 1),
+    ]
+    assert all(r["bytes"] > 0 and r["cpu_s"] > 0 for r in results["expansion"]["rows"])
+    [row] = results["course"]["rows"]
+    assert (row["mode"], row["strategy"], row["returncode"], row["errors"]) == ("shared", "isolate", 0, [])
+    assert row["fetched"] == row["exits_used"] == row["index_links"] == 3
+    assert row["videos_on_several_exits"] == 0 and row["expansion_s"] is not None
+    assert row["steady_rate"] is None  # 3 videos on 12 exits: no exit had to be reused
+    assert [m["runs"] for m in results["course"]["medians"]] == [1]
+    assert "| videos | expansion | runs | pages | requests |" in tables(results)

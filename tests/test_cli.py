@@ -54,6 +54,21 @@ def no_tor_args(port: int, tmp_path: Path) -> list[str]:
     ]
 
 
+def test_the_command_leaves_unneeded_libraries_unimported() -> None:
+    """Start-up pays only for what a fetch needs: no rich without a terminal (the progress bar
+    and its log handler import it when they are used), no yt-dlp without a course, no psycopg
+    without a PostgreSQL ledger, and no metadata lookup for ``--version`` unless it is asked."""
+    probe = (
+        "import sys, importlib.metadata as m\n"
+        "looked_up = []\n"
+        "m.version = lambda name: looked_up.append(name) or '0'\n"
+        "import yt_study_buddy.cli\n"
+        "print(sorted(n for n in ('rich', 'yt_dlp', 'psycopg') if n in sys.modules), looked_up)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[] []"
+
+
 def test_version():
     done = run_cli("--version")
     assert (done.returncode, done.stdout, done.stderr) == (

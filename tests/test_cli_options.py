@@ -157,6 +157,17 @@ def test_the_playlist_url_is_a_course_by_default(captured, tmp_path, monkeypatch
     assert [type(item) for item in captured["items"]] == [CourseRef]
 
 
+@pytest.mark.parametrize(
+    ("flags", "kind"),
+    [(("--yes-playlist",), CourseRef), (("--no-playlist",), str), (("--no-playlist", "--yes-playlist"), CourseRef)],
+)
+def test_yes_and_no_playlist_on_a_watch_url_with_a_list_the_last_one_wins(flags, kind, captured, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert invoke(*flags, "-I", "1-10,15", PLAYLIST_URL).exit_code == 0
+    assert [type(item) for item in captured["items"]] == [kind]
+    assert captured["playlist_items"] == "1-10,15"  # yt-dlp's -I, passed on as written
+
+
 def test_doctor_takes_the_shared_options_from_the_environment(monkeypatch):
     seen: dict[str, Any] = {}
 

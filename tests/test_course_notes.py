@@ -22,6 +22,7 @@ from yt_study_buddy.notes._files import MAX_STEM_BYTES, course_folder_name, cour
 from yt_study_buddy.notes._formatters import CourseContext, Provenance, render, with_course
 from yt_study_buddy.notes._front_matter import read_front_matter
 from yt_study_buddy.notes._index import CourseIndex, EntryState, IndexEntry, note_link, render_index
+from yt_study_buddy.youtube._chapters import Chapter
 from yt_study_buddy.youtube._courses import Course, CourseEntry, CourseKind
 from yt_study_buddy.youtube._transcripts import Snippet, Transcript
 
@@ -206,3 +207,64 @@ def test_a_copied_note_names_its_new_course_and_place_in_its_front_matter():
     assert after[0] == {**before[0], "playlist": {"title": "Course B", "id": "PLb", "kind": "playlist"}, "position": 7}
     assert after[1] == before[1]
     assert with_course("# an old note\n", first) == "# an old note\n"  # no front matter: as it was
+
+
+# -- README's example course -------------------------------------------------------------------
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+#: README's example course (from a run of the CLI against the fake YouTube, Ctrl-C during video 4).
+EXAMPLE = (
+    ("kx9bQ2mV0aE", "Lecture 1: What is heat?", 2838, EntryState.FETCHED, None),
+    ("Zr4pL8wQn1c", "Lecture 2: The first law", 3105, EntryState.FETCHED, None),
+    ("a7Hd0PqX3sY", "Lecture 3: Entropy", 2951, EntryState.FAILED, "subtitles are disabled for this video"),
+    ("Qm2vT6yLr8E", "Lecture 4: Engines", 3320, EntryState.PENDING, "not fetched: the run was interrupted"),
+)
+
+
+def readme_daily_use_blocks() -> list[str]:
+    """The ```markdown blocks of README's course workflow ("Daily use", before "Everything else")."""
+    section = README.read_text().split("## Daily use", 1)[1].split("### Everything else", 1)[0]
+    return re.findall(r"```markdown\n(.*?)```", section, re.S)
+
+
+def test_the_readmes_example_index_is_what_the_index_writes():
+    entries = [
+        IndexEntry(
+            n,
+            video_id,
+            title,
+            float(seconds),
+            state,
+            f"{course_note_stem(n, 3, title, video_id)}.md" if state is EntryState.FETCHED else None,
+            reason,
+        )
+        for n, (video_id, title, seconds, state, reason) in enumerate(EXAMPLE, start=1)
+    ]
+    url = "https://www.youtube.com/playlist?list=PLx3kQ9thermo2026"
+    written = render_index(
+        CourseIndex("Thermodynamics (Fall 2026)", CourseKind.PLAYLIST, url, "Prof. Ada Loopback", entries)
+    )
+    assert readme_daily_use_blocks()[0] == written
+
+
+def test_the_readmes_example_note_is_what_a_course_note_looks_like():
+    """Every line README shows is the rendered note's, in order; it leaves out lines ("..." ends
+    the paragraphs it shortens) but changes none."""
+    chapters = (Chapter("Introduction", 0), Chapter("Temperature", 36))
+    transcript = Transcript(
+        "kx9bQ2mV0aE",
+        "English",
+        "en",
+        False,
+        (Snippet("good morning everyone.", 0.0, 6.0), Snippet("temperature first.", 36.0, 6.0)),
+        title="Lecture 1: What is heat?",
+        channel="Prof. Ada Loopback",
+        video_duration=2838,
+        chapters=chapters,
+    )
+    place = CourseContext(title="Thermodynamics (Fall 2026)", id="PLx3kQ9thermo2026", position=1)
+    provenance = Provenance("127.0.0.11", datetime(2026, 12, 3, 14, 8, 53, tzinfo=UTC), course=place)
+    rendered = iter(render(transcript, "md", provenance=provenance).splitlines())
+    shown = [line for line in readme_daily_use_blocks()[1].splitlines() if line and not line.endswith("...")]
+    missing = [line for line in shown if not any(line == other for other in rendered)]
+    assert missing == []

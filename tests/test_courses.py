@@ -129,7 +129,7 @@ def test_read_video_list_keeps_courses_in_place_and_once() -> None:
     assert [number for number, _, _ in result.errors] == [5]
 
 
-@pytest.mark.parametrize("spec", ["1-3,5", "1", "-1", "-5:", "::2", "3:7", "10-", "1-3,5,7-9:2", "1:inf"])
+@pytest.mark.parametrize("spec", ["1-10,15", "1-3,5", "1", "-1", "-5:", "::2", "3:7", "10-", "1-3,5,7-9:2", "1:inf"])
 def test_playlist_items_yt_dlp_takes(spec: str) -> None:
     assert check_playlist_items(spec) == spec
 
@@ -249,6 +249,13 @@ def test_playlist_items_select_like_yt_dlp_and_keep_positions(fake, session):
     assert [(e.position, e.video_id) for e in last.entries] == [
         (n, playlist.videos[n - 1].video_id) for n in (249, 250, 150)
     ]
+    fake.reset()
+    example = expand_course(session, ref, playlist_items="1-10,15")  # the issue's own example
+    assert [(e.position, e.video_id) for e in example.entries] == [
+        (n, playlist.videos[n - 1].video_id) for n in (*range(1, 11), 15)
+    ]
+    twice = expand_course(session, ref, playlist_items="3,1,3,1-2")  # each once, in the order first named
+    assert [e.position for e in twice.entries] == [3, 1, 2]
 
 
 @pytest.mark.parametrize(

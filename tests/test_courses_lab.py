@@ -14,7 +14,9 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+import yaml
 
+from tests.test_cli import run_cli
 from tests.test_cli_lab import Run
 from yt_study_buddy.notes._formatters import clock
 from yt_study_buddy.notes._front_matter import read_front_matter
@@ -80,6 +82,7 @@ def course_log(fake, course_id: str) -> list[tuple[str, str, str, str]]:
     ]
 
 
+@pytest.mark.timeout(600)  # 250 fetches: minutes on a loaded machine (the CLI's own bound is 600 s)
 def test_a_250_video_playlist_expanded_through_tor_past_a_blocked_exit_then_fetched(run, lab, fake_youtube):
     playlist = fake_playlist(250, seed="lab-250", title="Thermodynamics, the whole course")
     fake_youtube.add_course(playlist)
@@ -174,10 +177,13 @@ def test_a_missing_playlist_and_an_unknown_channel_among_valid_inputs(run, lab, 
     playlist = fake_playlist(3, seed="lab-valid")
     fake_youtube.add_course(playlist)
     missing = "PLmissingMissingMissing0"
+    private = fake_playlist(2, seed="lab-private", private=True)
+    fake_youtube.add_course(private)
     done = run(
         "--json",
         "single00001",
         f"https://www.youtube.com/playlist?list={missing}",
+        private.course_id,
         "https://www.youtube.com/@nosuchprofessor",
         playlist.course_id,
         timeout=300,
@@ -187,16 +193,26 @@ def test_a_missing_playlist_and_an_unknown_channel_among_valid_inputs(run, lab, 
     assert [line for line in lines if missing in line] == [
         f"yt-study-buddy: skipping playlist {missing}: YouTube said: The playlist does not exist."
     ]
+    assert [line for line in lines if private.course_id in line] == [
+        f"yt-study-buddy: skipping playlist {private.course_id}: YouTube said: This playlist is private."
+    ]
     assert [line for line in lines if "nosuchprofessor" in line] == [
         "yt-study-buddy: skipping channel @nosuchprofessor: YouTube knows no channel @nosuchprofessor (HTTP 404)"
     ]
     summary = json.loads(done.stdout)
     assert summary["exit_code"] == 1 and summary["fetched"] == 4 and summary["failed"] == 0
-    assert [f["reason"] for f in summary["failed_courses"]] == ["course_unavailable", "course_not_found"]
+    assert [(f["id"], f["reason"]) for f in summary["failed_courses"]] == [
+        (missing, "course_unavailable"),
+        (private.course_id, "course_unavailable"),
+        ("@nosuchprofessor", "course_not_found"),
+    ]
     assert set(run.notes()) == {"single00001"}  # a video given on its own: the output's root
     assert set(notes(run)) == {"single00001", *(video.video_id for video in playlist.videos)}
     # Permanent: each was asked once, on one exit, and not retried elsewhere.
     assert [(m, p, o) for _, m, p, o in course_log(fake_youtube, missing)] == [("GET", "/playlist", "missing")]
+    assert [(m, p, o) for _, m, p, o in course_log(fake_youtube, private.course_id)] == [
+        ("GET", "/playlist", "private")
+    ]
     unknown = course_log(fake_youtube, "@nosuchprofessor")
     assert [(m, p, o) for _, m, p, o in unknown] == [
         ("GET", "/@nosuchprofessor/videos", "not-found"),
@@ -264,10 +280,21 @@ def test_a_playlist_goes_to_its_folder_with_an_index_in_course_order(run, lab, f
     assert all("failed" not in m["rest"] and "pending" not in m["rest"] for m in lines)
     assert all(f"watch?v={vid}" in t.read_text() for vid, t in zip(ids, targets, strict=True))
     for position, target in enumerate(targets, start=1):  # each note knows its course and place
-        parsed = read_front_matter(target.read_text())
-        assert parsed is not None
-        assert parsed[0]["playlist"] == {"title": playlist.title, "id": playlist.course_id, "kind": "playlist"}
-        assert parsed[0]["position"] == position
+        head, _, _ = target.read_text().removeprefix("---\n").partition("\n---\n")
+        fields = yaml.safe_load(head)  # a YAML parser, not ours
+        assert fields["playlist"] == {"title": playlist.title, "id": playlist.course_id, "kind": "playlist"}
+        assert (fields["position"], fields["video_id"]) == (position, ids[position - 1])
+    # Search reaches into the course folder: each hit links to its video's second and its note.
+    found = run_cli("search", "--json", "--limit", "100", "board", "--output", str(run.output))
+    assert found.returncode == 0, found.stderr
+    hits = json.loads(found.stdout)
+    assert hits and {Path(h["path"]) for h in hits} <= set(targets)
+    for hit in hits:
+        assert hit["url"] == f"https://www.youtube.com/watch?v={hit['video_id']}&t={hit['start']}s"
+        assert Path(hit["path"]).name.endswith(f"[{hit['video_id']}].md")
+    title = playlist.videos[0].title
+    by_title = json.loads(run_cli("search", "--json", f'title:"{title}"', "--output", str(run.output)).stdout)
+    assert (by_title[0]["video_id"], by_title[0]["start"], Path(by_title[0]["path"])) == (ids[0], 0, targets[0])
 
 
 def test_a_rerun_after_the_playlist_grew_fetches_only_the_new_videos(run, lab, fake_youtube):

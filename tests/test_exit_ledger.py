@@ -22,6 +22,7 @@ import pytest
 
 from tests.conftest import readline_within, with_search_path
 from yt_study_buddy._exceptions import LedgerAuthError, LedgerError, LedgerSchemaError, LedgerUnavailable
+from yt_study_buddy.testing.postgres import PostgresCluster, postgres_bindir, postgres_cluster
 from yt_study_buddy.tor import _ledger
 from yt_study_buddy.tor._ledger import (
     ABANDONED,
@@ -628,56 +629,18 @@ def test_tables_dropped_while_open_are_not_silently_recreated(postgres_schema: s
 # -- PostgreSQL restarted under an open ledger --------------------------------------------------------
 
 
-class OwnCluster:
-    """A PostgreSQL cluster of this test's own (unix socket only, fsync off), to stop and start."""
-
-    def __init__(self, bindir: Path, root: Path) -> None:
-        self.bindir, self.root = bindir, root
-        self.dsn = f"postgresql:///postgres?host={root}&user=postgres&connect_timeout=5"
-
-    def run(self, tool: str, *args: str) -> None:
-        command = [str(self.bindir / tool), *args]
-        if os.geteuid() == 0:  # initdb and postgres refuse to run as root
-            command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(command, check=True, capture_output=True, timeout=CHILD_TIMEOUT)
-
-    def start(self) -> None:
-        options = f"-c listen_addresses='' -c unix_socket_directories={self.root} -c fsync=off"
-        self.run(
-            "pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "log"), "-w", "-s", "-o", options, "start"
-        )
-
-    def stop(self) -> None:
-        self.run("pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "-s", "stop")
-
-
 @pytest.fixture
-def own_postgres(postgres_server: str) -> Iterator[OwnCluster]:
+def own_postgres(postgres_server: str) -> Iterator[PostgresCluster]:
     """Needs what test.sh's cluster needs (its binaries, the postgres user), so it runs where that does."""
-    import shutil
-    import tempfile
-
-    bindirs = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: p.parent.parent.name.zfill(4))
-    if not bindirs:
+    bindir = postgres_bindir()
+    if bindir is None:
         pytest.skip("no PostgreSQL binaries under /usr/lib/postgresql")
-    root = Path(tempfile.mkdtemp(prefix="ytsb-own-pg.", dir="/tmp"))  # short: a socket path
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-    cluster = OwnCluster(bindirs[-1].parent, root)
-    try:
-        cluster.run("initdb", "-D", str(root / "data"), "-U", "postgres", "-A", "trust", "--no-sync")
-        cluster.start()
+    with postgres_cluster(bindir) as cluster:
         yield cluster
-    finally:
-        try:
-            cluster.stop()
-        except subprocess.CalledProcessError:
-            pass  # already stopped
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.timeout(180)
-def test_a_restarted_server_is_reconnected_and_its_downtime_is_one_line(own_postgres: OwnCluster) -> None:
+def test_a_restarted_server_is_reconnected_and_its_downtime_is_one_line(own_postgres: PostgresCluster) -> None:
     ledger = ExitLedger(own_postgres.dsn, cooldown=HOUR)
     lease = ledger.try_reserve("10.0.0.1", holder=ExitLedger.make_holder("w"))
     assert lease is not None

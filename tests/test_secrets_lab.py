@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import stem.socket
 
-from yt_study_buddy.tor._redaction import REDACTED
+from yt_study_buddy.tor._redaction import REDACTED, redact
 
 #: Distinctive enough that a hit is a leak, not a coincidence; plain, so no escaping hides a leak.
 SECRET_PASSWORD = "Sekrit-Q7xZ-ctrl-pw-4J9w"
@@ -183,6 +183,9 @@ def test_fetch_shows_and_stores_no_secret(lab, fake_youtube, tmp_path, lab_secre
     assert assert_no_leaks(lab_secrets, {"stdout": done.stdout, "stderr": done.stderr}, [tmp_path]) >= 3
     if verbosity == ("-vv",):
         assert_trace_kept(done.stderr)
+        # tor's STREAM and CIRC events quote each session's SOCKS password (its isolation token).
+        socks_passwords = re.findall(r'SOCKS_PASSWORD="([^"]*)"', done.stderr.decode())
+        assert socks_passwords and set(socks_passwords) == {REDACTED}
 
 
 @pytest.mark.lab
@@ -382,6 +385,25 @@ def test_stem_s_trace_is_redacted_for_any_handler(password, caplog):
             assert secret not in text
     logging.getLogger("stem").log(5, "Sent to tor: AUTHENTICATE %s", '"args-pw-1"')  # %-args: formatted first
     assert "args-pw-1" not in caplog.text and caplog.records[-1].getMessage().endswith(REDACTED)
+
+
+@pytest.mark.parametrize(
+    ("line", "redacted"),
+    [
+        (
+            '650 STREAM 12 NEW 0 1.2.3.4:443 SOCKS_USERNAME="ytsb-1" SOCKS_PASSWORD="tok\\"en" PURPOSE=USER',
+            f'650 STREAM 12 NEW 0 1.2.3.4:443 SOCKS_USERNAME="ytsb-1" SOCKS_PASSWORD="{REDACTED}" PURPOSE=USER',
+        ),
+        (
+            "proxy socks5h://ytsb-1:tok3n@127.0.0.1:9050 refused",
+            f"proxy socks5h://ytsb-1:{REDACTED}@127.0.0.1:9050 refused",
+        ),
+        ("postgresql://me:pw@db/x", f"postgresql://me:{REDACTED}@db/x"),
+        ("https://www.youtube.com/watch?v=abc&t=1s", "https://www.youtube.com/watch?v=abc&t=1s"),
+    ],
+)
+def test_socks_and_url_passwords_are_redacted(line, redacted):
+    assert redact(line) == redacted
 
 
 def exchange(password: str) -> None:

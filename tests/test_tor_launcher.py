@@ -91,6 +91,10 @@ def test_launched_tor_reaches_an_exit_and_stops(lab, fake_youtube, tmp_path, cap
     percents = [int(r.getMessage().split()[2]) for r in progress]
     assert percents == sorted(set(percents)) and percents[-1] == 100, percents
     assert progress[-1].getMessage() == "tor: Bootstrapped 100 % (done): Done"
+    # Owned (and asked for its first circuit) as it began to bootstrap, not once it had.
+    messages = [r.getMessage() for r in caplog.records]
+    owned = next(i for i, m in enumerate(messages) if m.startswith("launched tor (pid"))
+    assert owned < messages.index("tor: Bootstrapped 100 % (done): Done"), messages
     assert tor.process.poll() is not None
     assert gone(pid)
     tor.stop()  # idempotent

@@ -20,12 +20,15 @@ The tree::
     ├── FetchFailure             a classified failed transcript fetch (see ``FailureKind``)
     ├── InvalidVideoInput        (also a ValueError) neither a video URL nor a video id
     ├── RunLogError              the run log cannot be written
+    ├── QueueError               the job queue's database (distributed runs) cannot be used
     └── SearchError              the notes' search index cannot be used (no FTS5, damaged)
         └── SearchQueryError     (also a ValueError) the query is not valid FTS5 syntax
 
-Two exceptions stay private to their module, as control flow that never reaches a caller:
-the course expansion's ``_CourseExpansionFailed`` (app) and yt-dlp's ``ExtractionStopped``
-(a yt-dlp ``RequestError``, raised inside yt-dlp's own request handler).
+Four exceptions stay private to their module, as control flow that never reaches a caller:
+the course expansion's ``_CourseExpansionFailed`` (app), yt-dlp's ``ExtractionStopped``
+(a yt-dlp ``RequestError``, raised inside yt-dlp's own request handler), and a distributed
+job's ``_RetryAt`` and ``_JobFailed`` (app), which procrastinate's retry strategy turns into
+"queue again at" and "failed".
 """
 
 from __future__ import annotations
@@ -138,6 +141,10 @@ class InvalidVideoInput(StudyBuddyError, ValueError):
 
 class RunLogError(StudyBuddyError):
     """The run log cannot be written (a full disk, a read-only directory)."""
+
+
+class QueueError(StudyBuddyError):
+    """The job queue's PostgreSQL database cannot be used: unreachable, refused, or no queue in it."""
 
 
 class SearchError(StudyBuddyError):

@@ -8,12 +8,10 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
 
 from . import _settings
 from ._exceptions import SearchQueryError, StudyBuddyError
@@ -24,6 +22,8 @@ from .tor._endpoint import TorEndpoint, parse_host_port
 from .tor._rotation import AUTO, ROTATIONS
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from .app._batch import BatchOptions
     from .app._wiring import ClientSettings
     from .tor._ledger import PostgresDsn
@@ -82,8 +82,6 @@ def setup_logging(verbose: int, quiet: bool, console: Console | None = None) -> 
 
     Every line is redacted first: stem's -vv trace would show the control password and cookie.
     """
-    from rich.logging import RichHandler
-
     from .tor._redaction import protect, protect_stem
 
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
@@ -94,6 +92,8 @@ def setup_logging(verbose: int, quiet: bool, console: Console | None = None) -> 
             logging.Formatter("%(asctime)s %(threadName)s %(name)s: %(message)s" if verbose else "%(message)s")
         )
     else:
+        from rich.logging import RichHandler
+
         handler = RichHandler(console=console, show_time=bool(verbose), show_path=False)
     protect(handler)
     handler.addFilter(CliHints())  # the Tor layer names settings in words; say our options
@@ -222,7 +222,7 @@ def tor_options(func: Any) -> Any:
 
 
 @click.group(cls=DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(version(_settings.APP_NAME), prog_name=_settings.APP_NAME)
+@click.version_option(package_name=_settings.APP_NAME, prog_name=_settings.APP_NAME)  # looked up on --version only
 def main() -> None:
     """Turn YouTube videos into study notes, fetched through Tor, each video on a fresh exit.
 
@@ -636,3 +636,300 @@ def demo(
     except KeyboardInterrupt:
         raise Failure("interrupted", EXIT_INTERRUPTED) from None
     sys.exit(code)
+
+
+# -- distributed runs: a job queue in PostgreSQL, workers on many machines --------------------
+
+
+class QueueLocation(click.ParamType[Any, str]):
+    """``--queue``: a ``postgresql://`` URL."""
+
+    name = "URL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        from .tor._ledger import PostgresDsn
+
+        try:
+            return PostgresDsn(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def queue_options(func: Any) -> Any:
+    """``--queue``, which defaults to ``--ledger`` when that names a PostgreSQL database."""
+    func = option(
+        "--ledger",
+        "ledger",
+        type=LedgerLocation(),
+        help="The exit ledger.  [default: the --queue database]",
+    )(func)
+    return option(
+        "--queue",
+        "queue",
+        type=QueueLocation(),
+        help="The job queue's database, postgresql://USER@HOST/DB (keep its password in ~/.pgpass "
+        "or PGPASSWORD).  [default: --ledger, when that is PostgreSQL]",
+    )(func)
+
+
+def open_queue(queue: PostgresDsn | None, ledger: Path | PostgresDsn | None) -> Any:
+    """The ``JobQueue`` named by ``--queue`` (or a PostgreSQL ``--ledger``); a usage error without."""
+    from .tor._ledger import PostgresDsn
+
+    queue = queue or (ledger if isinstance(ledger, PostgresDsn) else None)
+    if queue is None:
+        raise Usage("no job queue: pass --queue postgresql://USER@HOST/DB (or set YTSB_QUEUE)")
+    try:
+        from .app._distributed import JobQueue
+    except ImportError as exc:
+        raise Usage(f"distributed runs need procrastinate: pip install 'yt-study-buddy[distributed]' ({exc})") from None
+    return JobQueue(queue)
+
+
+@main.command()
+@click.argument("urls", nargs=-1)
+@option("-f", "--file", "file", help="Read URLs or ids from this file, one per line ('-' for stdin; # comments).")
+@option(
+    "--format",
+    "formats",
+    type=click.Choice(FORMATS),
+    multiple=True,
+    help="Note format; repeat for several.  [default: md]",
+)
+@option("--lang", "languages", multiple=True, help="Transcript language code, in priority order.  [default: en]")
+@option("--translate", help="Translate the transcript to this language code.")
+@option(
+    "--max-attempts",
+    type=click.IntRange(1, 20),
+    default=3,
+    show_default=True,
+    help="Attempts per video, each on a fresh exit.",
+)
+@option(
+    "--yes-playlist/--no-playlist",
+    "playlists",
+    default=True,
+    show_default=True,
+    help="A watch URL with list= means the playlist.",
+)
+@option(
+    "-I",
+    "--playlist-items",
+    "playlist_items",
+    metavar="ITEMS",
+    callback=lambda _c, _p, v: checked_items(v),
+    help="Videos of each course, as in yt-dlp.",
+)
+@option("--no-launch-tor", is_flag=True, help="Never start a tor of our own (courses are expanded through tor).")
+@option("--json", "as_json", is_flag=True, help="Print what was added on stdout as JSON.")
+@queue_options
+@tor_options
+def enqueue(
+    shared: Shared,
+    urls: tuple[str, ...],
+    file: str | None,
+    formats: tuple[str, ...],
+    languages: tuple[str, ...],
+    translate: str | None,
+    max_attempts: int,
+    playlists: bool,
+    playlist_items: str | None,
+    no_launch_tor: bool,
+    as_json: bool,
+    queue: PostgresDsn | None,
+    ledger: Path | PostgresDsn | None,
+) -> None:
+    """Add one job per video (courses expanded through tor) to the queue; done or queued ones are left out."""
+    from .app._distributed import JobOptions
+
+    setup_logging(shared.verbose, shared.quiet)
+    jobs = open_queue(queue, ledger)
+    if not urls and file is None:
+        raise Usage("no videos given: pass URLs or ids, or --file FILE (see --help)")
+    inputs = read_inputs(urls, file, playlists=playlists)
+    if not inputs.items:
+        raise Usage("no valid video URLs or ids to enqueue")
+    video_ids, failed_courses = inputs.ids, 0
+    try:
+        if len(inputs.ids) < len(inputs.items):  # courses: expanded on checked exits, as a batch does
+            video_ids, failed_courses = expand_for_queue(
+                inputs.items, shared, jobs, ledger, no_launch_tor, playlist_items, max_attempts
+            )
+        done = jobs.enqueue(video_ids, JobOptions(formats or ("md",), languages or ("en",), translate, max_attempts))
+    except StudyBuddyError as exc:
+        raise Failure(with_cli_hints(str(exc))) from None
+    if as_json:
+        click.echo(json.dumps({"added": done.added, "already": done.already}, indent=2))
+    else:
+        click.echo(f"{len(done.added)} videos queued, {len(done.already)} already done or queued", err=True)
+    sys.exit(EXIT_FAILED if inputs.invalid or failed_courses else EXIT_OK)
+
+
+def expand_for_queue(
+    items: list[str | CourseRef],
+    shared: Shared,
+    jobs: Any,
+    ledger: Path | PostgresDsn | None,
+    no_launch_tor: bool,
+    playlist_items: str | None,
+    max_attempts: int,
+) -> tuple[list[str], int]:
+    """The videos of ``items``, courses expanded through tor (exits from the shared ledger)."""
+    from .app._courses import expand_inputs
+    from .app._wiring import ClientSettings, Launch, open_client
+
+    settings = ClientSettings(
+        ip_check_url=shared.ip_check_url, ca_bundle=shared.ca_bundle, ledger_path=ledger or jobs.dsn
+    )
+    with open_client(
+        shared.endpoint, settings, launch=Launch(not no_launch_tor, launch_hint="--no-launch-tor to refuse")
+    ) as client:
+        expanded = expand_inputs(client, items, playlist_items=playlist_items, max_attempts=max_attempts)
+    for failed in expanded.failures:
+        click.echo(f"yt-study-buddy: skipping {failed.ref}: {failed.message}", err=True)
+    return expanded.video_ids, len(expanded.failures)
+
+
+@main.command()
+@option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(1, 32),
+    default=3,
+    show_default=True,
+    help="Jobs run at once on this machine.",
+)
+@option("--name", default=None, help="This worker's name in logs and the notes' records.  [default: the host name]")
+@option(
+    "--cooldown-hours",
+    type=click.FloatRange(0),
+    default=1.0,
+    show_default=True,
+    help="An exit is not reused for this long after its last use.",
+)
+@option(
+    "--quarantine-hours",
+    type=click.FloatRange(0),
+    default=6.0,
+    show_default=True,
+    help="An exit YouTube blocked is avoided for this long.",
+)
+@option(
+    "--rotation", type=click.Choice(ROTATIONS), default=AUTO, show_default=True, help="How fresh circuits are made."
+)
+@option(
+    "--heartbeat",
+    type=click.FloatRange(0.5),
+    default=10.0,
+    show_default=True,
+    help="Seconds between heartbeats; a worker silent for 3 of them is taken for dead and its jobs are retried.",
+)
+@option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the record of changes made to tor lives.  [default: the user state dir]",
+)
+@option("--no-launch-tor", is_flag=True, help="Never start a tor of our own when none answers.")
+@queue_options
+@tor_options
+def worker(
+    shared: Shared,
+    concurrency: int,
+    name: str | None,
+    cooldown_hours: float,
+    quarantine_hours: float,
+    rotation: str,
+    heartbeat: float,
+    state_dir: Path | None,
+    no_launch_tor: bool,
+    queue: PostgresDsn | None,
+    ledger: Path | PostgresDsn | None,
+) -> None:
+    """Run the queue's jobs on this machine, through its own tor, until SIGINT or SIGTERM."""
+    import socket
+
+    from .app._distributed import WorkerSettings
+    from .app._wiring import ClientSettings, Launch, open_client
+
+    setup_logging(shared.verbose, shared.quiet)
+    jobs = open_queue(queue, ledger)
+    settings = ClientSettings(
+        cooldown_hours=cooldown_hours,
+        quarantine_hours=quarantine_hours,
+        rotation=rotation,
+        ip_check_url=shared.ip_check_url,
+        ca_bundle=shared.ca_bundle,
+        state_dir=state_dir,
+        ledger_path=ledger or jobs.dsn,
+    )
+    policy = Launch(
+        not no_launch_tor,
+        refused_hint="--no-launch-tor forbids starting one: start tor, point --tor-control at it, or drop --no-launch-tor",
+        launch_hint="--no-launch-tor to refuse",
+    )
+    try:
+        jobs.prepare()  # a queue that cannot be used fails before tor is asked for anything
+        with open_client(shared.endpoint, settings, launch=policy) as client:
+            jobs.run_worker(
+                client,
+                WorkerSettings(
+                    concurrency, heartbeat=heartbeat, stalled_after=3 * heartbeat, name=name or socket.gethostname()
+                ),
+            )
+    except StudyBuddyError as exc:
+        raise Failure(with_cli_hints(str(exc))) from None
+    except KeyboardInterrupt:
+        raise Failure("interrupted", EXIT_INTERRUPTED) from None
+
+
+@main.command()
+@option("--json", "as_json", is_flag=True, help="Print the counts (and the failures) as JSON on stdout.")
+@option("-v", "--verbose", count=True, help="More diagnostics.")
+@option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@queue_options
+def status(
+    as_json: bool, verbose: int, quiet: bool, queue: PostgresDsn | None, ledger: Path | PostgresDsn | None
+) -> None:
+    """What the queue's videos are, across all workers: done, running, failed, pending."""
+    setup_logging(verbose, quiet)
+    jobs = open_queue(queue, ledger)
+    try:
+        counts = jobs.status()
+    except StudyBuddyError as exc:
+        raise Failure(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(counts.to_json(), indent=2))
+        return
+    click.echo(f"done {counts.done}, running {counts.running}, failed {counts.failed}, pending {counts.pending}")
+    for video_id, error in sorted(counts.failures.items()):
+        click.echo(f"failed {video_id}: {error}")
+
+
+@main.command()
+@option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("notes"),
+    show_default=True,
+    help="Where the notes are written.",
+)
+@option("-v", "--verbose", count=True, help="More diagnostics.")
+@option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@queue_options
+def export(
+    output: Path, verbose: int, quiet: bool, queue: PostgresDsn | None, ledger: Path | PostgresDsn | None
+) -> None:
+    """Write the notes the workers stored in the queue's database into --output."""
+    setup_logging(verbose, quiet)
+    jobs = open_queue(queue, ledger)
+    check_writable(output)
+    try:
+        written = jobs.export(output)
+    except StudyBuddyError as exc:
+        raise Failure(str(exc)) from None
+    except OSError as exc:
+        raise Failure(f"cannot write notes in {output}: {exc.strerror or exc}") from None
+    click.echo(f"{len(written)} note files in {output}", err=True)

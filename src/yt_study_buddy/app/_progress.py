@@ -10,21 +10,13 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Protocol, TextIO
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from ._run_log import ErrorKind, VideoResult, VideoStatus
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
 
 #: How many current exits the bar names before it just counts the rest.
 _SHOWN_EXITS = 3
@@ -185,6 +177,9 @@ class RichReporter:
     """
 
     def __init__(self, console: Console) -> None:
+        # rich is imported here, not with the module: a run without a terminal never needs it.
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
         self.console = console
         self._lock = threading.Lock()
         self._progress = Progress(
@@ -247,6 +242,8 @@ class RichReporter:
     def _print(self, text: str, style: str | None = None) -> None:
         # A Text is never read as markup (titles may contain "[...]"), and styling it rather than
         # the print keeps the style off the live bar, which rich renders in the same call.
+        from rich.text import Text
+
         self.console.print(Text(text, style=style or ""), soft_wrap=True)
 
 
@@ -255,6 +252,8 @@ def make_reporter(stream: TextIO, *, quiet: bool, force_plain: bool = False) -> 
     if quiet:
         return QuietReporter(stream)
     if not force_plain and stream.isatty():
+        from rich.console import Console
+
         return RichReporter(Console(file=stream))
     return PlainReporter(stream)
 

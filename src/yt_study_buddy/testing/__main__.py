@@ -38,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--exits", type=int, default=8)
     up.add_argument("--workdir", help="keep the lab's files here (default: a temporary directory)")
     jail = sub.add_parser("jail", help="run a command in a loopback-only network namespace")
+    jail.add_argument(
+        "--fresh",
+        action="store_true",
+        help="a namespace of its own even inside a jail (one per test worker: each has its own ports)",
+    )
     jail.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND [ARG...]")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -46,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
         if not cmd:
             parser.error("jail needs a command: jail -- CMD [ARG...]")
-        exec_jailed(cmd)
+        exec_jailed(cmd, fresh=args.fresh)
     try:
         return _up(args)
     except RuntimeError as exc:

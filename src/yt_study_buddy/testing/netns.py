@@ -42,12 +42,13 @@ def _unshare_prefixes() -> list[list[str]]:
     return prefixes
 
 
-def jailed_argv(argv: Sequence[str]) -> list[str]:
+def jailed_argv(argv: Sequence[str], *, fresh: bool = False) -> list[str]:
     """The command line that runs ``argv`` in a fresh loopback-only namespace (or as is, if here
-    already). Each way is probed first, so a refusal is an error here, not the command's status."""
+    already, unless ``fresh``: a namespace of its own, whose ports no one else holds). Each way
+    is probed first, so a refusal is an error here, not the command's status."""
     if not argv:
         raise ValueError("no command to run")
-    if loopback_only():
+    if loopback_only() and not fresh:
         return list(argv)
     errors = []
     for prefix in _unshare_prefixes():
@@ -78,8 +79,8 @@ def run_jailed(argv: Sequence[str]) -> int:
     return subprocess.run(full, env=_jail_env()).returncode
 
 
-def exec_jailed(argv: Sequence[str]) -> None:
+def exec_jailed(argv: Sequence[str], *, fresh: bool = False) -> None:
     """Replace this process with ``argv`` running in a loopback-only namespace."""
-    full = jailed_argv(argv)
+    full = jailed_argv(argv, fresh=fresh)
     log.debug("exec jailed: %s", full)
     os.execvpe(full[0], full, _jail_env())

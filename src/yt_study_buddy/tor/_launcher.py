@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
+import stem
 from stem.control import Controller, Listener
 
 from .._exceptions import TorUnavailable
@@ -141,10 +142,18 @@ def launch_tor(
     }
     deadline = time.monotonic() + timeout
     process = _start(tor, config)
+    launched: LaunchedTor | None = None
+
+    def started() -> None:
+        nonlocal launched
+        launched = _start_circuits(process, port_file, data_dir, max(deadline - time.monotonic(), 1.0))
+
     try:
-        _await_bootstrap(process, deadline, timeout)
-        return _take_ownership(process, port_file, data_dir, max(deadline - time.monotonic(), 1.0))
+        _await_bootstrap(process, deadline, timeout, started)
+        return launched or _take_ownership(process, port_file, data_dir, max(deadline - time.monotonic(), 1.0))
     except BaseException:
+        if launched is not None:
+            launched.controller.close()
         process.kill()  # a no-op once reaped; until then the PID is certainly still tor's
         process.wait()
         raise
@@ -187,9 +196,13 @@ def _torrc(config: Mapping[str, str | Sequence[str]]) -> str:
     )  # fmt: skip
 
 
-def _await_bootstrap(process: subprocess.Popen[bytes], deadline: float, timeout: float) -> None:
-    """Read tor's stdout and stderr until it has bootstrapped to 100 %, it exits, or time runs out."""
+def _await_bootstrap(
+    process: subprocess.Popen[bytes], deadline: float, timeout: float, started: Callable[[], None]
+) -> None:
+    """Read tor's stdout and stderr until it has bootstrapped to 100 %, it exits, or time runs out.
+    ``started`` is called once, at tor's first bootstrap line below 100 % (its ports are open)."""
     output = _TorOutput()
+    begun = False
     streams = {stream.fileno(): (_Lines(), is_stderr) for stream, is_stderr in
                ((process.stdout, False), (process.stderr, True)) if stream is not None}  # fmt: skip
     with selectors.DefaultSelector() as selector:
@@ -208,6 +221,9 @@ def _await_bootstrap(process: subprocess.Popen[bytes], deadline: float, timeout:
                 for line in lines.feed(chunk):
                     if output.add(line, stderr=is_stderr):
                         return
+                    if not begun and output.progress.started:
+                        begun = True
+                        started()
     try:  # tor closed both streams (it has exited, or is about to) or time is up
         returncode = process.wait(max(deadline - time.monotonic(), 0.0))
     except subprocess.TimeoutExpired:
@@ -300,6 +316,11 @@ class _Progress:
         self._shown_at = -math.inf
         self._pending: tuple[int, str | None, str] | None = None
 
+    @property
+    def started(self) -> bool:
+        """Whether tor has reported any bootstrap progress yet."""
+        return self._pending is not None or self._shown >= 0
+
     def update(self, percent: int, tag: str | None, summary: str) -> None:
         if percent > self._shown:
             self._pending = (percent, tag, summary[:200])
@@ -334,6 +355,37 @@ def _prepare_data_dir(data_dir: Path) -> None:
             f"cannot use {data_dir} as tor's data directory ({exc.strerror or exc}); "
             "make it writable or choose another data directory"
         ) from None
+
+
+def _start_circuits(
+    process: subprocess.Popen[bytes], port_file: Path, data_dir: Path, timeout: float
+) -> LaunchedTor | None:
+    """Take ownership as tor starts to bootstrap, and ask it for a circuit at once.
+
+    With a cached consensus tor otherwise idles until its next once-a-second housekeeping before
+    it connects to a relay: about 1 s of a 1.2 s start (benchmarks/startup.py). ``EXTENDCIRCUIT
+    0`` (a general circuit, on a path tor picks) makes it connect now. Without a usable consensus
+    yet, tor refuses the circuit and bootstraps as it would have. None when tor's control port
+    is not there yet, or is another tor's: ownership is then taken after the bootstrap.
+    """
+    if not port_file.is_file():
+        return None
+    try:
+        launched = _take_ownership(process, port_file, data_dir, timeout)
+    except TorUnavailable as exc:
+        log.debug("tor's control port is not usable yet (%s); taking ownership after its bootstrap", exc)
+        return None
+    try:
+        if int(launched.controller.get_info("process/pid")) != process.pid:
+            launched.controller.close()  # the file names another tor (one racing for this data dir)
+            return None
+        launched.controller.new_circuit(await_build=False)  # EXTENDCIRCUIT 0
+    except stem.ControllerError as exc:
+        log.debug("tor built no first circuit on request (%s); it will when it is ready", exc)
+    except BaseException:
+        launched.controller.close()
+        raise
+    return launched
 
 
 def _take_ownership(process: subprocess.Popen[bytes], port_file: Path, data_dir: Path, timeout: float) -> LaunchedTor:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -194,11 +195,10 @@ class PostgresStore:
         try:
             return psycopg.connect(self._dsn.url, connect_timeout=self._connect_timeout)
         except psycopg.Error as exc:
-            message = self._one_line(exc).removeprefix("connection failed: ").removeprefix("connection is bad: ")
-            message = message.replace("FATAL: ", "")
-            if not isinstance(exc, psycopg.OperationalError):  # libpq could not read the URL
+            kind, message = connect_failure(exc, self._dsn.url)
+            if kind is ConnectFailure.URL:
                 raise LedgerError(f"exit ledger {self.location} is not a usable URL: {message}") from None
-            if any(word in message for word in _AUTH_WORDS):
+            if kind is ConnectFailure.REFUSED:
                 raise LedgerAuthError(f"exit ledger {self.location} refused us: {message}") from None
             raise LedgerUnavailable(f"cannot reach exit ledger {self.location}: {message}") from None
 
@@ -222,10 +222,34 @@ class PostgresStore:
         return LedgerError(f"cannot use exit ledger {self.location}: {message}")
 
     def _one_line(self, exc: psycopg.Error) -> str:
-        """The driver's message on one line, with the URL's password (should it quote it) hidden."""
-        text = " ".join(str(exc).split())
-        password = _password(self._dsn.url)
-        return text.replace(password, REDACTED) if password else text
+        return one_line(exc, self._dsn.url)
+
+
+class ConnectFailure(Enum):
+    """Why a connection to a PostgreSQL server failed, as the user must act on it."""
+
+    URL = "url"  # libpq could not read the URL
+    REFUSED = "refused"  # the server refused who we are
+    UNREACHABLE = "unreachable"
+
+
+def connect_failure(exc: psycopg.Error, url: str) -> tuple[ConnectFailure, str]:
+    """A failed ``psycopg.connect``: why, and libpq's message on one line (password hidden).
+    The job queue (app layer) words its own errors from it, as the ledger does."""
+    message = one_line(exc, url).removeprefix("connection failed: ").removeprefix("connection is bad: ")
+    message = message.replace("FATAL: ", "")
+    if not isinstance(exc, psycopg.OperationalError):
+        return ConnectFailure.URL, message
+    if any(word in message for word in _AUTH_WORDS):
+        return ConnectFailure.REFUSED, message
+    return ConnectFailure.UNREACHABLE, message
+
+
+def one_line(exc: BaseException, url: str) -> str:
+    """The driver's message on one line, with the URL's password (should it quote it) hidden."""
+    text = " ".join(str(exc).split())
+    password = _password(url)
+    return text.replace(password, REDACTED) if password else text
 
 
 def _one(conn: psycopg.Connection[tuple[Any, ...]], sql: str) -> Any:

@@ -4,8 +4,10 @@ stem traces every control command and reply (``Sent to tor: AUTHENTICATE "..."``
 handler at its TRACE level listens, and some of its errors quote tor's replies. The password,
 the cookie and what SAFECOOKIE derives from it (the AUTHCHALLENGE nonce, tor's SERVERHASH and
 SERVERNONCE, the AUTHENTICATE hash) are replaced by ``[redacted]``; the rest of the trace stays.
-So is the password in a PostgreSQL ledger's URL (``postgresql://user:PASSWORD@host/db`` or
-``?password=...``), wherever a message quotes one.
+So is the password in a URL (a PostgreSQL ledger's ``postgresql://user:PASSWORD@host/db`` or
+``?password=...``, a session's ``socks5h://user:TOKEN@...``) and a session's SOCKS password in
+tor's events, wherever a message quotes one: a SOCKS password only isolates, but whoever knows it
+may share that session's circuit.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(AUTHENTICATE)[ \t]+[0-9A-Fa-f]+\b"), rf"\1 {REDACTED}"),
     (re.compile(r"\b(AUTHCHALLENGE[ \t]+SAFECOOKIE)[ \t]+[0-9A-Fa-f]+\b"), rf"\1 {REDACTED}"),
     (re.compile(r"\b(SERVERHASH|SERVERNONCE)=[^\s]+"), rf"\1={REDACTED}"),
-    # A database URL's password: in its user part, or as a query parameter.
-    (re.compile(r"\b(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*@"), rf"\1{REDACTED}@"),
+    # A session's SOCKS password (its isolation token), which tor quotes in CIRC and STREAM events.
+    (re.compile(r'\b(SOCKS_PASSWORD=)"(?:[^"\\]|\\.)*"'), rf'\1"{REDACTED}"'),
+    # A URL's password (a database's, a SOCKS proxy's): in its user part, or as a query parameter.
+    (re.compile(r"\b([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]*@"), rf"\1{REDACTED}@"),
     (re.compile(r"([?&]password=)[^&\s]*"), rf"\1{REDACTED}"),
 )
 

@@ -59,6 +59,8 @@ HOSTNAMES = (
 TOR_CHECK_HOST = "check.torproject.org"
 #: Where the recaptcha block redirects (only /sorry/index is served there).
 GOOGLE_HOSTS = frozenset({"www.google.com", "google.com"})
+#: The log's outcome for the sorry page (a 429, whoever asks).
+SORRY_OUTCOME = "sorry"
 _HTML = "text/html; charset=utf-8"
 _JSON = "application/json; charset=UTF-8"
 _XML = "text/xml; charset=UTF-8"
@@ -526,7 +528,7 @@ class FakeYouTube:
         the watch page, which stops redirecting)."""
         continue_url = request.query.get("continue", "")
         page = pages.sorry_page(continue_url, request.client_ip).encode()
-        return Reply(429, page, _HTML, "sorry", pages.sorry_video_id(request.query))
+        return Reply(429, page, _HTML, SORRY_OUTCOME, pages.sorry_video_id(request.query))
 
     def _encoded(self, request: Request, reply: Reply) -> Reply:
         """The reply as YouTube sends it: gzipped if the client accepts gzip, chunked."""
