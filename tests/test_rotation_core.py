@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
+import stem
 from stem import Signal
 from stem.control import EventType
 
@@ -28,11 +30,12 @@ from yt_study_buddy import (
     TorEndpoint,
     TorExitNodePool,
     TorIPQueue,
+    TorSession,
     TorTranscriptFetcher,
     TorUnavailable,
 )
 from yt_study_buddy.testing.fake_youtube import Behavior
-from yt_study_buddy.tor._client import PREPARE_AHEAD
+from yt_study_buddy.tor._client import BUILD_FAILURE_LIMIT, PREPARE_AHEAD, TRANSPORT_FAILURE_LIMIT
 from yt_study_buddy.tor._rotation import NEWNYM_INTERVAL
 
 #: The start of tor's notice when it defers a NEWNYM (MAX_SIGNEWNYM_RATE).
@@ -421,3 +424,55 @@ def test_sessions_that_waited_too_long_are_checked_again_before_use(make_client,
             vid = video_ids(1, "aged")[0]
             TorTranscriptFetcher(session=session).fetch_transcript(vid)
         assert exits_by_video(fake_youtube, [vid])[vid] == {exit_ip}
+
+
+def failing_builds(client, monkeypatch, failures: int) -> list[str]:
+    """Make the client's first ``failures`` pinned builds fail as tor's build timeout does; the
+    exits they were tried through, in order. The pauses between failed builds are cut short."""
+    monkeypatch.setattr("yt_study_buddy.tor._client.BUILD_PAUSE", 0.01)
+    controller = client.strategy._controller
+    real_build = controller.new_circuit
+    tried: list[str] = []
+
+    def new_circuit(path, **kwargs):
+        if len(tried) < failures:
+            tried.append(path[-1])
+            raise stem.CircuitExtensionFailed("Circuit failed to be created: TIMEOUT")
+        return real_build(path, **kwargs)
+
+    monkeypatch.setattr(controller, "new_circuit", new_circuit)
+    return tried
+
+
+def test_timed_out_pinned_builds_move_on_to_other_exits(make_client, lab, monkeypatch):
+    client = make_client(strategy="pin")
+    tried = failing_builds(client, monkeypatch, BUILD_FAILURE_LIMIT - 1)  # more than TRANSPORT_FAILURE_LIMIT
+    session = client.new_session()
+    try:
+        assert len(set(tried)) == len(tried) == BUILD_FAILURE_LIMIT - 1 > TRANSPORT_FAILURE_LIMIT
+        assert session.exit.fingerprint not in tried
+        assert client.stats["build_failures"] == len(tried)
+    finally:
+        session.close()
+
+
+def test_pinned_builds_that_keep_failing_still_call_tor_unusable(make_client, lab, monkeypatch):
+    client = make_client(strategy="pin")
+    tried = failing_builds(client, monkeypatch, 1000)
+    with pytest.raises(TorUnavailable, match=f"tor built none of {BUILD_FAILURE_LIMIT} circuits in a row"):
+        client.new_session()
+    # Each through another of the lab's exits, then it failed closed.
+    assert len(set(tried)) == len(tried) == BUILD_FAILURE_LIMIT < len(lab.exit_fingerprints)
+
+
+def test_the_shared_tls_context_still_refuses_an_untrusted_certificate(make_client, lab):
+    """Sessions share one TLS context per trust bundle (tests/test_tor_session.py); the lab's CA
+    is in the client's, and not in certifi's, which a session without ``ca_bundle`` uses."""
+    trusting = make_client().new_session()  # its exit check went over TLS to the fake
+    trusting.close()
+    untrusting = TorSession(lab.endpoint, username=f"ytsb-untrusting-{time.monotonic_ns()}")
+    try:
+        with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+            untrusting.get("https://www.youtube.com/api/ip")
+    finally:
+        untrusting.close()

@@ -4,10 +4,15 @@ only on loopback, by recording listeners that show what (nothing) reached them."
 
 from __future__ import annotations
 
+import gc
+import ssl
 import subprocess
 import sys
+import weakref
+from pathlib import Path
 from typing import Any
 
+import certifi
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
@@ -17,7 +22,9 @@ from youtube_transcript_api.proxies import GenericProxyConfig, WebshareProxyConf
 from yt_study_buddy import TorEndpoint, TorError, TorSession
 from yt_study_buddy.testing.recorders import ConnectionRecorder
 from yt_study_buddy.tor._endpoint import parse_host_port
-from yt_study_buddy.tor._session import _VERIFIED_POOLS, DEFAULT_TIMEOUT, TorOnlyAdapter
+from yt_study_buddy.tor._session import _VERIFIED_POOLS, DEFAULT_TIMEOUT, TorOnlyAdapter, tls_context, trust_bundle
+
+CERT_END = "-----END CERTIFICATE-----\n"
 
 
 @pytest.fixture
@@ -290,3 +297,55 @@ def test_importing_our_yt_dlp_driver_leaves_requests_socks_manager_alone():
         "assert requests.adapters.select_proxy is requests.utils.select_proxy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def pool_for(session: TorSession, url: str):
+    """The urllib3 pool the session's adapter would send ``url`` through (no connection yet),
+    after ``requests`` set its TLS verification as ``send()`` does."""
+    request = requests.Request("GET", url).prepare()
+    adapter = session.get_adapter(url)
+    assert isinstance(adapter, TorOnlyAdapter)
+    pool = adapter.get_connection_with_tls_context(request, session.verify, proxies=session.proxies)
+    adapter.cert_verify(pool, url, session.verify, None)
+    return pool
+
+
+def test_every_session_verifies_with_one_shared_tls_context_per_trust_bundle(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # trust_bundle writes its combined file there
+    endpoint = TorEndpoint(socks_port=9999)
+    lab_ca = tmp_path / "lab-ca.pem"
+    lab_ca.write_text(Path(certifi.where()).read_text().split("-----END CERTIFICATE-----")[0] + CERT_END)
+    first, second = (TorSession(endpoint, username=f"u{n}", ca_bundle=str(lab_ca)) for n in (1, 2))
+    plain = TorSession(endpoint, username="u3")
+    url = "https://www.youtube.com/watch?v=abcdefghijk"
+    pools = [pool_for(session, url) for session in (first, second, plain)]
+    context = tls_context(trust_bundle(str(lab_ca)))
+    assert pools[0].conn_kw["ssl_context"] is pools[1].conn_kw["ssl_context"] is context
+    assert pools[2].conn_kw["ssl_context"] is tls_context(certifi.where())  # verify=True: certifi's CAs
+    for pool in pools:
+        # urllib3 would load a bundle named here into the shared context on every connection.
+        assert pool.ca_certs is None and pool.ca_cert_dir is None
+        assert pool.conn_kw["ssl_context"].verify_mode == ssl.CERT_REQUIRED
+        assert pool.conn_kw["ssl_context"].check_hostname
+
+
+def test_a_session_that_does_not_verify_gets_no_shared_context():
+    session = TorSession(TorEndpoint(socks_port=9999), username="u1")
+    session.verify = False
+    pool = pool_for(session, "https://www.youtube.com/")
+    assert "ssl_context" not in pool.conn_kw
+    assert pool.cert_reqs == "CERT_NONE"
+
+
+def test_a_closed_session_is_freed_without_the_cyclic_gc():
+    gc.disable()  # only reference counting may free it
+    try:
+        session = TorSession(TorEndpoint(socks_port=9999), username="u1")
+        verifier = session.get_adapter("https://www.youtube.com/")._verifier  # type: ignore[attr-defined]
+        session.close()
+        gone = weakref.ref(session)
+        del session
+        assert gone() is None
+        assert verifier(12345) is False  # a connection of a session nobody holds carries nothing
+    finally:
+        gc.enable()

@@ -8,6 +8,7 @@ The public API, importable from the package root::
 from __future__ import annotations
 
 from ._exceptions import (
+    CircuitBuildFailed,
     ExitCheckError,
     ExitRefused,
     ExitsExhausted,
@@ -58,6 +59,7 @@ __all__ = [
     "BatchOptions",
     "BatchRunner",
     "Chapter",
+    "CircuitBuildFailed",
     "ClientSettings",
     "Course",
     "CourseContext",

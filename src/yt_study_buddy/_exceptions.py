@@ -7,6 +7,7 @@ The tree::
     │   ├── TorUnavailable       nothing usable answers at the SOCKS or control port
     │   ├── TorAuthError         the control port refused us
     │   ├── ExitRefused          a new circuit's exit is in use, cooling down or quarantined
+    │   ├── CircuitBuildFailed   a circuit through a chosen exit was not built (timed out, refused)
     │   ├── ExitsExhausted       no exit is free right now
     │   └── ExitCheckError       the echo service answered, but not with a trustworthy address
     ├── ExitWaitTimeout          (also a TimeoutError) no checked exit became ready in time
@@ -54,6 +55,16 @@ class TorAuthError(TorError):
 
 class ExitRefused(TorError):
     """A new circuit's exit is in use, cooling down or quarantined: refused before any byte."""
+
+
+class CircuitBuildFailed(TorError):
+    """A circuit through a chosen exit was not built: tor's build timeout (which closes about
+    the slowest fifth of builds on a real network) or a relay on its path refused. Says more
+    about that path than about tor, so the client tries another exit before blaming tor."""
+
+    def __init__(self, message: str, exit_fingerprint: str) -> None:
+        super().__init__(message)
+        self.exit_fingerprint = exit_fingerprint
 
 
 class ExitsExhausted(TorError):

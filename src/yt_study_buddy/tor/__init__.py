@@ -7,6 +7,7 @@ unique, cooldown-checked exit, and is told afterwards whether that exit was bloc
 from __future__ import annotations
 
 from .._exceptions import (
+    CircuitBuildFailed,
     ExitCheckError,
     ExitRefused,
     ExitsExhausted,
@@ -48,6 +49,7 @@ __all__ = [
     "DEFAULT_IP_CHECK_URL",
     "STRATEGIES",
     "BoundedController",
+    "CircuitBuildFailed",
     "EventDispatcher",
     "ExitCheckError",
     "ExitInfo",

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,14 @@ from typing import Any
 import requests
 import stem
 
-from .._exceptions import ExitRefused, ExitsExhausted, TorChangesError, TorError, TorUnavailable
+from .._exceptions import (
+    CircuitBuildFailed,
+    ExitRefused,
+    ExitsExhausted,
+    TorChangesError,
+    TorError,
+    TorUnavailable,
+)
 from .._settings import DEFAULT_CONTROL_PORT, DEFAULT_SOCKS_PORT, DEFAULT_TOR_HOST
 from ._changes import Change, TorChanges, identify
 from ._control import close_circuit, open_controller, probe_socks_port
@@ -37,11 +45,65 @@ log = logging.getLogger(__name__)
 STREAM_REPORT_TIMEOUT = 3.0
 #: Consecutive transport failures after which tor itself, not one circuit, is to blame.
 TRANSPORT_FAILURE_LIMIT = 4
+#: Consecutive failed builds of circuits through chosen exits after which tor is to blame. More
+#: than for exit checks: tor's build timeout closes about the slowest fifth of builds on a real
+#: network (more on a busy machine), and each failure moves on to another exit.
+BUILD_FAILURE_LIMIT = 2 * TRANSPORT_FAILURE_LIMIT
+#: Seconds to pause after the first failed build in a row, doubling up to ``BUILD_MAX_PAUSE``:
+#: builds that time out together mean a busy tor or machine (tor's build timeout is learned
+#: from recent builds), and tor raises that timeout when most recent builds time out. So a
+#: tor is called unusable only after about 20 s of failing builds, not a moment's spike.
+BUILD_PAUSE = 0.5
+BUILD_MAX_PAUSE = 4.0
 #: Seconds before trying again when free exits exist but tor picked none of them.
 UNPICKED_RETRY = 5.0
 #: A session may be prepared on an exit (circuit built, exit checked) this many seconds before
 #: its cooldown ends, so it is ready when the exit frees up; the lease is taken only then.
 PREPARE_AHEAD = 1.0
+
+
+@dataclass
+class FailureCount:
+    """One round's failures in a row, to tell a bad circuit or exit from an unusable tor.
+
+    An exit check that tor carried no connection for counts against tor at once; a circuit that
+    could not be built through a chosen exit counts against that exit first (it is avoided for
+    the rest of the round while other exits are free), and against tor only after
+    ``BUILD_FAILURE_LIMIT`` of them in a row, with growing pauses between them.
+    """
+
+    checks: int = 0
+    builds: int = 0
+    failed_exits: set[str] = field(default_factory=set)
+
+    def check_failed(self) -> bool:
+        """Count a failed exit check; True when tor is to blame."""
+        self.checks += 1
+        return self.checks >= TRANSPORT_FAILURE_LIMIT
+
+    def build_failed(self, exit_fingerprint: str) -> bool:
+        """Count a failed build through ``exit_fingerprint``; True when tor is to blame."""
+        self.builds += 1
+        self.failed_exits.add(exit_fingerprint)
+        return self.builds >= BUILD_FAILURE_LIMIT
+
+    def pause(self) -> float:
+        """Seconds to wait before the next try after ``builds`` failed builds in a row."""
+        return min(BUILD_PAUSE * 2 ** max(0, self.builds - 1), BUILD_MAX_PAUSE) if self.builds else 0.0
+
+    def built(self) -> None:
+        """Tor built a circuit: the failed builds before were the paths', not tor's."""
+        self.builds = 0
+
+    def checked(self) -> None:
+        """Tor carried an exit check."""
+        self.checks = 0
+
+    def retry_failed_exits(self) -> bool:
+        """No other exit is free: whether there are failed ones to try again (once more each)."""
+        retry = bool(self.failed_exits)
+        self.failed_exits.clear()
+        return retry
 
 
 def short_reason(exc: BaseException) -> str:
@@ -97,7 +159,14 @@ class RotatingTorClient:
         self._lock = threading.Lock()
         self._identities: dict[str, Identity] = {}
         self._leases: dict[str, ExitLease] = {}
-        self.stats = {"allocated": 0, "rejected": 0, "transport_failures": 0, "moved": 0, "drifted": 0}
+        self.stats = {
+            "allocated": 0,
+            "rejected": 0,
+            "transport_failures": 0,
+            "build_failures": 0,
+            "moved": 0,
+            "drifted": 0,
+        }
         self.strategy = make_strategy(strategy) if isinstance(strategy, str) else strategy
         probe_socks_port(self.endpoint)
         # Next to a ledger file (the state directory), where `doctor` looks for what a crash left;
@@ -223,37 +292,47 @@ class RotatingTorClient:
 
     def _try_sessions(self, deadline: float) -> TorSession | None:
         """One round of up to ``max_rotation_attempts`` identities; None if none was acceptable."""
-        transport_failures = 0
+        failures = FailureCount()
         for _ in range(self.max_rotation_attempts):
             if time.monotonic() > deadline:
                 break
             username = self._next_username()
             try:
                 identity = self.strategy.next_identity(
-                    username, avoid=self._avoid_fingerprints(), timeout=max(1.0, deadline - time.monotonic())
+                    username,
+                    avoid=self._avoid_fingerprints() | failures.failed_exits,
+                    timeout=max(1.0, deadline - time.monotonic()),
                 )
+                failures.built()
                 session = TorSession(
                     self.endpoint, username=username, timeout=self.timeout, ca_bundle=self.ca_bundle, owner=self
                 )
                 exit_info = self._check_or_discard(session, identity)
             except ExitsExhausted:
+                if failures.retry_failed_exits():
+                    continue  # only exits whose build failed are free: give them another try
                 break  # the strategy knows no candidate: report when the first one frees up
             except ExitRefused as exc:
                 log.debug("%s", exc)
                 continue
+            except CircuitBuildFailed as exc:  # this path's fault first, tor's only when it repeats
+                self._raise_if_closed()
+                self._count("build_failures")
+                log.debug("%s; trying another exit", exc)
+                if failures.build_failed(exc.exit_fingerprint):
+                    raise TorUnavailable(f"tor built none of {failures.builds} circuits in a row: {exc}") from None
+                time.sleep(max(0.0, min(failures.pause(), deadline - time.monotonic())))
+                continue
             except (TorError, requests.RequestException) as exc:  # this circuit, or tor itself?
-                if self._closed:
-                    raise TorError("the client was closed while making a session") from None
+                self._raise_if_closed()
                 self._count("transport_failures")
-                transport_failures += 1
                 log.debug("no exit check on a new circuit: %s", exc)
-                if transport_failures >= TRANSPORT_FAILURE_LIMIT:
+                if failures.check_failed():
                     raise TorUnavailable(
-                        f"tor carried none of {transport_failures} exit checks to {self.ip_check_url}: "
-                        f"{short_reason(exc)}"
+                        f"tor carried none of {failures.checks} exit checks to {self.ip_check_url}: {short_reason(exc)}"
                     ) from None
                 continue
-            transport_failures = 0
+            failures.checked()
             if exit_info.fingerprint is None:  # tor did not report the check's stream in time
                 log.debug("no exit relay known for %s; trying another circuit", username)
                 session.close()
@@ -274,6 +353,10 @@ class RotatingTorClient:
             log.debug("session %s on exit %s", username, exit_info.ip)
             return session
         return None
+
+    def _raise_if_closed(self) -> None:
+        if self._closed:
+            raise TorError("the client was closed while making a session") from None
 
     def _unpicked_exits(self) -> int:
         """How many exit relays of the consensus the ledger does not know as unavailable."""

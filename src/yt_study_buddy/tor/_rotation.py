@@ -30,7 +30,7 @@ from stem import Signal, StreamStatus
 from stem.control import EventType
 from stem.response.events import SignalEvent, StreamEvent
 
-from .._exceptions import ExitsExhausted, TorError
+from .._exceptions import CircuitBuildFailed, ExitsExhausted, TorError
 from ._control import BoundedController, close_circuit
 from ._stream_monitor import socks_username
 
@@ -157,6 +157,7 @@ class PinStrategy(RotationStrategy):
         self._exit_of: dict[str, str] = {}  # username -> exit fingerprint
         self._relays: list[Any] = []  # stem router status entries (untyped)
         self._relays_at = float("-inf")
+        self._relays_lock = threading.Lock()
 
     def attach(self, controller: BoundedController) -> None:
         super().attach(controller)
@@ -177,11 +178,15 @@ class PinStrategy(RotationStrategy):
             log.warning("could not attach stream %s to circuit %s: %s", event.id, circuit, exc)
 
     def _relay_statuses(self) -> list[Any]:
-        now = time.monotonic()
-        if now - self._relays_at > self._CONSENSUS_TTL:
-            self._relays = list(self._controller.get_network_statuses([]))
-            self._relays_at = now
-        return self._relays
+        """The consensus, read at most once per ``_CONSENSUS_TTL`` by one allocator while the
+        others wait for it: parsing it is CPU-bound (GIL), so three allocators reading it at
+        once at the start (or after it expired) made each wait for all three parses."""
+        with self._relays_lock:
+            now = time.monotonic()
+            if now - self._relays_at > self._CONSENSUS_TTL:
+                self._relays = list(self._controller.get_network_statuses([]))
+                self._relays_at = now
+            return self._relays
 
     def _claim_exit(self, username: str, avoid: Collection[str]) -> tuple[str, list[str]]:
         """A free exit, claimed for ``username`` before its circuit is built: parallel
@@ -214,8 +219,10 @@ class PinStrategy(RotationStrategy):
         except BaseException as exc:
             with self._lock:
                 self._exit_of.pop(username, None)  # the exit is free again
-            if isinstance(exc, stem.CircuitExtensionFailed | stem.Timeout):
-                raise TorError(f"could not build a circuit through exit {exit_fp}: {exc}") from None
+            if isinstance(exc, stem.CircuitExtensionFailed):
+                raise CircuitBuildFailed(f"could not build a circuit through exit {exit_fp}: {exc}", exit_fp) from None
+            if isinstance(exc, stem.Timeout):
+                raise TorError(f"no circuit through exit {exit_fp} within {timeout:.0f} s") from None
             raise
         with self._lock:
             self._circuits[username] = circuit

@@ -5,13 +5,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
 import secrets
+import ssl
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import certifi
 import requests
@@ -26,11 +29,15 @@ from urllib3.contrib.socks import (
 )
 from urllib3.exceptions import LocationParseError, NewConnectionError
 from urllib3.util import parse_url
+from urllib3.util.ssl_ import create_urllib3_context
 
 from .._exceptions import TorError
 from .._fs import write_atomic
 from .._settings import cache_dir
 from ._endpoint import TorEndpoint
+
+if TYPE_CHECKING:
+    from requests.adapters import _HostParams, _PoolKwargs  # types-requests' names only
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +158,24 @@ class TorOnlyAdapter(HTTPAdapter):
         manager.connection_pool_kw["_socks_options"]["stream_verifier"] = self._verifier
         return manager
 
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: bool | str, cert: str | tuple[str, str] | None = None
+    ) -> tuple[_HostParams, _PoolKwargs]:
+        """Pools verify with the process's one TLS context for the session's trust bundle."""
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        bundle = verify if isinstance(verify, str) else certifi.where() if verify else None
+        if host_params["scheme"] == "https" and bundle is not None and not os.path.isdir(bundle):
+            pool_kwargs.pop("ca_certs", None)
+            pool_kwargs["ssl_context"] = tls_context(bundle)
+        return host_params, pool_kwargs
+
+    def cert_verify(self, conn: Any, url: str, verify: bool | str | None, cert: Any) -> None:
+        """As ``requests`` does, but a pool with the shared context must not load the bundle
+        into it again for every connection (urllib3 would, given ``ca_certs``)."""
+        super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
+        if getattr(conn, "conn_kw", {}).get("ssl_context") is not None:
+            conn.ca_certs = conn.ca_cert_dir = None
+
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         url = request.url or ""
         # The very choice HTTPAdapter makes next: "https://host" keys win over "https".
@@ -158,6 +183,21 @@ class TorOnlyAdapter(HTTPAdapter):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
         return super().send(request, **kwargs)
+
+
+@functools.cache
+def tls_context(ca_file: str) -> ssl.SSLContext:
+    """One verifying TLS context per trust bundle, shared by every session of the process.
+
+    Left to itself urllib3 makes a context and loads the bundle (certifi's ~150 CAs) for each
+    new connection: every exit check and every video. That churn of C heap, which glibc keeps,
+    was most of the memory a long run grew by (tracemalloc saw no Python growth). Sharing is
+    safe: an ``SSLContext`` may be used from several threads, and Python resumes a TLS session
+    only when handed one (``session=``), so no session ticket links connections on two exits.
+    """
+    context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+    context.load_verify_locations(cafile=ca_file)
+    return context
 
 
 @functools.cache
@@ -241,7 +281,15 @@ class TorSession(requests.Session):
         self.proxies = {"http": proxy, "https": proxy}
         if ca_bundle:
             self.verify = trust_bundle(ca_bundle)
-        self._adapter = TorOnlyAdapter(timeout, self._verify_stream, proxy)
+        # The adapter holds the session weakly, so a session is freed when its last user lets
+        # go of it, not at the next cyclic GC; a verifier that outlives it refuses (fails closed).
+        own_verifier = weakref.WeakMethod(self._verify_stream)
+
+        def verify_stream(local_port: int) -> bool:
+            method = own_verifier()
+            return method is not None and method(local_port)
+
+        self._adapter = TorOnlyAdapter(timeout, verify_stream, proxy)
         self.mount("https://", self._adapter)
         self.mount("http://", self._adapter)
         self.exit: ExitInfo | None = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -154,13 +155,23 @@ class _Answers:
 
     @contextmanager
     def kept_from(self, session: requests.Session) -> Iterator[None]:
-        session.hooks["response"].append(self._keep)
+        # The hook holds the answers weakly. Each request keeps its own list of hooks, so a
+        # strong one made a cycle (answers -> response -> request -> hook -> answers) that only
+        # the cyclic GC frees: a long run held hundreds of videos' bodies and zlib decoders.
+        keep = weakref.WeakMethod(self._keep)
+
+        def hook(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+            method = keep()
+            if method is not None:
+                method(response)
+
+        session.hooks["response"].append(hook)
         try:
             yield
         finally:
-            session.hooks["response"].remove(self._keep)
+            session.hooks["response"].remove(hook)
 
-    def _keep(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    def _keep(self, response: requests.Response) -> None:
         if response.status_code != 200:
             return
         path = urlsplit(response.url).path
