@@ -149,6 +149,91 @@ def option(*decls: str, env: bool = True, **attrs: Any) -> Callable[[F], F]:
     return click.option(*decls, **attrs)
 
 
+def options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """Several options as one decorator, listed by ``--help`` in the order given."""
+
+    def apply(func: F) -> F:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+# Options that mean the same in several commands (fetch, enqueue, worker), defined once.
+file_option = option(
+    "-f", "--file", "file", help="Read URLs or ids from this file, one per line ('-' for stdin; # comments)."
+)
+note_options = options(
+    option(
+        "--format",
+        "formats",
+        type=click.Choice(FORMATS),
+        multiple=True,
+        help="Note format; repeat for several.  [default: md]",
+    ),
+    option(
+        "--lang",
+        "languages",
+        multiple=True,
+        help="Transcript language code, in priority order; repeatable.  [default: en]",
+    ),
+    option("--translate", help="Translate the transcript to this language code."),
+)
+exit_options = options(
+    option(
+        "--cooldown-hours",
+        type=click.FloatRange(0),
+        default=1.0,
+        show_default=True,
+        help="An exit is not reused for this long after its last use.",
+    ),
+    option(
+        "--quarantine-hours",
+        type=click.FloatRange(0),
+        default=6.0,
+        show_default=True,
+        help="An exit YouTube blocked is avoided for this long.",
+    ),
+    option(
+        "--rotation",
+        type=click.Choice(ROTATIONS),
+        default=AUTO,
+        show_default=True,
+        help="How fresh circuits are made: auto is pin on a tor of our own, isolate on a shared one.",
+    ),
+)
+max_attempts_option = option(
+    "--max-attempts",
+    type=click.IntRange(1, 20),
+    default=3,
+    show_default=True,
+    help="Attempts per video, each on a fresh exit.",
+)
+course_options = options(
+    option(
+        "--yes-playlist/--no-playlist",
+        "playlists",
+        default=True,
+        show_default=True,
+        help="A watch URL with list= means the playlist (or only the video), as in yt-dlp.",
+    ),
+    option(
+        "-I",
+        "--playlist-items",
+        "playlist_items",
+        metavar="ITEMS",
+        callback=lambda _ctx, _param, value: checked_items(value),
+        help="Videos of each playlist or channel, as in yt-dlp: 1-10,15 or -5: (the last 5).",
+    ),
+)
+no_launch_option = option(
+    "--no-launch-tor",
+    is_flag=True,
+    help="Never start a tor of our own when none answers (courses are expanded through it).",
+)
+
+
 @dataclass
 class Shared:
     """The options every command that talks to tor shares, gathered on the click context."""
@@ -278,7 +363,7 @@ def check_writable(directory: Path) -> None:
 
 @main.command()
 @click.argument("urls", nargs=-1)
-@option("-f", "--file", "file", help="Read URLs or ids from this file, one per line ('-' for stdin; # comments).")
+@file_option
 @option("-p", "--parallel", is_flag=True, help="Fetch several videos at once.")
 @option(
     "-w",
@@ -296,45 +381,9 @@ def check_writable(directory: Path) -> None:
     show_default=True,
     help="Where notes are written.",
 )
-@option(
-    "--format",
-    "formats",
-    type=click.Choice(FORMATS),
-    multiple=True,
-    help="Output format; repeat for several.  [default: md]",
-)
-@option(
-    "--lang", "languages", multiple=True, help="Transcript language code, in priority order; repeatable.  [default: en]"
-)
-@option("--translate", help="Translate the transcript to this language code.")
-@option(
-    "--cooldown-hours",
-    type=click.FloatRange(0),
-    default=1.0,
-    show_default=True,
-    help="An exit is not reused for this long after its last use.",
-)
-@option(
-    "--quarantine-hours",
-    type=click.FloatRange(0),
-    default=6.0,
-    show_default=True,
-    help="An exit YouTube blocked is avoided for this long.",
-)
-@option(
-    "--rotation",
-    type=click.Choice(ROTATIONS),
-    default=AUTO,
-    show_default=True,
-    help="How fresh circuits are made: auto is pin on a tor of our own, isolate on a shared one.",
-)
-@option(
-    "--max-attempts",
-    type=click.IntRange(1, 20),
-    default=3,
-    show_default=True,
-    help="Attempts per video, each on a fresh exit.",
-)
+@note_options
+@exit_options
+@max_attempts_option
 @option(
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -348,23 +397,9 @@ def check_writable(directory: Path) -> None:
     "(keep its password in ~/.pgpass or PGPASSWORD).  [default: exit-ledger.sqlite3 in --state-dir]",
 )
 @option("--force", is_flag=True, help="Fetch again what is already done.")
-@option("--no-launch-tor", is_flag=True, help="Never start a tor of our own when none answers.")
+@no_launch_option
 @option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
-@option(
-    "--yes-playlist/--no-playlist",
-    "playlists",
-    default=True,
-    show_default=True,
-    help="A watch URL with list= means the playlist (or only the video), as in yt-dlp.",
-)
-@option(
-    "-I",
-    "--playlist-items",
-    "playlist_items",
-    metavar="ITEMS",
-    callback=lambda _ctx, _param, value: checked_items(value),
-    help="Videos of each playlist or channel to fetch, as in yt-dlp: 1-10,15 or -5: (the last 5).",
-)
+@course_options
 @tor_options
 def fetch(
     shared: Shared,
@@ -691,39 +726,11 @@ def open_queue(queue: PostgresDsn | None, ledger: Path | PostgresDsn | None) -> 
 
 @main.command()
 @click.argument("urls", nargs=-1)
-@option("-f", "--file", "file", help="Read URLs or ids from this file, one per line ('-' for stdin; # comments).")
-@option(
-    "--format",
-    "formats",
-    type=click.Choice(FORMATS),
-    multiple=True,
-    help="Note format; repeat for several.  [default: md]",
-)
-@option("--lang", "languages", multiple=True, help="Transcript language code, in priority order.  [default: en]")
-@option("--translate", help="Translate the transcript to this language code.")
-@option(
-    "--max-attempts",
-    type=click.IntRange(1, 20),
-    default=3,
-    show_default=True,
-    help="Attempts per video, each on a fresh exit.",
-)
-@option(
-    "--yes-playlist/--no-playlist",
-    "playlists",
-    default=True,
-    show_default=True,
-    help="A watch URL with list= means the playlist.",
-)
-@option(
-    "-I",
-    "--playlist-items",
-    "playlist_items",
-    metavar="ITEMS",
-    callback=lambda _c, _p, v: checked_items(v),
-    help="Videos of each course, as in yt-dlp.",
-)
-@option("--no-launch-tor", is_flag=True, help="Never start a tor of our own (courses are expanded through tor).")
+@file_option
+@note_options
+@max_attempts_option
+@course_options
+@no_launch_option
 @option("--json", "as_json", is_flag=True, help="Print what was added on stdout as JSON.")
 @queue_options
 @tor_options
@@ -807,23 +814,7 @@ def expand_for_queue(
     help="Jobs run at once on this machine.",
 )
 @option("--name", default=None, help="This worker's name in logs and the notes' records.  [default: the host name]")
-@option(
-    "--cooldown-hours",
-    type=click.FloatRange(0),
-    default=1.0,
-    show_default=True,
-    help="An exit is not reused for this long after its last use.",
-)
-@option(
-    "--quarantine-hours",
-    type=click.FloatRange(0),
-    default=6.0,
-    show_default=True,
-    help="An exit YouTube blocked is avoided for this long.",
-)
-@option(
-    "--rotation", type=click.Choice(ROTATIONS), default=AUTO, show_default=True, help="How fresh circuits are made."
-)
+@exit_options
 @option(
     "--heartbeat",
     type=click.FloatRange(0.5),
@@ -836,7 +827,7 @@ def expand_for_queue(
     type=click.Path(file_okay=False, path_type=Path),
     help="Where the record of changes made to tor lives.  [default: the user state dir]",
 )
-@option("--no-launch-tor", is_flag=True, help="Never start a tor of our own when none answers.")
+@no_launch_option
 @queue_options
 @tor_options
 def worker(
