@@ -17,17 +17,15 @@ Linear means a ratio near 10 between the two sizes; a quadratic step would show 
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
-import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from benchmarks import scaling
+from benchmarks.scaling import best_of
 from yt_study_buddy._settings import run_log_path
 from yt_study_buddy.app._batch import BatchOptions, BatchRunner
 from yt_study_buddy.app._progress import PlainReporter
@@ -102,15 +100,6 @@ def claim_each(output: Path, log: RunLog, todo: list[str]) -> None:
         claim.release()
 
 
-def best_of(repeat: int, step: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
 def measure(lines: int, repeat: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="ytsb-planning-") as tmp:
         root = Path(tmp)
@@ -142,30 +131,5 @@ def measure(lines: int, repeat: int) -> dict[str, float]:
         }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs=2, default=[1000, 10000], metavar=("SMALL", "LARGE"))
-    parser.add_argument("--repeat", type=int, default=3, help="best of this many runs per step")
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args()
-    small, large = args.sizes
-    results = {size: measure(size, args.repeat) for size in (small, large)}
-    ratios = {step: results[large][step] / results[small][step] for step in results[small]}
-    print(f"| step | {small:,} lines s | {large:,} lines s | ratio |")
-    print("|---|---|---|---|")
-    for step, ratio in ratios.items():
-        print(f"| {step} | {results[small][step]:.4f} | {results[large][step]:.4f} | {ratio:.1f} |")
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                {"sizes": [small, large], "seconds": {str(k): v for k, v in results.items()}, "ratios": ratios},
-                indent=2,
-            )
-            + "\n"
-        )
-    worst = max(ratios.values())
-    print(f"worst ratio {worst:.1f} for {large / small:g}x the lines", file=sys.stderr)
-
-
 if __name__ == "__main__":
-    main()
+    scaling.main(__doc__, measure, "lines", (1000, 10000))

@@ -16,15 +16,12 @@ Linear means a ratio near 10 between the two sizes (the default); a query's is u
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks import scaling
+from benchmarks.scaling import best_of
 from yt_study_buddy.notes import NoteIndex, Provenance, note_stem, render
 from yt_study_buddy.testing.fake_youtube._pages import generate_snippets
 from yt_study_buddy.youtube import Snippet, Transcript
@@ -66,17 +63,6 @@ def touch(notes: list[tuple[Path, str]]) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def best_of(repeat: int, step: Callable[[], object], before: Callable[[], object] | None = None) -> float:
-    times = []
-    for _ in range(repeat):
-        if before is not None:
-            before()
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
 def measure(count: int, repeat: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="ytsb-search-") as tmp:
         output = Path(tmp)
@@ -106,29 +92,5 @@ def measure(count: int, repeat: int) -> dict[str, float]:
         return seconds
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs=2, default=[100, 1000], metavar=("SMALL", "LARGE"))
-    parser.add_argument("--repeat", type=int, default=3, help="best of this many runs per step")
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args()
-    small, large = args.sizes
-    results = {size: measure(size, args.repeat) for size in (small, large)}
-    ratios = {step: results[large][step] / results[small][step] for step in results[small]}
-    print(f"| step | {small:,} notes s | {large:,} notes s | ratio |")
-    print("|---|---|---|---|")
-    for step, ratio in ratios.items():
-        print(f"| {step} | {results[small][step]:.4f} | {results[large][step]:.4f} | {ratio:.1f} |")
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                {"sizes": [small, large], "seconds": {str(k): v for k, v in results.items()}, "ratios": ratios},
-                indent=2,
-            )
-            + "\n"
-        )
-    print(f"worst ratio {max(ratios.values()):.1f} for {large / small:g}x the notes", file=sys.stderr)
-
-
 if __name__ == "__main__":
-    main()
+    scaling.main(__doc__, measure, "notes", (100, 1000))
