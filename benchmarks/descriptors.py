@@ -8,7 +8,7 @@ The test suite checks the setting and the log's wording (test_lab_network.py); t
 
 Inside a loopback-only network namespace:
 
-    /work/shared/bin/netjail .venv/bin/python -m benchmarks.descriptors --seconds 150 [--lazy]
+    /work/shared/bin/netjail .venv/bin/python -m benchmarks.descriptors --seconds 150 [--lazy] [--json out.json]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import json
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 
 from yt_study_buddy.testing.network import TorLab
 
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--socks-port", type=int, default=9450)
     parser.add_argument("--control-port", type=int, default=9451)
     parser.add_argument("--port-base", type=int, default=7500)
+    parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args(argv)
     with TorLab(
         exits=args.exits, socks_port=args.socks_port, control_port=args.control_port, port_base=args.port_base
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         "total_window_s": round(sum(found), 3),
     }
     print(json.dumps(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 
 

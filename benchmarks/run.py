@@ -1,12 +1,15 @@
-"""Run the designs side by side on a private Tor network and print the table.
+"""Every benchmark in one run: the designs side by side on a private Tor network, then the
+other suites (start-up, courses, distributed, descriptors, planning, search), all in one file.
 
 Must run inside a loopback-only network namespace (TorLab refuses otherwise):
 
-    /work/shared/bin/netjail timeout 1800 .venv/bin/python -m benchmarks.run --json out.json
+    /work/shared/bin/netjail timeout 6000 .venv/bin/python -m benchmarks.run --json benchmarks/results.json
 
 Each scenario starts its own lab (E exits) and fake YouTube (latency F); each design runs in a
 child process (``benchmarks.child``) with a fresh temporary exit ledger, one after the other,
-so the ratios between designs come from one lab in one run.
+so the ratios between designs come from one lab in one run. Each other suite is its own module
+(``python -m benchmarks.NAME``, which runs alone too), run here as a subprocess with the
+arguments in ``SUITES``; its own JSON lands under ``suites`` in this run's file.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,29 @@ from .scenarios import SCENARIOS, Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_SAMPLES = 5
+#: main before the start-up work: the start-up suite runs it beside this tree.
+STARTUP_BASELINE = "d56e10c"
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A benchmark module beside the scenarios, and how the full run calls it."""
+
+    module: str
+    args: tuple[str, ...]
+    timeout_s: float
+
+
+#: Cheapest first, so a broken suite shows early; "scenarios" (the designs) runs last.
+SUITES = {
+    "planning": Suite("planning", ("--sizes", "1000", "10000", "--repeat", "5"), 600),
+    "search": Suite("search", ("--sizes", "100", "1000", "--repeat", "3"), 600),
+    "descriptors": Suite("descriptors", ("--seconds", "150"), 400),
+    "descriptors-lazy": Suite("descriptors", ("--seconds", "150", "--lazy"), 400),
+    "startup": Suite("startup", ("--baseline", STARTUP_BASELINE, "--repeat", "9"), 1500),
+    "courses": Suite("courses", (), 2400),
+    "distributed": Suite("distributed", (), 1800),
+}
 
 
 def _say(message: str) -> None:
@@ -183,6 +209,33 @@ def run_scenario(scenario: Scenario, designs: tuple[str, ...], args: argparse.Na
         return {"scenario": asdict(scenario), "circuit_build_s": build, "lab_timings": lab.timings, "rows": rows}
 
 
+def run_suite(name: str, suite: Suite, args: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """One suite as a subprocess (its progress and tables on our stderr): its status and JSON."""
+    argv = [sys.executable, "-m", f"benchmarks.{suite.module}", *(suite.args if args is None else args)]
+    _say(f"== {name}: {' '.join(argv[1:])}")
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / f"{name}.json"
+        try:
+            status = subprocess.run(
+                [*argv, "--json", str(out)], stdout=sys.stderr, cwd=ROOT, timeout=suite.timeout_s
+            ).returncode
+        except subprocess.TimeoutExpired:  # subprocess.run has killed it
+            status = None
+        result = json.loads(out.read_text()) if out.exists() else None
+    return {
+        "command": " ".join(["python", *argv[1:]]),
+        "status": status,
+        "error": None
+        if status == 0
+        else f"timed out after {suite.timeout_s:g} s"
+        if status is None
+        else f"exit {status}",
+        "took_s": time.monotonic() - began,
+        "result": result,
+    }
+
+
 def _commit() -> str:
     """The library's commit, with "+dirty" when the work tree differs from it."""
 
@@ -202,6 +255,12 @@ def _machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
+        "--suite",
+        action="append",
+        choices=[*SUITES, "scenarios"],
+        help="run this suite (repeatable; default: every one, or only the scenarios with --scenario)",
+    )
+    parser.add_argument(
         "--scenario",
         action="append",
         choices=sorted(SCENARIOS),
@@ -220,15 +279,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port-base", type=int, default=5000, help="TorLab relay ports")
     parser.add_argument("--target-ip", default="127.0.0.1", help="where the fake YouTube listens (:443)")
     args = parser.parse_args(argv)
+    suites = args.suite or (["scenarios"] if args.scenario else [*SUITES, "scenarios"])
     names = args.scenario or ["doc", "reuse", "memory", "ratelimit"]
     designs = tuple(args.design or DESIGNS)
     began, load_at_start = time.monotonic(), os.getloadavg()
-    results = [run_scenario(SCENARIOS[name], designs, args) for name in names]
+    others = {name: run_suite(name, SUITES[name]) for name in SUITES if name in suites}
+    results = [run_scenario(SCENARIOS[name], designs, args) for name in names] if "scenarios" in suites else []
     rows = [row for result in results for row in result["rows"]]
-    print(markdown_table(median_rows(rows)))
+    if rows:
+        print(markdown_table(median_rows(rows)))
     for row in rows:
         for error in row["errors"][:3]:
             print(f"- {row['scenario']}/{row['design']}: {error}")
+    for name, other in others.items():
+        print(f"- {name}: {other['error'] or 'done'} in {other['took_s']:.0f} s")
     if args.json:
         args.json.write_text(
             json.dumps(
@@ -242,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
                     "columns": COLUMNS,
                     "medians": median_rows(rows),
                     "scenarios": results,
+                    "suites": others,
                 },
                 indent=1,
                 default=_json_value,
@@ -252,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows
         if not DESIGNS[row["design"]].may_lose_videos
     )
-    return 0 if all(complete) else 1
+    return 0 if all(complete) and all(other["status"] == 0 for other in others.values()) else 1
 
 
 if __name__ == "__main__":
