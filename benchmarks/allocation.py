@@ -1,12 +1,13 @@
 """Time for ``TorIPQueue(client, 9).start()`` to have 9 unique, checked exits, per strategy.
 
 Run inside a loopback-only namespace:
-    python -m yt_study_buddy.testing jail -- python -m benchmarks.allocation [--videos 9] [--exits 12]
+    python -m yt_study_buddy.testing jail -- python -m benchmarks.allocation [--videos 9] [--exits 12] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -39,7 +40,9 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=9)
     parser.add_argument("--exits", type=int, default=12)
     parser.add_argument("--repeat", type=int, default=3, help="runs per fast strategy (newnym runs once)")
+    parser.add_argument("--json", type=Path, help="also write every run and the medians here")
     args = parser.parse_args()
+    results = {}
     with TorLab(exits=args.exits) as lab, FakeYouTube() as fake, tempfile.TemporaryDirectory() as tmp:
         print(f"lab with {args.exits} exits ready in {lab.timings['total']:.1f} s")
         for strategy in ("isolate", "pin", "newnym"):
@@ -48,11 +51,18 @@ def main() -> None:
                 for n in range(1 if strategy == "newnym" else args.repeat)
             ]
             times = [took for took, _ in runs]
+            results[strategy] = {
+                "seconds": times,
+                "median_s": statistics.median(times),
+                "distinct_exits": min(e for _, e in runs),
+            }
             print(
                 f"{strategy:8} {args.videos} unique exits in {statistics.median(times):6.2f} s "
                 f"(median of {len(runs)}: {', '.join(f'{t:.2f}' for t in times)}; "
                 f"distinct exits {min(e for _, e in runs)})"
             )
+    if args.json:
+        args.json.write_text(json.dumps({"videos": args.videos, "exits": args.exits, "strategies": results}, indent=1))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Every benchmark in one run: the designs side by side on a private Tor network, then the
-other suites (start-up, courses, distributed, descriptors, planning, search), all in one file.
+other suites (planning, search, descriptors, allocation, start-up, courses, distributed), all in one file.
 
 Must run inside a loopback-only network namespace (TorLab refuses otherwise):
 
@@ -62,6 +62,7 @@ SUITES = {
     "search": Suite("search", ("--sizes", "100", "1000", "--repeat", "3"), 600),
     "descriptors": Suite("descriptors", ("--seconds", "150"), 400),
     "descriptors-lazy": Suite("descriptors", ("--seconds", "150", "--lazy"), 400),
+    "allocation": Suite("allocation", ("--videos", "9", "--exits", "12", "--repeat", "3"), 900),
     "startup": Suite("startup", ("--baseline", STARTUP_BASELINE, "--repeat", "9"), 1500),
     "courses": Suite("courses", (), 2400),
     "distributed": Suite("distributed", (), 1800),
