@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from benchmarks import run
+from benchmarks import run, tables
 from benchmarks.run import Suite, run_suite
 
 TINY_PLANNING = Suite("planning", ("--sizes", "20", "200", "--repeat", "1"), 120)
@@ -35,8 +35,14 @@ def test_the_run_writes_the_suites_it_was_asked_for_and_no_scenario(tmp_path, mo
     report = json.loads(out.read_text())
     assert list(report["suites"]) == ["planning"] and report["scenarios"] == []
     assert report["suites"]["planning"]["result"]["sizes"] == [20, 200]
+    # The docs' tables are printed from that file.
+    assert "## planning\n\n| step | 20 lines s | 200 lines s | ratio |" in tables.render(report)
 
 
 def test_the_run_fails_when_a_suite_does(tmp_path, monkeypatch):
     monkeypatch.setitem(run.SUITES, "planning", Suite("planning", ("--sizes", "x"), 60))
-    assert run.main(["--suite", "planning", "--json", str(tmp_path / "results.json")]) == 1
+    out = tmp_path / "results.json"
+    assert run.main(["--suite", "planning", "--json", str(out)]) == 1
+    assert "## planning: failed\n\nexit 2 (python -m benchmarks.planning --sizes x)" in tables.render(
+        json.loads(out.read_text())
+    )
